@@ -1,0 +1,1 @@
+"""Stage 4: tables, plots and statistics from the dump."""

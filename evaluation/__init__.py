@@ -1,0 +1,1 @@
+"""Stage 3: score models as implicit reward models on held-out preference pairs."""

@@ -1,0 +1,148 @@
+"""Score a model as an implicit reward model on every person's test pairs for one test prefix (SPEC §4.5).
+
+Writes <out>/scores.jsonl (one row per pair) and <out>/summary.json (accuracies per metric, seen/unseen, question
+type; truncations; the run's identity, so analysis never parses directory names).
+Usage: `python -m evaluation.score --model dump/demo/tiny/persona_gold/fold0/model --data DIR --test_method
+persona_gold --fold 0 --out dump/demo/tiny/persona_gold/fold0/eval/persona_gold --experiment demo --model_short tiny
+--train_method persona_gold`. Prompt-only: `--train_method none --fold -1`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from evaluation.scoring import adapter_disabled, score_pairs
+from famous_persona import chat
+from famous_persona.config import parse_config
+from famous_persona.errors import exit_on_data_error
+from famous_persona.io import DatasetDir, write_json, write_jsonl
+from famous_persona.manifest import is_finished, write_manifest
+from famous_persona.metrics import METRICS, TIE_POLICY, margin
+from famous_persona.models import is_adapter, load_model, load_tokenizer
+from famous_persona.personas import is_seen
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ScoreArguments:
+    model: str = field(metadata={"help": "Model dir, adapter dir or hub id."})
+    data: str = field(metadata={"help": "Dataset directory."})
+    test_method: str = field(metadata={"help": "Test prefix: reads dpo/<test_method>/test.jsonl."})
+    out: str = field(metadata={"help": "Output directory for scores.jsonl and summary.json."})
+    experiment: str = field(default="adhoc", metadata={"help": "Experiment name recorded in the summary."})
+    model_short: str = field(default="model", metadata={"help": "Short base-model name recorded in the summary."})
+    train_method: str = field(default="none", metadata={"help": "Train prefix of the model; 'none' for prompt-only."})
+    fold: int = field(default=-1, metadata={"help": "Fold the model was trained for; -1 = prompt-only (all unseen)."})
+    ref_model: str | None = field(
+        default=None, metadata={"help": "Reference for dpo_ref; an adapter's own base is used when not given."}
+    )
+    beta: float = field(default=0.1, metadata={"help": "beta of the dpo_ref margin."})
+    batch_size: int = field(default=32, metadata={"help": "Sequences per forward pass."})
+    max_length: int = field(default=512, metadata={"help": "Tokens; longer prefixes are cut deliberately."})
+    system_prompt: str | None = field(default=None, metadata={"help": "System message, as in training."})
+    dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16."})
+    force: bool = field(default=False, metadata={"help": "Re-score even if a finished summary exists."})
+
+
+def _reference_scores(args: ScoreArguments, model: Any, encoded: list[chat.EncodedPair], pad_id: int):
+    if args.ref_model is not None:
+        return score_pairs(load_model(args.ref_model, dtype=args.dtype), encoded, pad_id, args.batch_size)
+    if is_adapter(args.model):
+        with adapter_disabled(model):
+            return score_pairs(model, encoded, pad_id, args.batch_size)
+    return None
+
+
+def summarise(rows: list[dict[str, Any]], beta: float) -> dict[str, Any]:
+    """Accuracy per metric for seen/unseen × personal/divergent/total, with tie counts."""
+    table: dict[str, Any] = {}
+    for metric in METRICS:
+        cells: dict[str, dict[str, int]] = defaultdict(lambda: {"n": 0, "n_correct": 0, "ties": 0})
+        for row in rows:
+            value = margin(row, metric, beta)
+            if value is None:
+                continue
+            group = "seen" if row["seen"] else "unseen"
+            for key in (
+                f"{group}/{row['question_type']}",
+                f"{group}/total",
+                f"all/{row['question_type']}",
+                "all/total",
+            ):
+                cells[key]["n"] += 1
+                cells[key]["n_correct"] += value > 0
+                cells[key]["ties"] += value == 0
+        table[metric] = {key: {**c, "accuracy": c["n_correct"] / c["n"]} for key, c in sorted(cells.items())}
+    return table
+
+
+def score(args: ScoreArguments) -> dict[str, Any] | None:
+    out = Path(args.out)
+    if is_finished(out / "manifest.json") and not args.force:
+        logger.warning("%s is finished; skipping (use --force to redo it)", out)
+        return None
+    dataset = DatasetDir(args.data)
+    people = {person.name: person for person in dataset.personas()}
+    records = dataset.dpo(args.test_method, "test")
+    tokenizer = load_tokenizer(args.model)
+    convs = [chat.conversation(r, tokenizer, args.max_length, args.system_prompt) for r in records]
+    encoded = [chat.encode(tokenizer, conv) for conv in convs]
+    model = load_model(args.model, dtype=args.dtype)
+    if torch.cuda.is_available():
+        model = model.cuda()
+    pad_id = tokenizer.pad_token_id
+    scores = score_pairs(model, encoded, pad_id, args.batch_size)
+    reference = _reference_scores(args, model, encoded, pad_id)
+    rows = []
+    for i, record in enumerate(records):
+        row = {
+            "id": record.id,
+            "name": record.name,
+            "question_type": record.question_type,
+            "seen": is_seen(people[record.name], args.fold),
+            "fold": args.fold,
+            "chosen_logp": scores[i][0],
+            "chosen_tokens": scores[i][1],
+            "rejected_logp": scores[i][2],
+            "rejected_tokens": scores[i][3],
+        }
+        if reference is not None:
+            row["ref_chosen_logp"], row["ref_rejected_logp"] = reference[i][0], reference[i][2]
+        rows.append(row)
+    summary = {
+        "experiment": args.experiment,
+        "model": args.model_short,
+        "train_method": args.train_method,
+        "test_method": args.test_method,
+        "fold": args.fold,
+        "beta": args.beta,
+        "n_pairs": len(rows),
+        "truncated": sum(conv.truncated_words > 0 for conv in convs),
+        "tie_policy": TIE_POLICY,
+        "accuracy": summarise(rows, args.beta),
+    }
+    write_jsonl(out / "scores.jsonl", rows)
+    write_json(out / "summary.json", summary)
+    write_manifest(out / "manifest.json", stage="evaluation.score", config=asdict(args), status="finished")
+    return summary
+
+
+@exit_on_data_error
+def main(args: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    (score_args,) = parse_config([ScoreArguments], args)
+    summary = score(score_args)
+    if summary is not None:
+        cell = summary["accuracy"]["ref_free_avg"]
+        print(" ".join(f"{key}={value['accuracy']:.3f}" for key, value in cell.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Core library of FamousPersona: records, files, people, chat formatting, models and configs."""

@@ -1,0 +1,110 @@
+"""The one place that decides what a model sees for a preference record, shared by training and evaluation.
+
+Training hands `conversation(...)` to TRL's DPOTrainer, which applies the chat template; evaluation tokenizes the same
+conversation with `encode(...)`, which splits prompt and completion exactly as the trainer does (a test checks this).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from transformers import PreTrainedTokenizerBase
+
+from famous_persona.errors import DataError
+from famous_persona.schema import DpoRecord
+
+logger = logging.getLogger(__name__)
+
+ELLIPSIS = "..."
+
+Messages = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Conversation:
+    prompt: Messages
+    chosen: Messages
+    rejected: Messages
+    truncated_words: int = 0
+
+
+@dataclass(frozen=True)
+class EncodedPair:
+    prompt_ids: list[int]
+    chosen_ids: list[int]
+    rejected_ids: list[int]
+
+
+def _prompt_messages(record: DpoRecord, system_prompt: str | None) -> Messages:
+    messages = [message.model_dump() for message in record.prompt]
+    if system_prompt is not None and messages[0]["role"] != "system":
+        messages.insert(0, {"role": "system", "content": system_prompt})
+    return messages
+
+
+def _template_ids(tokenizer: PreTrainedTokenizerBase, messages: Messages, generation_prompt: bool) -> list[int]:
+    out = tokenizer.apply_chat_template(
+        messages, tokenize=True, add_generation_prompt=generation_prompt, return_dict=True
+    )
+    return list(out["input_ids"])
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def encode(tokenizer: PreTrainedTokenizerBase, conv: Conversation) -> EncodedPair:
+    """Token ids as TRL's DPOTrainer makes them: the completion starts where prompt and prompt+answer diverge."""
+    prompt = _template_ids(tokenizer, conv.prompt, generation_prompt=True)
+    with_chosen = _template_ids(tokenizer, conv.prompt + conv.chosen, generation_prompt=False)
+    with_rejected = _template_ids(tokenizer, conv.prompt + conv.rejected, generation_prompt=False)
+    split = min(_common_prefix(prompt, with_chosen), _common_prefix(prompt, with_rejected))
+    return EncodedPair(prompt[:split], with_chosen[split:], with_rejected[split:])
+
+
+def _length(tokenizer: PreTrainedTokenizerBase, conv: Conversation) -> int:
+    ids = encode(tokenizer, conv)
+    return len(ids.prompt_ids) + max(len(ids.chosen_ids), len(ids.rejected_ids))
+
+
+def _drop_leading_words(prompt: Messages, n_words: int) -> Messages:
+    """Cut the first words of the last user turn, where the prefix sits; the question at its end is kept."""
+    last = max(i for i, message in enumerate(prompt) if message["role"] == "user")
+    words = prompt[last]["content"].split(" ")
+    content = " ".join([ELLIPSIS, *words[n_words:]]) if n_words else prompt[last]["content"]
+    return [*prompt[:last], {**prompt[last], "content": content}, *prompt[last + 1 :]]
+
+
+def conversation(
+    record: DpoRecord,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    max_length: int | None = None,
+    system_prompt: str | None = None,
+) -> Conversation:
+    """The messages a model sees for a record. When the longer answer would not fit in `max_length` tokens, whole
+    words are cut from the start of the user turn (the prefix), never from the question or the answers."""
+    prompt = _prompt_messages(record, system_prompt)
+    sides = ([record.chosen[0].model_dump()], [record.rejected[0].model_dump()])
+    conv = Conversation(prompt, *sides)
+    if tokenizer is None or max_length is None or _length(tokenizer, conv) <= max_length:
+        return conv
+    last_user = max(i for i, message in enumerate(prompt) if message["role"] == "user")
+    n_words = len(prompt[last_user]["content"].split(" "))
+    low, high = 1, n_words - 1
+    while low < high:
+        middle = (low + high) // 2
+        if _length(tokenizer, Conversation(_drop_leading_words(prompt, middle), *sides)) <= max_length:
+            high = middle
+        else:
+            low = middle + 1
+    cut = Conversation(_drop_leading_words(prompt, low), *sides, truncated_words=low)
+    if _length(tokenizer, cut) > max_length:
+        raise DataError(f"record {record.id!r}: question and answers alone exceed max_length={max_length} tokens")
+    logger.info("record %s: cut %d leading prefix words to fit %d tokens", record.id, low, max_length)
+    return cut

@@ -1,0 +1,40 @@
+"""One console command for every stage: `famous-persona <command> [--config file.yaml] [--key value ...]`.
+
+Each command runs a stage module by name, so this core package never imports a stage.
+"""
+
+from __future__ import annotations
+
+import runpy
+import sys
+
+COMMANDS = {
+    "world": ("sampling.synthetic", "make a synthetic persona world"),
+    "prefixes": ("sampling.prefixes", "build prefixes/<method>.jsonl"),
+    "bake": ("sampling.bake", "bake dpo/<method>/{train,test}.jsonl"),
+    "tiny-model": ("famous_persona.models", "build the tiny local model from a dataset's text"),
+    "sft": ("training.sft", "SFT warm-up on chosen answers"),
+    "train": ("training.dpo", "DPO training on one prefix method and fold"),
+    "score": ("evaluation.score", "score a model on a test prefix"),
+    "aggregate": ("analysis.aggregate", "results.csv and the main table"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: famous-persona <command> [--help] [options]", "", "commands:"]
+    lines += [f"  {name:<11} {help_text}  (python -m {module})" for name, (module, help_text) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        print(usage(), file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
+        raise SystemExit(0 if argv and argv[0] in ("-h", "--help") else 2)
+    module = COMMANDS[argv[0]][0]
+    sys.argv = [f"famous-persona {argv[0]}", *argv[1:]]
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""Validated JSONL and JSON files, written atomically, and the dataset directory layout (SPEC §3.1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from famous_persona.errors import DataError
+from famous_persona.schema import DpoRecord, Pair, Persona, Prefix
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class RecordError(DataError):
+    """A bad record, located by file, line and field so it can be fixed by hand."""
+
+    def __init__(self, path: Path | str, line: int | None, field: str | None, problem: str):
+        self.path, self.line, self.field, self.problem = Path(path), line, field, problem
+        where = f"{path}:{line}" if line is not None else str(path)
+        what = f" field '{field}'" if field else ""
+        super().__init__(f"{where}:{what} {problem}")
+
+
+def _first_problem(error: ValidationError) -> tuple[str | None, str]:
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or None
+    return field, first["msg"]
+
+
+def read_jsonl(
+    path: Path | str,
+    model: type[T],
+    unique: str | None = None,
+    known: Mapping[str, Iterable[str]] | None = None,
+) -> list[T]:
+    """Read and validate every line; `unique` names a field that must not repeat, `known` fields whose values must be
+    in a given set (e.g. pair names among the people)."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecordError(path, None, None, "file not found")
+    allowed = {field: set(values) for field, values in (known or {}).items()}
+    seen: dict[Any, int] = {}
+    records: list[T] = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                raw = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise RecordError(path, number, None, f"malformed JSON ({error.msg} at column {error.colno})") from None
+            if not isinstance(raw, dict):
+                raise RecordError(path, number, None, f"expected a JSON object, got {type(raw).__name__}")
+            try:
+                record = model.model_validate(raw)
+            except ValidationError as error:
+                field, problem = _first_problem(error)
+                raise RecordError(path, number, field, problem) from None
+            for field, values in allowed.items():
+                if getattr(record, field) not in values:
+                    raise RecordError(path, number, field, f"unknown value {getattr(record, field)!r}")
+            if unique is not None:
+                value = getattr(record, unique)
+                if value in seen:
+                    raise RecordError(path, number, unique, f"duplicate {value!r} (first on line {seen[value]})")
+                seen[value] = number
+            records.append(record)
+    return records
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _plain(record: BaseModel | Mapping[str, Any]) -> Mapping[str, Any]:
+    return record.model_dump(mode="json") if isinstance(record, BaseModel) else record
+
+
+def write_jsonl(path: Path | str, records: Iterable[BaseModel | Mapping[str, Any]]) -> None:
+    """Write all records or nothing: a crash never leaves a half-written file behind."""
+    lines = [json.dumps(_plain(record), ensure_ascii=False) + "\n" for record in records]
+    _atomic_write_text(Path(path), "".join(lines))
+
+
+def write_json(path: Path | str, obj: Any) -> None:
+    _atomic_write_text(Path(path), json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: Path | str) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RecordError(path, None, None, "file not found") from None
+    except json.JSONDecodeError as error:
+        raise RecordError(path, error.lineno, None, f"malformed JSON ({error.msg})") from None
+
+
+class DatasetDir:
+    """Paths and validated loaders of one dataset directory."""
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+
+    @property
+    def personas_path(self) -> Path:
+        return self.root / "personas.jsonl"
+
+    @property
+    def pairs_path(self) -> Path:
+        return self.root / "pairs.jsonl"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "manifest.json"
+
+    def prefix_path(self, method: str) -> Path:
+        return self.root / "prefixes" / f"{method}.jsonl"
+
+    def dpo_path(self, method: str, split: str) -> Path:
+        return self.root / "dpo" / method / f"{split}.jsonl"
+
+    def personas(self) -> list[Persona]:
+        people = read_jsonl(self.personas_path, Persona, unique="name")
+        keys: dict[str, str] = {}
+        for number, person in enumerate(people, start=1):
+            if person.key in keys:
+                raise RecordError(self.personas_path, number, "key", f"duplicate key {person.key!r}")
+            keys[person.key] = person.name
+        return people
+
+    def pairs(self) -> list[Pair]:
+        names = [person.name for person in self.personas()]
+        return read_jsonl(self.pairs_path, Pair, unique="id", known={"name": names})
+
+    def prefixes(self, method: str) -> list[Prefix]:
+        names = [person.name for person in self.personas()]
+        return read_jsonl(self.prefix_path(method), Prefix, known={"name": names})
+
+    def dpo(self, method: str, split: str) -> list[DpoRecord]:
+        return read_jsonl(self.dpo_path(method, split), DpoRecord, unique="id")

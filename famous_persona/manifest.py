@@ -1,0 +1,67 @@
+"""Run manifests: what produced an output, so a number can be traced back to its config and code."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from famous_persona.io import read_json, write_json
+
+PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers", "numpy", "pandas")
+SECRET_MARKERS = ("key", "token", "secret", "password")
+
+
+def git_commit(root: Path | str = ".") -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip()
+
+
+def package_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def redact(config: Any) -> Any:
+    """Drop values whose key looks like a credential, so secrets never reach a manifest."""
+    if isinstance(config, dict):
+        return {
+            key: "<redacted>" if any(m in str(key).lower() for m in SECRET_MARKERS) and value else redact(value)
+            for key, value in config.items()
+        }
+    if isinstance(config, list):
+        return [redact(value) for value in config]
+    return config
+
+
+def write_manifest(path: Path | str, stage: str, config: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    manifest = {
+        "stage": stage,
+        "config": redact(config),
+        "git_commit": git_commit(),
+        "packages": package_versions(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **extra,
+    }
+    write_json(path, manifest)
+    return manifest
+
+
+def is_finished(path: Path | str) -> bool:
+    """A run is finished when its manifest says so; anything else is redone or resumed."""
+    path = Path(path)
+    return path.is_file() and read_json(path).get("status") == "finished"

@@ -1,0 +1,163 @@
+"""Load a model and tokenizer (hub id or local dir, LoRA adapter, dtype, quantization); build the tiny local model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
+)
+
+BOS, EOS, PAD, UNK = "<s>", "</s>", "<pad>", "<unk>"
+ROLE_TOKENS = ["<|system|>", "<|user|>", "<|assistant|>"]
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}{{ eos_token }}\n"
+    "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass(frozen=True)
+class TinyShape:
+    """Shape of the random-init Llama used on CPU; a few hundred thousand to a few million parameters."""
+
+    hidden_size: int = 128
+    intermediate_size: int = 384
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    max_position_embeddings: int = 512
+
+
+def train_word_tokenizer(texts: Iterable[str]) -> PreTrainedTokenizerFast:
+    """A lower-cased word-level tokenizer over the dataset's own text, with a chat template."""
+    core = Tokenizer(models.WordLevel(unk_token=UNK))
+    core.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    special = [PAD, UNK, BOS, EOS, *ROLE_TOKENS]
+    core.train_from_iterator(texts, trainers.WordLevelTrainer(special_tokens=special, min_frequency=1))
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=PAD,
+        unk_token=UNK,
+        additional_special_tokens=ROLE_TOKENS,
+        chat_template=CHAT_TEMPLATE,
+        model_max_length=TinyShape.max_position_embeddings,
+    )
+
+
+def build_tiny_model(texts: Iterable[str], out_dir: Path | str, seed: int = 0, shape: TinyShape = TinyShape()) -> Path:
+    """Train the tokenizer, build a random-init Llama of `shape`, save both with `save_pretrained`."""
+    tokenizer = train_word_tokenizer(texts)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=shape.hidden_size,
+        intermediate_size=shape.intermediate_size,
+        num_hidden_layers=shape.num_hidden_layers,
+        num_attention_heads=shape.num_attention_heads,
+        num_key_value_heads=shape.num_attention_heads,
+        max_position_embeddings=shape.max_position_embeddings,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    out_dir = Path(out_dir)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
+
+
+def load_tokenizer(name_or_path: str | Path) -> PreTrainedTokenizerBase:
+    tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def is_adapter(path: str | Path) -> bool:
+    return (Path(path) / "adapter_config.json").is_file()
+
+
+def load_model(
+    name_or_path: str | Path,
+    dtype: str = "float32",
+    quantization: str | None = None,
+    adapter: str | Path | None = None,
+) -> PreTrainedModel:
+    """A causal LM from a hub id or a local dir; `adapter` (or an adapter dir as `name_or_path`) adds LoRA weights;
+    `quantization` is '4bit' or '8bit' through bitsandbytes (GPU only)."""
+    if adapter is None and is_adapter(name_or_path):
+        from peft import PeftConfig
+
+        adapter, name_or_path = name_or_path, PeftConfig.from_pretrained(str(name_or_path)).base_model_name_or_path
+    kwargs: dict = {"dtype": DTYPES[dtype]}
+    if quantization is not None:
+        from transformers import BitsAndBytesConfig
+
+        if quantization not in ("4bit", "8bit"):
+            raise ValueError(f"quantization must be '4bit' or '8bit', got {quantization!r}")
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=quantization == "4bit",
+            load_in_8bit=quantization == "8bit",
+            bnb_4bit_compute_dtype=DTYPES[dtype],
+            bnb_4bit_quant_type="nf4",
+        )
+    model = AutoModelForCausalLM.from_pretrained(str(name_or_path), **kwargs)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter))
+    return model.eval()
+
+
+def dataset_texts(data: str | Path) -> list[str]:
+    """Every text of a dataset's baked files: the vocabulary of a word-level tokenizer (no labels are used)."""
+    from famous_persona.io import DatasetDir
+
+    dataset = DatasetDir(data)
+    texts = []
+    for path in sorted((dataset.root / "dpo").glob("*/*.jsonl")):
+        method, split = path.parent.name, path.stem
+        for record in dataset.dpo(method, split):
+            texts += [m.content for m in (*record.prompt, *record.chosen, *record.rejected)]
+    if not texts:
+        raise ValueError(f"{dataset.root / 'dpo'}: no baked files to build a tokenizer from; run sampling.bake first")
+    return texts
+
+
+@dataclass
+class TinyArguments:
+    data: str = field(default="data/synthetic", metadata={"help": "Dataset whose baked text trains the tokenizer."})
+    out: str = field(default="dump/tiny-base", metadata={"help": "Where the model and tokenizer are saved."})
+    seed: int = field(default=0, metadata={"help": "Initialisation seed."})
+    hidden_size: int = TinyShape.hidden_size
+    intermediate_size: int = TinyShape.intermediate_size
+    num_hidden_layers: int = TinyShape.num_hidden_layers
+    num_attention_heads: int = TinyShape.num_attention_heads
+
+
+def main(args: list[str] | None = None) -> None:
+    from famous_persona.config import parse_config
+
+    (tiny,) = parse_config([TinyArguments], args)
+    shape = TinyShape(tiny.hidden_size, tiny.intermediate_size, tiny.num_hidden_layers, tiny.num_attention_heads)
+    out = build_tiny_model(dataset_texts(tiny.data), tiny.out, tiny.seed, shape)
+    print(f"built the tiny model in {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Bake prefixed DPO files dpo/<method>/{train,test}.jsonl from pairs and prefixes (TRL's conversational format).
+
+Leakage rules are enforced here as well as tested: no prefix shows a test pair, and no training row sees itself.
+Usage: `python -m sampling.bake --data data/demo_world --methods no_prefix persona_gold`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from famous_persona.config import parse_config
+from famous_persona.errors import DataError, exit_on_data_error
+from famous_persona.io import DatasetDir, write_jsonl
+from famous_persona.methods import parse_method
+from famous_persona.schema import DpoRecord, Message, Pair, Prefix
+
+PERSONA_LEAD = "What is known about the user you are helping:"
+
+
+class LeakageError(DataError):
+    """A prefix that would show the model a pair it must not see."""
+
+
+@dataclass
+class BakeConfig:
+    data: str = field(default="data/synthetic", metadata={"help": "Dataset directory."})
+    methods: list[str] = field(default_factory=lambda: ["no_prefix"], metadata={"help": "Prefix methods to bake."})
+
+
+def user_turn(method: str, prefix_text: str, question: str) -> str:
+    """The prefix sits before the question, inside the user turn; persona texts get a short lead-in."""
+    if not prefix_text:
+        return question
+    if parse_method(method).family.startswith("persona"):
+        prefix_text = f"{PERSONA_LEAD}\n{prefix_text}"
+    return f"{prefix_text}\n\n{question}"
+
+
+def _lookup(prefixes: Sequence[Prefix]) -> dict[tuple[str, str | None], Prefix]:
+    return {(prefix.name, prefix.pair_id): prefix for prefix in prefixes}
+
+
+def _prefix_for(table: dict[tuple[str, str | None], Prefix], pair: Pair, method: str) -> Prefix:
+    prefix = table.get((pair.name, pair.id)) or table.get((pair.name, None))
+    if prefix is None:
+        raise DataError(f"prefixes/{method}.jsonl has no prefix for {pair.name!r} (pair {pair.id})")
+    return prefix
+
+
+def _check_leakage(pair: Pair, prefix: Prefix, test_ids: set[str]) -> None:
+    leaked = test_ids.intersection(prefix.shots)
+    if leaked:
+        raise LeakageError(f"{prefix.method}: prefix of {pair.id} shows test pair(s) {sorted(leaked)}")
+    if pair.split == "train" and pair.id in prefix.shots:
+        raise LeakageError(f"{prefix.method}: training row {pair.id} would see itself in its prefix")
+
+
+def bake_records(method: str, pairs: Sequence[Pair], prefixes: Sequence[Prefix], split: str) -> list[DpoRecord]:
+    table = _lookup(prefixes)
+    test_ids = {pair.id for pair in pairs if pair.split == "test"}
+    records = []
+    for pair in pairs:
+        if pair.split != split:
+            continue
+        prefix = _prefix_for(table, pair, method)
+        _check_leakage(pair, prefix, test_ids)
+        records.append(
+            DpoRecord(
+                id=pair.id,
+                name=pair.name,
+                question_type=pair.question_type,
+                axis=pair.axis,
+                prompt=[Message(role="user", content=user_turn(method, prefix.text, pair.prompt))],
+                chosen=[Message(role="assistant", content=pair.chosen)],
+                rejected=[Message(role="assistant", content=pair.rejected)],
+            )
+        )
+    return records
+
+
+def bake(dataset: DatasetDir, methods: Sequence[str]) -> None:
+    pairs = dataset.pairs()
+    for method in methods:
+        prefixes = dataset.prefixes(method)
+        for split in ("train", "test"):
+            write_jsonl(dataset.dpo_path(method, split), bake_records(method, pairs, prefixes, split))
+
+
+@exit_on_data_error
+def main(args: list[str] | None = None) -> None:
+    (config,) = parse_config([BakeConfig], args)
+    bake(DatasetDir(config.data), config.methods)
+    print(f"baked {len(config.methods)} methods into {DatasetDir(config.data).root / 'dpo'}")
+
+
+if __name__ == "__main__":
+    main()

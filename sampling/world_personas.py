@@ -1,0 +1,58 @@
+"""Persona texts of the synthetic world: the gold description, and a templated "inference model" of known quality
+that writes only what k shots reveal (SPEC §4.3)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+
+from famous_persona.schema import Pair
+from sampling import world_vocab as vocab
+
+WHO_AXES = ("age", "gender", "geographical location", "profession", "education level", "family/marriage status")
+SUBJECTS = ("This user", "The person", "This individual")
+UNKNOWN = "Nothing else about them is known."
+NOTHING = "Nothing is known about this user yet."
+CATEGORIES = {axis.name: {category.key: category for category in axis.categories} for axis in vocab.AXES}
+
+
+def _sentence(category: vocab.Category, rng: random.Random) -> str:
+    subject = rng.choice(SUBJECTS)
+    return rng.choice(vocab.GOLD_FRAMES).format(subject=subject, subject_lower=subject.lower(), phrase=category.phrase)
+
+
+def describe(categories: Mapping[str, vocab.Category], rng: random.Random, complete: bool = True) -> str:
+    """Two short paragraphs: who the user is, then what shapes what they want; `complete=False` adds that the
+    rest is unknown."""
+    who = [_sentence(c, rng) for axis, c in categories.items() if axis in WHO_AXES]
+    wants = [_sentence(c, rng) for axis, c in categories.items() if axis not in WHO_AXES]
+    paragraphs = [" ".join(who), " ".join(wants)]
+    if not complete:
+        paragraphs.append(UNKNOWN)
+    text = "\n\n".join(p for p in paragraphs if p)
+    return text or NOTHING
+
+
+def revealed_categories(shots: Sequence[Pair], use_answers: bool) -> dict[str, vocab.Category]:
+    """What a careful reader learns from the shots: with answers, the category of each preferred answer (a flipped
+    label misleads it, as it would a real model); from questions alone, only the cue words of personal questions."""
+    found: dict[str, vocab.Category] = {}
+    for pair in shots:
+        meta = pair.meta or {}
+        axis = meta["world_axis"]
+        if use_answers:
+            found.setdefault(axis, CATEGORIES[axis][meta["chosen_category"]])
+        elif pair.question_type == "personal":
+            found.setdefault(axis, CATEGORIES[axis][meta["person_category"]])
+    return found
+
+
+def infer_persona(shots: Sequence[Pair], use_answers: bool, n_axes: int, rng: random.Random) -> str:
+    """The templated inference: describe only the revealed axes, in the gold persona's wording."""
+    found = revealed_categories(shots, use_answers)
+    ordered = {axis.name: found[axis.name] for axis in vocab.AXES if axis.name in found}
+    return describe(ordered, rng, complete=len(ordered) >= n_axes)
+
+
+def is_synthetic(pairs: Sequence[Pair]) -> bool:
+    return bool(pairs) and all((pair.meta or {}).get("synthetic") for pair in pairs)

@@ -1,0 +1,97 @@
+"""The scorer against an independent recomputation from the model's logits; the tie policy; truncation counts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import torch
+
+from evaluation.score import ScoreArguments, score
+from famous_persona.io import DatasetDir, read_json, write_jsonl
+from famous_persona.metrics import is_correct, margin
+from famous_persona.models import load_model, load_tokenizer
+
+
+def _independent_logp(model, tokenizer, prompt_messages, answer: str) -> tuple[float, int]:
+    """Straight from the logits of one unpadded sequence, in float64, token by token."""
+    full = tokenizer.apply_chat_template(
+        prompt_messages + [{"role": "assistant", "content": answer}], tokenize=True, return_dict=True
+    )["input_ids"]
+    prompt = tokenizer.apply_chat_template(
+        prompt_messages, tokenize=True, add_generation_prompt=True, return_dict=True
+    )["input_ids"]
+    assert full[: len(prompt)] == prompt
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([full])).logits[0].double()
+    total = 0.0
+    for position in range(len(prompt), len(full)):
+        total += torch.log_softmax(logits[position - 1], dim=-1)[full[position]].item()
+    return total, len(full) - len(prompt)
+
+
+def test_ref_free_avg_matches_an_independent_recomputation(world, tiny_model, tmp_path):
+    out = tmp_path / "eval"
+    summary = score(
+        ScoreArguments(model=str(tiny_model), data=str(world.root), test_method="xyw_2s", out=str(out), batch_size=7)
+    )
+    rows = [json.loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
+    records = {r.id: r for r in world.dpo("xyw_2s", "test")}
+    assert len(rows) == len(records)
+    model, tokenizer = load_model(tiny_model), load_tokenizer(tiny_model)
+    agree = 0
+    for row in rows:
+        record = records[row["id"]]
+        prompt = [m.model_dump() for m in record.prompt]
+        chosen = _independent_logp(model, tokenizer, prompt, record.chosen[0].content)
+        rejected = _independent_logp(model, tokenizer, prompt, record.rejected[0].content)
+        assert abs(chosen[0] - row["chosen_logp"]) < 1e-4 and chosen[1] == row["chosen_tokens"]
+        assert abs(rejected[0] - row["rejected_logp"]) < 1e-4 and rejected[1] == row["rejected_tokens"]
+        agree += (chosen[0] / chosen[1] > rejected[0] / rejected[1]) == is_correct(row, "ref_free_avg")
+    assert agree == len(rows)
+    independent_accuracy = sum(is_correct(row, "ref_free_avg") for row in rows) / len(rows)
+    assert summary["accuracy"]["ref_free_avg"]["all/total"]["accuracy"] == independent_accuracy
+
+
+def test_prompt_only_scoring_marks_everyone_unseen(world, tiny_model, tmp_path):
+    summary = score(ScoreArguments(model=str(tiny_model), data=str(world.root), test_method="name", out=str(tmp_path)))
+    assert summary["fold"] == -1 and summary["train_method"] == "none"
+    assert set(summary["accuracy"]["ref_free_avg"]) == {
+        "all/divergent", "all/personal", "all/total", "unseen/divergent", "unseen/personal", "unseen/total",
+    }  # fmt: skip
+    assert "dpo_ref" not in summary["accuracy"] or not summary["accuracy"]["dpo_ref"]
+
+
+def test_ties_count_as_wrong():
+    row = {"chosen_logp": -4.0, "chosen_tokens": 2, "rejected_logp": -4.0, "rejected_tokens": 2}
+    assert margin(row, "ref_free_avg") == 0 and not is_correct(row, "ref_free_avg")
+    assert not is_correct(row, "ref_free_sum")
+    row.update(ref_chosen_logp=-5.0, ref_rejected_logp=-5.0)
+    assert not is_correct(row, "dpo_ref")
+    longer = {"chosen_logp": -6.0, "chosen_tokens": 3, "rejected_logp": -5.0, "rejected_tokens": 2}
+    assert is_correct(longer, "ref_free_avg") and not is_correct(longer, "ref_free_sum")
+
+
+def test_prefix_longer_than_the_context_is_cut_logged_and_counted(world, tiny_model, tmp_path):
+    copy = DatasetDir(shutil.copytree(world.root, tmp_path / "copy"))
+    records = copy.dpo("persona_gold", "test")
+    long_one = records[0].prompt[-1].content
+    records[0] = records[0].model_copy(
+        update={"prompt": [records[0].prompt[-1].model_copy(update={"content": "word " * 600 + long_one})]}
+    )
+    write_jsonl(copy.dpo_path("persona_gold", "test"), records)
+    out = tmp_path / "eval"
+    summary = score(
+        ScoreArguments(model=str(tiny_model), data=str(copy.root), test_method="persona_gold", out=str(out))
+    )
+    assert summary["truncated"] == 1
+    assert read_json(out / "summary.json")["truncated"] == 1
+    assert summary["n_pairs"] == len(records)
+
+
+def test_finished_scores_are_skipped_unless_forced(world, tiny_model, tmp_path):
+    args = ScoreArguments(model=str(tiny_model), data=str(world.root), test_method="tag", out=str(tmp_path))
+    assert score(args) is not None
+    assert score(args) is None
+    args.force = True
+    assert score(args) is not None

@@ -1,0 +1,168 @@
+"""The synthetic world and its prefixes: determinism, no shortcut, leakage rules, derangements, method names."""
+
+from __future__ import annotations
+
+import filecmp
+from collections import defaultdict
+
+import pytest
+
+from famous_persona.errors import DataError
+from famous_persona.methods import parse_method
+from famous_persona.personas import FoldError, split_people
+from sampling.bake import LeakageError, bake_records
+from sampling.prefixes import build_prefixes, derangement
+from sampling.synthetic import WorldConfig, make_world
+from tests.conftest import METHODS, build_world
+
+
+def test_same_seed_gives_byte_identical_files(world, tmp_path):
+    again = build_world(tmp_path / "again")
+    files = sorted(p.relative_to(world.root) for p in world.root.rglob("*.jsonl"))
+    assert len(files) == 2 + len(METHODS) * 3
+    for relative in files:
+        assert filecmp.cmp(world.root / relative, again.root / relative, shallow=False), relative
+
+
+def test_another_seed_gives_another_world(world, tmp_path):
+    other = build_world(tmp_path / "other", seed=4)
+    assert other.pairs_path.read_bytes() != world.pairs_path.read_bytes()
+
+
+def test_answers_are_equally_long_and_differ_only_in_category_words(world):
+    for pair in world.pairs():
+        chosen, rejected = pair.chosen.split(), pair.rejected.split()
+        assert len(chosen) == len(rejected)
+        assert sum(a != b for a, b in zip(chosen, rejected, strict=True)) == 3
+
+
+def test_divergent_questions_have_different_winners_for_different_people(world):
+    winners = defaultdict(set)
+    for pair in world.pairs():
+        if pair.question_type == "divergent":
+            winners[pair.prompt].add(pair.chosen)
+    assert sum(len(w) > 1 for w in winners.values()) > len(winners) / 2
+
+
+def test_divergent_question_is_in_one_split_for_everyone(world):
+    splits = defaultdict(set)
+    for pair in world.pairs():
+        if pair.question_type == "divergent":
+            splits[pair.prompt].add(pair.split)
+    assert all(len(s) == 1 for s in splits.values())
+
+
+def test_label_noise_is_applied_and_recorded(tmp_path):
+    dataset = make_world(WorldConfig(out=str(tmp_path / "noisy"), people=10, label_noise=0.2, seed=1))
+    pairs = dataset.pairs()
+    flipped = sum(pair.meta["flipped"] for pair in pairs)
+    assert 0.1 < flipped / len(pairs) < 0.3
+    for pair in pairs:
+        assert (pair.meta["chosen_category"] != pair.meta["person_category"]) == pair.meta["flipped"]
+
+
+def test_bad_world_config_is_a_clear_error(tmp_path):
+    with pytest.raises(DataError, match="label_noise"):
+        make_world(WorldConfig(out=str(tmp_path / "w"), label_noise=0.7))
+
+
+def _all_prefixes(world):
+    return {method: world.prefixes(method) for method in METHODS}
+
+
+def test_no_prefix_shows_a_test_pair(world):
+    test_ids = {pair.id for pair in world.pairs() if pair.split == "test"}
+    for method, prefixes in _all_prefixes(world).items():
+        for prefix in prefixes:
+            assert not test_ids.intersection(prefix.shots), method
+    test_prompts = {pair.prompt for pair in world.pairs() if pair.split == "test"}
+    for method in METHODS:
+        for row in world.dpo(method, "train") + world.dpo(method, "test"):
+            body = row.prompt[-1].content.rsplit("\n\n", 1)[0]
+            assert not any(f"Question: {prompt}\n" in body for prompt in test_prompts), (method, row.id)
+
+
+def test_no_training_row_sees_its_own_pair(world):
+    pairs = {pair.id: pair for pair in world.pairs()}
+    for method in ("xyw_2s", "xywyl_2s", "xyw_2s_seed1"):
+        for row in world.dpo(method, "train"):
+            own = pairs[row.id]
+            block = f"Question: {own.prompt}\nPreferred answer: {own.chosen}"
+            assert block not in row.prompt[-1].content, (method, row.id)
+
+
+def test_shot_rows_get_their_own_prefix_without_themselves(world):
+    prefixes = world.prefixes("xyw_2s")
+    per_person = {p.name: p for p in prefixes if p.pair_id is None}
+    overrides = [p for p in prefixes if p.pair_id is not None]
+    assert overrides and {p.pair_id for p in overrides} == {s for p in per_person.values() for s in p.shots}
+    for prefix in overrides:
+        assert prefix.pair_id not in prefix.shots and len(prefix.shots) == 2
+
+
+def test_bake_refuses_a_leaking_prefix(world):
+    pairs = world.pairs()
+    test_pair = next(pair for pair in pairs if pair.split == "test")
+    leaking = [p.model_copy(update={"shots": [test_pair.id]}) for p in world.prefixes("xyw_2s")]
+    with pytest.raises(LeakageError, match="test pair"):
+        bake_records("xyw_2s", pairs, leaking, "train")
+    train_pair = next(pair for pair in pairs if pair.split == "train")
+    self_seeing = [
+        p.model_copy(update={"shots": [train_pair.id], "pair_id": None})
+        for p in world.prefixes("xyw_2s")
+        if p.name == train_pair.name and p.pair_id is None
+    ]
+    with pytest.raises(LeakageError, match="itself"):
+        bake_records("xyw_2s", [train_pair], self_seeing, "train")
+
+
+def test_seed_redraws_the_shots(world):
+    a = {p.name: p.shots for p in world.prefixes("xyw_2s") if p.pair_id is None}
+    b = {p.name: p.shots for p in world.prefixes("xyw_2s_seed1") if p.pair_id is None}
+    assert a.keys() == b.keys() and a != b
+
+
+def test_shuffle_is_a_derangement(world):
+    gold = {p.name: p.text for p in world.prefixes("persona_gold")}
+    shuffled = {p.name: p.text for p in world.prefixes("shuffle_persona_gold")}
+    assert shuffled.keys() == gold.keys()
+    assert all(shuffled[name] != gold[name] for name in gold)
+    assert sorted(shuffled.values()) == sorted(gold.values())
+
+
+def test_derangement_of_many_draws_never_fixes_a_point():
+    import random
+
+    names = [str(i) for i in range(5)]
+    for seed in range(200):
+        mapping = derangement(names, random.Random(seed))
+        assert all(mapping[n] != n for n in names) and sorted(mapping.values()) == names
+
+
+def test_inferred_persona_reveals_only_what_shots_show(world):
+    people = {p.name: p for p in world.personas()}
+    pairs = {p.id: p for p in world.pairs()}
+    for prefix in world.prefixes("persona_xy_4s"):
+        revealed = {pairs[s].meta["world_axis"] for s in prefix.shots}
+        assert ("Nothing else" in prefix.text) == (len(revealed) < len(people[prefix.name].axes))
+
+
+def test_methods_grammar():
+    assert parse_method("persona_xy_4s_gpt4").model == "gpt4"
+    assert parse_method("shuffle_xyw_2s_seed3").shuffle and parse_method("shuffle_xyw_2s_seed3").seed == 3
+    assert parse_method("xyw_2s").kind == "passive" and parse_method("persona_gold").kind == "active"
+    for bad in ("xyw", "tag_2s", "persona", "xyw_0s"):
+        with pytest.raises(DataError):
+            parse_method(bad)
+
+
+def test_model_written_personas_are_refused_on_the_templated_world(world):
+    with pytest.raises(DataError, match="model"):
+        build_prefixes("persona_gold_gpt4", world.personas(), world.pairs())
+
+
+def test_fold_with_no_people_is_a_clear_error(world):
+    with pytest.raises(FoldError, match="fold 7 has no people"):
+        split_people(world.personas(), 7)
+    seen, unseen = split_people(world.personas(), 0)
+    assert unseen and seen and not set(seen) & set(unseen)

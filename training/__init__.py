@@ -1,0 +1,1 @@
+"""Stage 2: train small models on prefixed preference data."""

@@ -1,0 +1,79 @@
+"""DPO of a small model on one prefix method and fold, with TRL's DPOTrainer (LoRA, QLoRA or full fine-tuning).
+
+Usage: `python -m training.dpo --config experiments/configs/demo/dpo.yaml --data DIR --method persona_gold --fold 0
+--run_dir dump/demo/tiny/persona_gold/fold0 --model_name_or_path dump/demo/base`. Re-running resumes from the last
+checkpoint; a finished run is skipped unless `--force`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+
+from trl import DPOConfig, DPOTrainer, ModelConfig, get_peft_config
+
+from famous_persona.config import parse_config
+from famous_persona.errors import exit_on_data_error
+from famous_persona.models import load_model, load_tokenizer
+from training.common import (
+    RunArguments,
+    Timer,
+    fold_data,
+    last_checkpoint,
+    model_inputs,
+    save_and_finish,
+    select_on_validation,
+    should_skip,
+    to_dataset,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def train(run: RunArguments, config: DPOConfig, model_config: ModelConfig) -> None:
+    if should_skip(run):
+        return
+    data = fold_data(run, config.seed)
+    tokenizer = load_tokenizer(model_config.model_name_or_path)
+    counter: Counter = Counter()
+    train_set = to_dataset(data.train, tokenizer, run, config.max_length, counter)
+    validation = to_dataset(data.validation, tokenizer, run, config.max_length, counter) if data.validation else None
+    config.output_dir = str(Path(run.run_dir) / "checkpoints")
+    select_on_validation(config, validation is not None)
+    peft_config = get_peft_config(model_config)
+    model = load_model(**model_inputs(model_config)).train()
+    ref_model = None if peft_config is not None else load_model(**model_inputs(model_config))
+    trainer = DPOTrainer(
+        model=model,
+        ref_model=ref_model,
+        args=config,
+        train_dataset=train_set,
+        eval_dataset=validation,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+    )
+    with Timer() as timer:
+        trainer.train(resume_from_checkpoint=last_checkpoint(config.output_dir))
+    save_and_finish(
+        trainer,
+        tokenizer,
+        run,
+        "training.dpo",
+        [run, config, model_config],
+        base_model=model_config.model_name_or_path,
+        seen=data.seen,
+        unseen=data.unseen,
+        rows={"train": len(data.train), "validation": len(data.validation), "truncated": counter["truncated"]},
+        train_seconds=round(timer.seconds, 2),
+    )
+
+
+@exit_on_data_error
+def main(args: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    train(*parse_config([RunArguments, DPOConfig, ModelConfig], args))
+
+
+if __name__ == "__main__":
+    main()
