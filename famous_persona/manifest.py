@@ -65,3 +65,11 @@ def is_finished(path: Path | str) -> bool:
     """A run is finished when its manifest says so; anything else is redone or resumed."""
     path = Path(path)
     return path.is_file() and read_json(path).get("status") == "finished"
+
+
+def record_step(path: Path | str, step: str, name: str, **info: Any) -> None:
+    """Add one entry (e.g. a prefix method that was built) to an existing dataset manifest, keeping the rest."""
+    path = Path(path)
+    manifest = read_json(path) if path.is_file() else {}
+    manifest.setdefault(step, {})[name] = {**redact(info), "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    write_json(path, manifest)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from famous_persona.config import parse_config
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, write_jsonl
+from famous_persona.manifest import record_step
 from famous_persona.methods import parse_method
 from famous_persona.schema import DpoRecord, Message, Pair, Prefix
 
@@ -83,8 +84,12 @@ def bake(dataset: DatasetDir, methods: Sequence[str]) -> None:
     pairs = dataset.pairs()
     for method in methods:
         prefixes = dataset.prefixes(method)
+        counts = {}
         for split in ("train", "test"):
-            write_jsonl(dataset.dpo_path(method, split), bake_records(method, pairs, prefixes, split))
+            records = bake_records(method, pairs, prefixes, split)
+            write_jsonl(dataset.dpo_path(method, split), records)
+            counts[split] = len(records)
+        record_step(dataset.manifest_path, "baked", method, **counts)
 
 
 @exit_on_data_error

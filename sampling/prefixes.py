@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from famous_persona.config import parse_config
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, write_jsonl
+from famous_persona.manifest import record_step
 from famous_persona.methods import Method, parse_method
 from famous_persona.schema import Pair, Persona, Prefix
 from sampling.world_personas import infer_persona, is_synthetic
@@ -139,7 +140,11 @@ def build_prefixes(method_name: str, people: Sequence[Persona], pairs: Sequence[
 def write_prefixes(dataset: DatasetDir, methods: Sequence[str]) -> None:
     people, pairs = dataset.personas(), dataset.pairs()
     for method in methods:
-        write_jsonl(dataset.prefix_path(method), build_prefixes(method, people, pairs))
+        records = build_prefixes(method, people, pairs)
+        write_jsonl(dataset.prefix_path(method), records)
+        record_step(
+            dataset.manifest_path, "prefixes", method, records=len(records), models=sorted({r.model for r in records})
+        )
 
 
 @exit_on_data_error
