@@ -25,7 +25,7 @@ from famous_persona.io import DatasetDir, write_json, write_jsonl
 from famous_persona.manifest import is_finished, write_manifest
 from famous_persona.metrics import METRICS, TIE_POLICY, margin
 from famous_persona.models import is_adapter, load_model, load_tokenizer
-from famous_persona.personas import is_seen
+from famous_persona.personas import held_out
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class ScoreArguments:
     model_short: str = field(default="model", metadata={"help": "Short base-model name recorded in the summary."})
     train_method: str = field(default="none", metadata={"help": "Train prefix of the model; 'none' for prompt-only."})
     fold: int = field(default=-1, metadata={"help": "Fold the model was trained for; -1 = prompt-only (all unseen)."})
+    fold_scheme: str = field(default="fold", metadata={"help": "fold, axis or person, as in training."})
     ref_model: str | None = field(
         default=None, metadata={"help": "Reference for dpo_ref; an adapter's own base is used when not given."}
     )
@@ -89,7 +90,7 @@ def score(args: ScoreArguments) -> dict[str, Any] | None:
         logger.warning("%s is finished; skipping (use --force to redo it)", out)
         return None
     dataset = DatasetDir(args.data)
-    people = {person.name: person for person in dataset.personas()}
+    unseen = held_out(dataset.personas(), args.fold, args.fold_scheme)
     records = dataset.dpo(args.test_method, "test")
     tokenizer = load_tokenizer(args.model)
     convs = [chat.conversation(r, tokenizer, args.max_length, args.system_prompt) for r in records]
@@ -106,7 +107,7 @@ def score(args: ScoreArguments) -> dict[str, Any] | None:
             "id": record.id,
             "name": record.name,
             "question_type": record.question_type,
-            "seen": is_seen(people[record.name], args.fold),
+            "seen": record.name not in unseen,
             "fold": args.fold,
             "chosen_logp": scores[i][0],
             "chosen_tokens": scores[i][1],
@@ -122,6 +123,7 @@ def score(args: ScoreArguments) -> dict[str, Any] | None:
         "train_method": args.train_method,
         "test_method": args.test_method,
         "fold": args.fold,
+        "fold_scheme": args.fold_scheme,
         "beta": args.beta,
         "n_pairs": len(rows),
         "truncated": sum(conv.truncated_words > 0 for conv in convs),

@@ -154,4 +154,5 @@ class DatasetDir:
         return read_jsonl(self.prefix_path(method), Prefix, known={"name": names})
 
     def dpo(self, method: str, split: str) -> list[DpoRecord]:
-        return read_jsonl(self.dpo_path(method, split), DpoRecord, unique="id")
+        names = [person.name for person in self.personas()]
+        return read_jsonl(self.dpo_path(method, split), DpoRecord, unique="id", known={"name": names})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +111,7 @@ def load_model(
 
         if quantization not in ("4bit", "8bit"):
             raise ValueError(f"quantization must be '4bit' or '8bit', got {quantization!r}")
+        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))}
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=quantization == "4bit",
             load_in_8bit=quantization == "8bit",

@@ -1,4 +1,4 @@
-"""People: name keys and cross-validation folds over people."""
+"""People: name keys and folds over people: by fold number, leave-one-axis-out, or one model per person."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 from famous_persona.errors import DataError
 from famous_persona.schema import Persona
+
+FOLD_SCHEMES = ("fold", "axis", "person")
 
 
 def name_key(name: str) -> str:
@@ -17,18 +19,38 @@ class FoldError(DataError):
     """A fold that cannot be trained or evaluated."""
 
 
-def split_people(people: Sequence[Persona], fold: int) -> tuple[list[str], list[str]]:
+def axis_folds(people: Sequence[Persona]) -> list[str]:
+    """Leave-one-axis-out folds: fold k holds out the people on the k-th axis (sorted by name)."""
+    return sorted({axis for person in people for axis in person.axes})
+
+
+def held_out(people: Sequence[Persona], fold: int, scheme: str = "fold") -> set[str]:
+    """Names of the unseen people of a fold; fold -1 (prompt-only) holds out everyone."""
+    if fold < 0:
+        return {person.name for person in people}
+    if scheme == "fold":
+        return {person.name for person in people if person.fold == fold}
+    if scheme == "axis":
+        axes = axis_folds(people)
+        if fold >= len(axes):
+            raise FoldError(f"axis fold {fold} does not exist: there are {len(axes)} axes ({', '.join(axes)})")
+        return {person.name for person in people if axes[fold] in person.axes}
+    if scheme == "person":
+        names = sorted(person.name for person in people)
+        if fold >= len(names):
+            raise FoldError(f"person fold {fold} does not exist: there are {len(names)} people")
+        return set(names) - {names[fold]}
+    raise FoldError(f"unknown fold scheme {scheme!r}; expected one of {FOLD_SCHEMES}")
+
+
+def split_people(people: Sequence[Persona], fold: int, scheme: str = "fold") -> tuple[list[str], list[str]]:
     """Seen (trained on) and unseen (held out) names for a fold; both must be non-empty."""
-    folds = sorted({person.fold for person in people})
-    unseen = [person.name for person in people if person.fold == fold]
-    seen = [person.name for person in people if person.fold != fold]
+    unseen_names = held_out(people, fold, scheme)
+    unseen = [person.name for person in people if person.name in unseen_names]
+    seen = [person.name for person in people if person.name not in unseen_names]
     if not unseen:
+        folds = sorted({person.fold for person in people}) if scheme == "fold" else axis_folds(people)
         raise FoldError(f"fold {fold} has no people (folds present: {folds})")
     if not seen:
         raise FoldError(f"fold {fold} holds out everyone: nobody is left to train on")
     return seen, unseen
-
-
-def is_seen(person: Persona, fold: int) -> bool:
-    """A person is seen in a fold when trained on; fold -1 (prompt-only) sees nobody."""
-    return fold >= 0 and person.fold != fold

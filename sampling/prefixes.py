@@ -18,11 +18,11 @@ from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.manifest import record_step
 from famous_persona.methods import Method, parse_method
 from famous_persona.schema import Pair, Persona, Prefix
-from sampling.world_personas import infer_persona, is_synthetic
+from sampling.world_personas import infer_persona, is_synthetic, redescribe
 
 TEMPLATE_MODEL = "template"
 
-ShotWriter = Callable[[Sequence[Pair], random.Random], str]
+ShotWriter = Callable[[Sequence[Pair], random.Random, Persona], str]
 
 
 @dataclass
@@ -52,15 +52,14 @@ def format_xyw(shots: Sequence[Pair], with_rejected: bool) -> str:
 
 def _shot_writer(method: Method, pairs: Sequence[Pair]) -> ShotWriter:
     if method.family in ("xyw", "xywyl"):
-        return lambda shots, rng: format_xyw(shots, with_rejected=method.family == "xywyl")
+        return lambda shots, rng, person: format_xyw(shots, with_rejected=method.family == "xywyl")
     if not is_synthetic(pairs) or method.model not in (None, TEMPLATE_MODEL):
         raise DataError(
             f"{method.name}: persona inference by a model is not available for this dataset; the templated inference "
             "only works on the synthetic world"
         )
-    n_axes = len({(pair.meta or {})["world_axis"] for pair in pairs})
     use_answers = method.family == "persona_xy"
-    return lambda shots, rng: infer_persona(shots, use_answers, n_axes, rng)
+    return lambda shots, rng, person: infer_persona(shots, use_answers, len(person.axes), rng)
 
 
 def _draw(pool: Sequence[Pair], k: int, rng: random.Random) -> list[Pair]:
@@ -77,12 +76,12 @@ def _shot_prefixes(method: Method, people: Sequence[Persona], pairs: Sequence[Pa
     for person in people:
         pool = train[person.name]
         shots = _draw(pool, method.shots, _rng(method.seed, "shots", method.shots, person.name))
-        text = write(shots, _rng(method.seed, "text", person.name))
+        text = write(shots, _rng(method.seed, "text", person.name), person)
         records.append(_record(person.name, None, method, text, shots))
         for own in shots:
             rest = [pair for pair in pool if pair.id != own.id]
             replacement = _draw(rest, method.shots, _rng(method.seed, "shots", method.shots, person.name, own.id))
-            text = write(replacement, _rng(method.seed, "text", person.name, own.id))
+            text = write(replacement, _rng(method.seed, "text", person.name, own.id), person)
             records.append(_record(person.name, own.id, method, text, replacement))
     return records
 
@@ -109,6 +108,8 @@ def _simple_text(method: Method, person: Persona) -> str:
         return f"Answer the way {person.name} would want it answered."
     if person.description is None or method.model not in (None, TEMPLATE_MODEL):
         raise DataError(f"{method.name}: {person.name} has no written description; a gold persona needs a model")
+    if method.seed:
+        return redescribe(person.axes, _rng(method.seed, "gold", person.name))
     return person.description
 
 

@@ -34,6 +34,10 @@ class WorldConfig:
     divergent_per_person: int = field(default=40, metadata={"help": "Divergent questions per person (half train)."})
     divergent_per_axis: int = field(default=8, metadata={"help": "Divergent questions written per axis (half train)."})
     axes: int = field(default=len(vocab.AXES), metadata={"help": "How many of the 11 axes to use (the first N)."})
+    axes_per_person: int = field(
+        default=0,
+        metadata={"help": "Axes each person represents (0 = all); people only get divergent questions on theirs."},
+    )
     folds: int = field(default=5, metadata={"help": "Cross-validation folds over people."})
     label_noise: float = field(default=0.05, metadata={"help": "Probability that a pair's labels are swapped."})
     seed: int = field(default=0, metadata={"help": "Same seed, byte-identical files."})
@@ -51,7 +55,10 @@ def _check(config: WorldConfig) -> None:
         problems.append("need at least 2 folds and one person per fold")
     if config.people > len(vocab.FIRST_NAMES) * len(vocab.LAST_NAMES):
         problems.append("too many people for the name lists")
-    if config.divergent_per_person // 2 > config.axes * (config.divergent_per_axis // 2):
+    if not 0 <= config.axes_per_person <= config.axes:
+        problems.append("axes_per_person must be in 0..axes")
+    own_axes = config.axes_per_person or config.axes
+    if config.divergent_per_person // 2 > own_axes * (config.divergent_per_axis // 2):
         problems.append("divergent_per_person/2 exceeds the divergent questions per split")
     if not 0 <= config.label_noise < 0.5:
         problems.append("label_noise must be in [0, 0.5)")
@@ -67,7 +74,10 @@ def _people(config: WorldConfig, axes: tuple[vocab.Axis, ...]) -> list[Persona]:
     rng.shuffle(folds)
     people = []
     for index, (name, fold) in enumerate(zip(names, folds, strict=True)):
-        categories = {axis.name: rng.choice(axis.categories) for axis in axes}
+        own = (
+            sorted(rng.sample(range(len(axes)), config.axes_per_person)) if config.axes_per_person else range(len(axes))
+        )
+        categories = {axes[a].name: rng.choice(axes[a].categories) for a in own}
         people.append(
             Persona(
                 name=name,
@@ -133,8 +143,9 @@ def _personal(config: WorldConfig, person: Persona, axes: tuple[vocab.Axis, ...]
     rng = _rng(config.seed, "personal", person.name)
     texts: set[str] = set()
     questions = []
+    own_axes = [axis for axis in axes if axis.name in person.axes]
     while len(questions) < config.personal_per_person:
-        axis = rng.choice(axes)
+        axis = rng.choice(own_axes)
         category = next(c for c in axis.categories if c.key == person.axes[axis.name])
         frame = rng.choice(vocab.PERSONAL_FRAMES)
         text = frame.format(cue=rng.choice(category.cues), topic=rng.choice(axis.topics))
@@ -180,7 +191,8 @@ def _pairs(config: WorldConfig, people: list[Persona], axes: tuple[vocab.Axis, .
         pairs += [_pair(config, person, q, "personal", "train" if i < half else "test") for i, q in enumerate(personal)]
         rng = _rng(config.seed, "assign", person.name)
         for split in ("train", "test"):
-            for question in rng.sample(pool[split], config.divergent_per_person // 2):
+            own_pool = [question for question in pool[split] if question.axis.name in person.axes]
+            for question in rng.sample(own_pool, config.divergent_per_person // 2):
                 pairs.append(_pair(config, person, question, "divergent", split))
     return pairs
 

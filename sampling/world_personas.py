@@ -33,6 +33,11 @@ def describe(categories: Mapping[str, vocab.Category], rng: random.Random, compl
     return text or NOTHING
 
 
+def redescribe(axes: Mapping[str, str], rng: random.Random) -> str:
+    """The same ground truth in another draw of phrasing: a re-sampled gold persona."""
+    return describe({axis: CATEGORIES[axis][key] for axis, key in axes.items()}, rng)
+
+
 def revealed_categories(shots: Sequence[Pair], use_answers: bool) -> dict[str, vocab.Category]:
     """What a careful reader learns from the shots: with answers, the category of each preferred answer (a flipped
     label misleads it, as it would a real model); from questions alone, only the cue words of personal questions."""
@@ -48,7 +53,8 @@ def revealed_categories(shots: Sequence[Pair], use_answers: bool) -> dict[str, v
 
 
 def infer_persona(shots: Sequence[Pair], use_answers: bool, n_axes: int, rng: random.Random) -> str:
-    """The templated inference: describe only the revealed axes, in the gold persona's wording."""
+    """The templated inference: describe only the revealed axes, in the gold persona's wording; when fewer than the
+    person's `n_axes` are revealed, the text says the rest is unknown."""
     found = revealed_categories(shots, use_answers)
     ordered = {axis.name: found[axis.name] for axis in vocab.AXES if axis.name in found}
     return describe(ordered, rng, complete=len(ordered) >= n_axes)

@@ -31,6 +31,13 @@ class RunArguments:
     data: str = field(default="data/synthetic", metadata={"help": "Dataset directory (SPEC §3.1)."})
     method: str = field(default="no_prefix", metadata={"help": "Train prefix method: reads dpo/<method>/train.jsonl."})
     fold: int = field(default=0, metadata={"help": "People of this fold are held out (unseen)."})
+    fold_scheme: str = field(
+        default="fold",
+        metadata={
+            "help": "fold: persona folds; axis: leave-one-axis-out (fold k = k-th axis); person: train on the "
+            "k-th person alone (per-person models)."
+        },
+    )
     run_dir: str = field(default="dump/run", metadata={"help": "Run directory; the model goes to <run_dir>/model."})
     val_fraction: float = field(
         default=0.1, metadata={"help": "Share of each seen person's train pairs kept for checkpoint selection."}
@@ -50,7 +57,7 @@ class FoldData:
 def fold_data(args: RunArguments, seed: int) -> FoldData:
     """The seen people's train rows, less a validation slice drawn from those same train rows (never test pairs)."""
     dataset = DatasetDir(args.data)
-    seen, unseen = split_people(dataset.personas(), args.fold)
+    seen, unseen = split_people(dataset.personas(), args.fold, args.fold_scheme)
     rows = [row for row in dataset.dpo(args.method, "train") if row.name in set(seen)]
     rng = random.Random(f"{seed}-validation-{args.fold}")
     validation_ids: set[str] = set()
@@ -138,7 +145,18 @@ def save_and_finish(trainer: Any, tokenizer: Any, args: RunArguments, stage: str
     """Save the selected model, the log and a finished manifest, then drop the resume checkpoints."""
     model_dir = Path(args.run_dir) / "model"
     trainer.save_model(str(model_dir))
+    if not trainer.is_world_process_zero():
+        return
     tokenizer.save_pretrained(str(model_dir))
     best = trainer.state.best_model_checkpoint
-    finish_run(args, stage, configs, trainer.state.log_history, best_checkpoint=best and Path(best).name, **extra)
+    finish_run(
+        args,
+        stage,
+        configs,
+        trainer.state.log_history,
+        best_checkpoint=best and Path(best).name,
+        processes=trainer.args.world_size,
+        global_step=trainer.state.global_step,
+        **extra,
+    )
     shutil.rmtree(Path(args.run_dir) / "checkpoints", ignore_errors=True)

@@ -53,8 +53,11 @@ def train(run: RunArguments, config: DPOConfig, model_config: ModelConfig) -> No
         processing_class=tokenizer,
         peft_config=peft_config,
     )
+    resume = last_checkpoint(config.output_dir)
+    if resume:
+        logger.info("resuming from %s", resume)
     with Timer() as timer:
-        trainer.train(resume_from_checkpoint=last_checkpoint(config.output_dir))
+        trainer.train(resume_from_checkpoint=resume)
     save_and_finish(
         trainer,
         tokenizer,
@@ -66,6 +69,7 @@ def train(run: RunArguments, config: DPOConfig, model_config: ModelConfig) -> No
         unseen=data.unseen,
         rows={"train": len(data.train), "validation": len(data.validation), "truncated": counter["truncated"]},
         train_seconds=round(timer.seconds, 2),
+        resumed_from=resume and Path(resume).name,
     )
 
 

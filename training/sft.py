@@ -28,6 +28,8 @@ from training.common import (
     to_dataset,
 )
 
+logger = logging.getLogger(__name__)
+
 
 def train(run: RunArguments, config: SFTConfig, model_config: ModelConfig) -> None:
     if should_skip(run):
@@ -49,8 +51,11 @@ def train(run: RunArguments, config: SFTConfig, model_config: ModelConfig) -> No
         processing_class=tokenizer,
         peft_config=get_peft_config(model_config),
     )
+    resume = last_checkpoint(config.output_dir)
+    if resume:
+        logger.info("resuming from %s", resume)
     with Timer() as timer:
-        trainer.train(resume_from_checkpoint=last_checkpoint(config.output_dir))
+        trainer.train(resume_from_checkpoint=resume)
     save_and_finish(
         trainer,
         tokenizer,
@@ -62,6 +67,7 @@ def train(run: RunArguments, config: SFTConfig, model_config: ModelConfig) -> No
         unseen=data.unseen,
         rows={"train": len(data.train), "validation": len(data.validation), "truncated": counter["truncated"]},
         train_seconds=round(timer.seconds, 2),
+        resumed_from=resume and Path(resume).name,
     )
 
 

@@ -1,0 +1,143 @@
+# Shared pieces of the experiment scripts; sourced, never run. Every run is idempotent: a finished run (its
+# manifest says so) is skipped, an interrupted training resumes from its last checkpoint, --force redoes it.
+
+export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} HF_DATASETS_OFFLINE=${HF_DATASETS_OFFLINE:-1}
+export TRANSFORMERS_VERBOSITY=error HF_DATASETS_DISABLE_PROGRESS_BARS=1 HF_HUB_DISABLE_PROGRESS_BARS=1
+export TOKENIZERS_PARALLELISM=false PYTHONWARNINGS=ignore
+
+CONFIGS=experiments/configs
+DATA="" MODEL=tiny OUT="" SMOKE="" FORCE="" LAUNCH="" GENERATED=""
+START=$(date +%s)
+
+say() { printf '[%s %4ss] %s\n' "${SCRIPT_NAME:-run}" "$(($(date +%s) - START))" "$*"; }
+die() { echo "error: $*" >&2; exit 2; }
+
+COMMON_USAGE='  --data DIR      dataset directory (default: a synthetic world made under data/ from experiments/configs/worlds/)
+  --model NAME    base model by name: experiments/configs/models/NAME/ (default tiny)
+  --out DIR       experiment directory under dump/ (default dump/<script>[_smoke])
+  --smoke         the smallest world and one epoch: finishes in minutes on a CPU
+  --force         redo finished runs
+  --launch CMD    prefix for training commands, e.g. "accelerate launch --config_file experiments/accelerate/multi_gpu.yaml"
+  --help          this text'
+
+# Parses the options every script shares; unknown ones go back to the caller through EXTRA_ARGS.
+parse_common() {
+  EXTRA_ARGS=()
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --data) DATA=$2; shift 2 ;;
+      --model) MODEL=$2; shift 2 ;;
+      --out) OUT=$2; shift 2 ;;
+      --smoke) SMOKE=1; shift ;;
+      --force) FORCE="--force true"; shift ;;
+      --launch) LAUNCH=$2; shift 2 ;;
+      -h|--help) usage; exit 0 ;;
+      *) EXTRA_ARGS+=("$1"); shift ;;
+    esac
+  done
+  MODEL_DIR="$CONFIGS/models/$MODEL"
+  [[ -f "$MODEL_DIR/dpo.yaml" ]] || die "unknown model '$MODEL': no $MODEL_DIR/dpo.yaml (see experiments/configs/models/)"
+  local size=${WORLD:-demo}
+  [[ -n "$SMOKE" ]] && size=smoke
+  OUT=${OUT:-dump/${SCRIPT_NAME}${SMOKE:+_smoke}}
+  if [[ -z "$DATA" ]]; then
+    DATA=data/synthetic_$size GENERATED=1
+    say "synthetic persona world ($size size) -> $DATA (fictional people, not FamousPersona data)"
+    python -m sampling.synthetic --config "$CONFIGS/worlds/$size.yaml" --out "$DATA" >/dev/null
+  fi
+  [[ -f "$DATA/pairs.jsonl" ]] || die "$DATA has no pairs.jsonl"
+}
+
+# Builds prefixes/<m>.jsonl and dpo/<m>/: all of them for a world this script made (deterministic, so finished runs
+# stay valid), only the missing ones for a given --data (whose prefixes may come from an inference model).
+ensure_methods() {
+  local todo=()
+  for method in "$@"; do
+    [[ -n "$GENERATED" || ! -f "$DATA/dpo/$method/test.jsonl" ]] && todo+=("$method")
+  done
+  [[ ${#todo[@]} -eq 0 ]] && return 0
+  say "prefixes and baked DPO files: ${todo[*]}"
+  python -m sampling.prefixes --data "$DATA" --methods "${todo[@]}" >/dev/null
+  python -m sampling.bake --data "$DATA" --methods "${todo[@]}" >/dev/null
+}
+
+# The base model path: the tiny model is built from the dataset's text; others come from their recipe.
+base_model() {
+  if [[ "$MODEL" == tiny ]]; then
+    [[ -f "$OUT/base/config.json" ]] || python -m famous_persona.models --data "$DATA" --out "$OUT/base" >/dev/null
+    echo "$OUT/base"
+  else
+    python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['model_name_or_path'])" "$MODEL_DIR/dpo.yaml"
+  fi
+}
+
+# Runs a python module, through the --launch prefix (e.g. accelerate launch ...) when one is given.
+launch() { if [[ -n "$LAUNCH" ]]; then $LAUNCH -m "$@"; else python -m "$@"; fi; }
+
+epochs_override() { [[ -n "$SMOKE" ]] && echo "--num_train_epochs $1"; }
+
+# train METHOD FOLD SCHEME RUN_DIR BASE: SFT warm-up when the model has a recipe for it, then DPO.
+train() {
+  local method=$1 fold=$2 scheme=$3 run=$4 base=$5
+  local start=$base
+  mkdir -p "$run"
+  if [[ -f "$MODEL_DIR/sft.yaml" ]]; then
+    launch training.sft --config "$MODEL_DIR/sft.yaml" --data "$DATA" --method "$method" --fold "$fold" \
+      --fold_scheme "$scheme" --run_dir "$run/sft" --model_name_or_path "$base" $(epochs_override 4) $FORCE
+    start="$run/sft/model"
+  fi
+  launch training.dpo --config "$MODEL_DIR/dpo.yaml" --data "$DATA" --method "$method" --fold "$fold" \
+    --fold_scheme "$scheme" --run_dir "$run" --model_name_or_path "$start" $(epochs_override 1) $FORCE
+}
+
+# score RUN_DIR TRAIN_METHOD TEST_METHOD FOLD SCHEME: a trained run's model on one test prefix.
+score() {
+  local run=$1 train_method=$2 test_method=$3 fold=$4 scheme=$5 ref=()
+  [[ -d "$run/sft/model" ]] && ref=(--ref_model "$run/sft/model")
+  python -m evaluation.score --config "$MODEL_DIR/eval.yaml" --model "$run/model" "${ref[@]}" --data "$DATA" \
+    --test_method "$test_method" --fold "$fold" --fold_scheme "$scheme" --out "$run/eval/$test_method" \
+    --experiment "$(basename "$OUT")" --model_short "$MODEL" --train_method "$train_method" $FORCE >/dev/null
+}
+
+# One line per run on the console, the full output in the run's log.
+logged() {
+  local log=$1; shift
+  mkdir -p "$(dirname "$log")"
+  "$@" >>"$log" 2>&1 || { say "FAILED: $*; last lines of $log:"; tail -n 20 "$log" >&2; return 1; }
+}
+
+aggregate() {
+  say "results.csv and the table"
+  python -m analysis.aggregate --experiment_dir "$OUT"
+}
+
+# Fills arrays from list options left in EXTRA_ARGS: `parse_lists methods folds` reads `--methods a b --folds 0 1`
+# into METHODS=(a b) FOLDS=(0 1); anything else is an error.
+parse_lists() {
+  local allowed=" $* " name=""
+  for arg in "${EXTRA_ARGS[@]+"${EXTRA_ARGS[@]}"}"; do
+    if [[ "$arg" == --* ]]; then
+      name=${arg#--}
+      [[ "$allowed" == *" $name "* ]] || { usage >&2; die "unknown option $arg"; }
+      declare -g -a "${name^^}=()"
+    elif [[ -n "$name" ]]; then
+      eval "${name^^}+=(\"\$arg\")"
+    else
+      usage >&2; die "unexpected argument $arg"
+    fi
+  done
+}
+
+
+# All fold indices of a scheme for the current dataset (the first two with --smoke).
+fold_indices() {
+  python - "$DATA" "$1" "${SMOKE:-0}" <<'PY'
+import sys
+from famous_persona.io import DatasetDir
+from famous_persona.personas import axis_folds
+data, scheme, smoke = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+people = DatasetDir(data).personas()
+count = {"fold": len({p.fold for p in people}), "axis": len(axis_folds(people)), "person": len(people)}[scheme]
+print(" ".join(str(k) for k in range(min(count, 2) if smoke else count)))
+PY
+}
