@@ -1,0 +1,51 @@
+"""The experiment scripts: help, bad options, and a smoke run whose dump aggregates; a rerun skips finished runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = ["demo.sh", "cv.sh", "axis_cv.sh", "per_person.sh", "faithfulness.sh", "prompt_baseline.sh", "slurm.sh"]
+ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}
+
+
+def run(script: str, *args: str) -> subprocess.CompletedProcess:
+    command = ["bash", str(ROOT / "experiments" / script), *args]
+    return subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_script_has_help(script):
+    done = run(script, "--help")
+    assert done.returncode == 0 and "usage" in done.stdout.lower()
+
+
+def test_unknown_option_and_unknown_model_are_clear_errors(world, tmp_path):
+    done = run("cv.sh", "--data", str(world.root), "--out", str(tmp_path), "--bogus", "1")
+    assert done.returncode == 2 and "unknown option --bogus" in done.stderr
+    done = run("cv.sh", "--data", str(world.root), "--model", "nonesuch")
+    assert done.returncode == 2 and "unknown model 'nonesuch'" in done.stderr
+
+
+def test_smoke_runs_aggregate_and_rerun_skips(world, tmp_path):
+    out = tmp_path / "exp"
+    done = run("cv.sh", "--smoke", "--data", str(world.root), "--out", str(out), "--methods", "tag", "--folds", "0")
+    assert done.returncode == 0, done.stderr[-3000:]
+    done = run("prompt_baseline.sh", "--data", str(world.root), "--out", str(out), "--methods", "no_prefix", "tag")
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = pd.read_csv(out / "results.csv")
+    assert set(zip(results["train_method"], results["test_method"], strict=True)) == {
+        ("tag", "tag"), ("none", "no_prefix"), ("none", "tag"),
+    }  # fmt: skip
+    assert set(results.loc[results["train_method"] == "none", "fold"]) == {-1}
+    manifest = out / "tiny" / "tag" / "fold0" / "manifest.json"
+    before = manifest.stat().st_mtime_ns
+    again = run("cv.sh", "--smoke", "--data", str(world.root), "--out", str(out), "--methods", "tag", "--folds", "0")
+    assert again.returncode == 0 and manifest.stat().st_mtime_ns == before
+    assert "skipping" in (out / "tiny" / "tag" / "fold0" / "run.log").read_text()
