@@ -16,6 +16,8 @@ COMMANDS = {
     "sft": ("training.sft", "SFT warm-up on chosen answers"),
     "train": ("training.dpo", "DPO training on one prefix method and fold"),
     "score": ("evaluation.score", "score a model on a test prefix"),
+    "vpl": ("training.vpl", "VPL baseline: DPO with a trained latent-user encoder"),
+    "score-vpl": ("evaluation.score_vpl", "score a VPL model (z from each person's train pairs)"),
     "aggregate": ("analysis.aggregate", "results.csv and the main table"),
 }
 

@@ -1,7 +1,7 @@
 """Bake prefixed DPO files dpo/<method>/{train,test}.jsonl from pairs and prefixes (TRL's conversational format).
 
 Leakage rules are enforced here as well as tested: no prefix shows a test pair, and no training row sees itself.
-Usage: `python -m sampling.bake --data data/demo_world --methods no_prefix persona_gold`.
+Usage: `python -m sampling.bake --data data/my_world --methods no_prefix persona_gold`.
 """
 
 from __future__ import annotations

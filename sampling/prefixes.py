@@ -2,7 +2,7 @@
 
 Shot-based prefixes are drawn only from the person's train pairs. A per-person prefix whose shots include a train pair
 would show that pair to its own training row, so each such row gets its own prefix (`pair_id` set) drawn without it.
-Usage: `python -m sampling.prefixes --data data/demo_world --methods no_prefix tag xyw_2s persona_gold`.
+Usage: `python -m sampling.prefixes --data data/my_world --methods no_prefix tag xyw_2s persona_gold`.
 """
 
 from __future__ import annotations

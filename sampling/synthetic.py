@@ -3,7 +3,7 @@
 Every fictional person has a category on every axis. A question belongs to one axis and has one candidate answer per
 category, all the same template with different category words, so chosen and rejected are equally long and fluent.
 Divergent questions are shared by everyone (same question, different winners); personal ones carry a cue word of the
-asker's own category. Usage: `python -m sampling.synthetic --out data/demo_world --people 20`.
+asker's own category. Usage: `python -m sampling.synthetic --out data/my_world --people 20`.
 """
 
 from __future__ import annotations

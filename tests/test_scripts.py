@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = ["demo.sh", "cv.sh", "axis_cv.sh", "per_person.sh", "faithfulness.sh", "prompt_baseline.sh", "slurm.sh"]
+SCRIPTS = [
+    "demo.sh", "cv.sh", "axis_cv.sh", "per_person.sh", "faithfulness.sh", "prompt_baseline.sh", "vpl_cv.sh", "slurm.sh",
+]  # fmt: skip
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}
 
 
