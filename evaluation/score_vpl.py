@@ -28,7 +28,7 @@ from famous_persona.io import DatasetDir, write_json, write_jsonl
 from famous_persona.manifest import is_finished, write_manifest
 from famous_persona.metrics import TIE_POLICY
 from famous_persona.models import is_adapter, load_model, load_tokenizer
-from famous_persona.personas import is_seen
+from famous_persona.personas import held_out
 from famous_persona.schema import DpoRecord
 from famous_persona.vpl import load_encoder, mean_tokens, soft_token
 
@@ -86,7 +86,9 @@ def _reference(args: VplScoreArguments, model: PreTrainedModel, run: dict[str, A
     return None
 
 
-def pair_rows(records: list[DpoRecord], people: dict, fold: int, scores: list, reference: list | None) -> list[dict]:
+def pair_rows(
+    records: list[DpoRecord], unseen: set[str], fold: int, scores: list, reference: list | None
+) -> list[dict]:
     """scores.jsonl rows in the format of `evaluation.score`."""
     rows = []
     for i, record in enumerate(records):
@@ -94,7 +96,7 @@ def pair_rows(records: list[DpoRecord], people: dict, fold: int, scores: list, r
             "id": record.id,
             "name": record.name,
             "question_type": record.question_type,
-            "seen": is_seen(people[record.name], fold),
+            "seen": record.name not in unseen,
             "fold": fold,
             "chosen_logp": scores[i][0],
             "chosen_tokens": scores[i][1],
@@ -113,7 +115,7 @@ def score(args: VplScoreArguments) -> dict[str, Any] | None:
         logger.warning("%s is finished; skipping (use --force to redo it)", out)
         return None
     dataset = DatasetDir(args.data)
-    people = {person.name: person for person in dataset.personas()}
+    unseen = held_out(dataset.personas(), args.fold, args.fold_scheme)
     records = dataset.dpo(args.test_method, "test")
     tokenizer = load_tokenizer(args.model)
     convs = [chat.conversation(r, tokenizer, args.max_length, args.system_prompt) for r in records]
@@ -128,13 +130,14 @@ def score(args: VplScoreArguments) -> dict[str, Any] | None:
     model = load_model(args.model, dtype=args.dtype)
     if torch.cuda.is_available():
         model = model.cuda()
-    rows = pair_rows(records, people, args.fold, score_with_tokens(model, **run), _reference(args, model, run))
+    rows = pair_rows(records, unseen, args.fold, score_with_tokens(model, **run), _reference(args, model, run))
     summary = {
         "experiment": args.experiment,
         "model": args.model_short,
         "train_method": args.train_method,
         "test_method": args.test_method,
         "fold": args.fold,
+        "fold_scheme": args.fold_scheme,
         "beta": args.beta,
         "n_pairs": len(rows),
         "truncated": sum(conv.truncated_words > 0 for conv in convs),
