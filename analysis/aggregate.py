@@ -16,7 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from famous_persona.config import parse_config
-from famous_persona.errors import exit_on_data_error
+from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import RecordError, read_json
 from famous_persona.metrics import METRICS, margin
 
@@ -84,6 +84,20 @@ def collect(experiment_dir: Path | str) -> pd.DataFrame:
     return pd.DataFrame.from_records(records, columns=COLUMNS).sort_values(COLUMNS[:9]).reset_index(drop=True)
 
 
+def read_results(experiment_dir: Path | str) -> pd.DataFrame:
+    """results.csv of an experiment, checked against the column contract so a stale or foreign file fails clearly."""
+    path = Path(experiment_dir) / "results.csv"
+    if not path.is_file():
+        raise DataError(f"{path}: file not found; run `python -m analysis.aggregate --experiment_dir {experiment_dir}`")
+    results = pd.read_csv(path)
+    if list(results.columns) != COLUMNS:
+        raise DataError(f"{path}: expected the columns {', '.join(COLUMNS)}; got {', '.join(results.columns)}")
+    results["seen"] = results["seen"].astype(str).str.lower().map({"true": True, "false": False})
+    if results["seen"].isna().any():
+        raise DataError(f"{path}: column 'seen' must be True or False")
+    return results
+
+
 def _mean_ci(values: pd.Series) -> str:
     values = values.to_numpy(dtype=float)
     mean = float(np.mean(values))
@@ -93,8 +107,8 @@ def _mean_ci(values: pd.Series) -> str:
     return f"{mean:.3f} ± {half:.3f}"
 
 
-def main_table(results: pd.DataFrame, metric: str = "ref_free_avg") -> pd.DataFrame:
-    """Per person-fold accuracy by question type and in total, then mean ± 95% CI over person-folds."""
+def person_totals(results: pd.DataFrame, metric: str = "ref_free_avg") -> pd.DataFrame:
+    """Personal / Divergent / Total accuracy per (model, train, test, seen, fold, person): the unit of every mean."""
     rows = results[results["metric"] == metric]
     unit = [*KEYS, "seen", "fold", "name"]
     by_type = rows.pivot_table(index=unit, columns="question_type", values=["n", "n_correct"], aggfunc="sum")
@@ -103,7 +117,12 @@ def main_table(results: pd.DataFrame, metric: str = "ref_free_avg") -> pd.DataFr
         if ("n", question_type) in by_type.columns:
             per_unit[question_type.capitalize()] = by_type[("n_correct", question_type)] / by_type[("n", question_type)]
     per_unit["Total"] = by_type["n_correct"].sum(axis=1) / by_type["n"].sum(axis=1)
-    per_unit = per_unit.reset_index()
+    return per_unit.reset_index()
+
+
+def main_table(results: pd.DataFrame, metric: str = "ref_free_avg") -> pd.DataFrame:
+    """Per person-fold accuracy by question type and in total, then mean ± 95% CI over person-folds."""
+    per_unit = person_totals(results, metric)
     per_unit["seen"] = per_unit["seen"].map({True: "seen", False: "unseen"})
     columns = [c for c in ("Personal", "Divergent", "Total") if c in per_unit.columns]
     table = per_unit.groupby([*KEYS, "seen"]).agg(people=("name", "nunique"), **{c: (c, _mean_ci) for c in columns})

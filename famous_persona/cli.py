@@ -19,12 +19,16 @@ COMMANDS = {
     "vpl": ("training.vpl", "VPL baseline: DPO with a trained latent-user encoder"),
     "score-vpl": ("evaluation.score_vpl", "score a VPL model (z from each person's train pairs)"),
     "aggregate": ("analysis.aggregate", "results.csv and the main table"),
+    "bias": ("analysis.bias", "improvement by demographic group: tests, CIs, corrected p-values"),
+    "attribution": ("analysis.attribution", "which prefix sentences move the margin (ablations + LASSO)"),
+    "dataset-stats": ("analysis.dataset_stats", "counts, lengths, leakage and axis disagreement of a dataset"),
+    "report": ("analysis.report", "report/index.html with every table and figure"),
 }
 
 
 def usage() -> str:
     lines = ["usage: famous-persona <command> [--help] [options]", "", "commands:"]
-    lines += [f"  {name:<11} {help_text}  (python -m {module})" for name, (module, help_text) in COMMANDS.items()]
+    lines += [f"  {name:<13} {help_text}  (python -m {module})" for name, (module, help_text) in COMMANDS.items()]
     return "\n".join(lines)
 
 

@@ -1,0 +1,64 @@
+"""Preference margins of a model for edited prompts: the chat path of training and scoring, then one forward pass."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import PreTrainedModel
+
+from famous_persona import chat
+from famous_persona.models import load_model, load_tokenizer
+from famous_persona.schema import DpoRecord, Message
+
+
+@torch.no_grad()
+def mean_logps(model: PreTrainedModel, sequences: Sequence[tuple[list[int], list[int]]], pad_id: int) -> np.ndarray:
+    """Mean log-probability per completion token of each (prompt ids, completion ids), right-padded in one batch."""
+    width = max(len(p) + len(c) for p, c in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    target = torch.zeros_like(ids, dtype=torch.bool)
+    for row, (prompt, completion) in enumerate(sequences):
+        ids[row, : len(prompt) + len(completion)] = torch.tensor(prompt + completion)
+        mask[row, : len(prompt) + len(completion)] = 1
+        target[row, len(prompt) : len(prompt) + len(completion)] = True
+    device = next(model.parameters()).device
+    logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+    logps = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None].to(device)).squeeze(-1)
+    picked = target[:, 1:].to(device)
+    return ((logps * picked).sum(-1) / picked.sum(-1)).cpu().numpy()
+
+
+def with_prefix(record: DpoRecord, prefix: str, replacement: str) -> DpoRecord:
+    """The record with its prefix text in the last user turn replaced (the question and answers stay)."""
+    last = record.prompt[-1]
+    edited = Message(role=last.role, content=last.content.replace(prefix, replacement, 1))
+    return record.model_copy(update={"prompt": [*record.prompt[:-1], edited]})
+
+
+def margins(model: PreTrainedModel, tokenizer: Any, records: Sequence[DpoRecord], args: Any) -> np.ndarray:
+    """ref_free_avg margin (chosen minus rejected mean token log-prob) of each record, in batches."""
+    sequences = []
+    for record in records:
+        conv = chat.conversation(record, tokenizer, args.max_length, args.system_prompt)
+        pair = chat.encode(tokenizer, conv)
+        sequences += [(pair.prompt_ids, pair.chosen_ids), (pair.prompt_ids, pair.rejected_ids)]
+    values = np.concatenate(
+        [mean_logps(model, sequences[i : i + args.batch_size], tokenizer.pad_token_id)
+         for i in range(0, len(sequences), args.batch_size)]
+    )  # fmt: skip
+    return values[0::2] - values[1::2]
+
+
+def model_scorer(args: Any) -> Callable[[DpoRecord, str], Callable[[Sequence[str]], np.ndarray]]:
+    """Load the model once; for a record and its prefix, a scorer from edited prefix texts to margins."""
+    tokenizer = load_tokenizer(args.model)
+    model = load_model(args.model, dtype=args.dtype)
+
+    def for_record(record: DpoRecord, prefix: str) -> Callable[[Sequence[str]], np.ndarray]:
+        return lambda texts: margins(model, tokenizer, [with_prefix(record, prefix, t) for t in texts], args)
+
+    return for_record
