@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Submit an experiment script to Slurm: `experiments/slurm.sh [sbatch options --] SCRIPT [script options]`.
-# Nothing site-specific lives here: pass partition, account, GPUs and time as sbatch options, e.g.
+# usage: experiments/slurm.sh [sbatch options --] SCRIPT [script options]
+# Submits an experiment script to Slurm. Nothing site-specific lives here: pass partition, account, GPUs and time as sbatch options, e.g.
 #   experiments/slurm.sh --gres=gpu:1 --time=12:00:00 -- cv.sh --model llama321b --data data/famous_persona
 # Every script is idempotent, so a requeued or repeated job resumes where the last one stopped.
 set -euo pipefail
