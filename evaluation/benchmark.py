@@ -36,12 +36,13 @@ class BenchmarkArguments:
     work_dir: str | None = field(default=None, metadata={"help": "Where a built world and model go (default: temp)."})
     split: str = field(default="test", metadata={"help": "Which baked split to score."})
     people: int = field(default=40, metadata={"help": "People in a built world."})
-    hidden_size: int = field(default=TinyShape.hidden_size, metadata={"help": "Hidden size of a built model."})
-    num_hidden_layers: int = field(default=TinyShape.num_hidden_layers, metadata={"help": "Layers of a built model."})
+    hidden_size: int = field(default=256, metadata={"help": "Hidden size of a built model (FFN: 3x)."})
+    num_hidden_layers: int = field(default=4, metadata={"help": "Layers of a built model."})
+    num_attention_heads: int = field(default=4, metadata={"help": "Attention heads of a built model."})
     batch_size: int = field(default=32, metadata={"help": "Sequences (naive) or trie nodes (fast) per forward."})
     max_length: int = field(default=512, metadata={"help": "Tokens, as in evaluation.score."})
     repeats: int = field(default=3, metadata={"help": "Timed runs per scorer after one warm-up; the median counts."})
-    threads: int = field(default=0, metadata={"help": "torch CPU threads; 0 keeps torch's default."})
+    threads: int = field(default=1, metadata={"help": "torch CPU threads (1: steady on a shared CPU; 0: default)."})
 
 
 def _build(args: BenchmarkArguments, work: Path) -> tuple[str, str]:
@@ -62,7 +63,7 @@ def _build(args: BenchmarkArguments, work: Path) -> tuple[str, str]:
         bake(dataset, [args.prefix])
     if not (Path(model) / "config.json").is_file():
         hidden = args.hidden_size
-        shape = TinyShape(hidden, 3 * hidden, args.num_hidden_layers, max(hidden // 32, 1))
+        shape = TinyShape(hidden, 3 * hidden, args.num_hidden_layers, args.num_attention_heads)
         build_tiny_model(dataset_texts(data), model, seed=0, shape=shape)
     return data, model
 

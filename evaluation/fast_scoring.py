@@ -1,8 +1,8 @@
 """Log-probabilities of answers with shared prefixes computed once: the fast scorer (same results as `scoring`).
 
 Sequences are tokenized in full exactly as the naive scorer does, then put in a compressed trie of token ids
-(`prefix_tree`). The trie is run level by level: each node is one forward pass continuing its parent's cached
-keys/values, batched with other nodes of its level of similar length.
+(`prefix_tree`). The trie is run in stages (inner nodes by depth, then all leaves): each node is computed once,
+continuing its ancestors' cached keys/values, batched with nodes of its stage of similar length.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ FORWARD_COST_TOKENS = 64  # a forward pass costs about as much as this many extr
 
 @dataclass
 class _State:
-    """What the levels done so far leave for the next: keys/values of inner nodes and per-token log-probs."""
+    """What the stages done so far leave for the next: keys/values of inner nodes and per-token log-probs."""
 
     segments: dict[int, torch.Tensor] = field(default_factory=dict)
     first_logp: dict[int, float] = field(default_factory=dict)
