@@ -1,28 +1,45 @@
 """Log-probabilities of answers with shared prefixes computed once: the fast scorer (same results as `scoring`).
 
 Sequences are tokenized in full exactly as the naive scorer does, then put in a compressed trie of token ids
-(`prefix_tree`). The trie is run in stages (inner nodes by depth, then all leaves): each node is computed once,
-continuing its ancestors' cached keys/values, batched with nodes of its stage of similar length.
+(`prefix_tree`). Nodes whose subtree is longer than `row_tokens` (long shared prefixes, e.g. a person's) run first,
+depth by depth, each continuing its ancestors' cached keys/values. Every smaller subtree is then packed with its
+siblings into one row after their common parent's cached keys/values, with an attention mask that lets each token see
+only its own ancestors: a shared prompt is computed once and both answers attend to its keys/values.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from transformers import DynamicCache, PreTrainedModel
 
 from evaluation.prefix_tree import PrefixTree, build_tree
 from famous_persona.chat import EncodedPair
 
+ROW_TOKENS = 256
 TREE_SEQUENCES = 1024
 FORWARD_COST_TOKENS = 64  # a forward pass costs about as much as this many extra padded tokens
 
 
 @dataclass
+class _Row:
+    """One batch row: `nodes` (depth-first) packed after the cached keys/values of node `context` (-1: none)."""
+
+    context: int
+    nodes: list[int]
+    tokens: list[int] = field(default_factory=list)
+    before: list[int] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+    start: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass
 class _State:
-    """What the stages done so far leave for the next: keys/values of inner nodes and per-token log-probs."""
+    """What earlier stages leave for later ones: keys/values of long shared prefixes and per-token log-probs."""
 
     segments: dict[int, torch.Tensor] = field(default_factory=dict)
     first_logp: dict[int, float] = field(default_factory=dict)
@@ -33,7 +50,6 @@ class _State:
     def pack(self) -> None:
         """Lay the kept segments end to end, plus one zero row for padding, so a batch's context is one gather."""
         if not self.segments:
-            self.packed, self.where = None, {}
             return
         tensors = list(self.segments.values())
         starts = torch.tensor([0] + [len(t) for t in tensors]).cumsum(0).tolist()
@@ -41,16 +57,56 @@ class _State:
         self.packed = torch.cat([*tensors, tensors[0].new_zeros((1, *tensors[0].shape[1:]))])
 
 
-def _stage_batches(tree: PrefixTree, stage: list[int], batch_size: int) -> list[list[int]]:
-    """Nodes of one stage sorted by length and cut into runs of at most `batch_size` so that padded tokens plus a
-    fixed cost per forward pass are fewest (an exact dynamic program over the sorted order)."""
-    order = sorted(stage, key=lambda i: (len(tree.nodes[i].tokens), tree.nodes[i].offset))
-    lengths = [len(tree.nodes[i].tokens) for i in order]
+def _row(tree: PrefixTree, context: int, nodes: list[int]) -> _Row:
+    """Lay out a row: each token's position in its sequence and the row index of the token before it (-1: the
+    context's last token)."""
+    row = _Row(context, nodes)
+    for index in nodes:
+        node = tree.nodes[index]
+        row.start[index] = len(row.tokens)
+        parent = tree.nodes[node.parent] if node.parent in row.start else None
+        for j, token in enumerate(node.tokens):
+            if j:
+                row.before.append(len(row.tokens) - 1)
+            else:
+                row.before.append(row.start[node.parent] + len(parent.tokens) - 1 if parent else -1)
+            row.tokens.append(token)
+            row.positions.append(node.offset + j)
+    return row
+
+
+def _plan(tree: PrefixTree, row_tokens: int) -> list[list[_Row]]:
+    """Stages of rows: nodes with a subtree over `row_tokens` alone, by depth; then the smaller subtrees, siblings
+    packed together up to `row_tokens`."""
+    tokens, count = tree.subtree_sizes()
+    stages: dict[int, list[_Row]] = defaultdict(list)
+    siblings: dict[int, list[int]] = defaultdict(list)
+    for index, node in enumerate(tree.nodes):
+        if tokens[index] > row_tokens:
+            stages[node.level].append(_row(tree, node.parent, [index]))
+        elif node.parent < 0 or tokens[node.parent] > row_tokens:
+            siblings[node.parent].append(index)
+    packed: list[_Row] = []
+    for parent, anchors in siblings.items():
+        group: list[int] = []
+        for anchor in anchors:
+            if group and sum(tokens[a] for a in group) + tokens[anchor] > row_tokens:
+                packed.append(_row(tree, parent, [i for a in group for i in range(a, a + count[a])]))
+                group = []
+            group.append(anchor)
+        packed.append(_row(tree, parent, [i for a in group for i in range(a, a + count[a])]))
+    return [stages[level] for level in sorted(stages)] + [packed]
+
+
+def _batches(rows: list[_Row], batch_size: int) -> list[list[_Row]]:
+    """Rows sorted by length and cut into runs of at most `batch_size` so that padded tokens plus a fixed cost per
+    forward pass are fewest (an exact dynamic program over the sorted order)."""
+    order = sorted(rows, key=lambda row: (len(row.tokens), row.context))
     best = [0.0] + [float("inf")] * len(order)
     cut = [0] * (len(order) + 1)
     for end in range(1, len(order) + 1):
         for begin in range(max(0, end - batch_size), end):
-            cost = best[begin] + FORWARD_COST_TOKENS + (end - begin) * lengths[end - 1]
+            cost = best[begin] + FORWARD_COST_TOKENS + (end - begin) * len(order[end - 1].tokens)
             if cost < best[end]:
                 best[end], cut[end] = cost, begin
     batches, end = [], len(order)
@@ -60,31 +116,44 @@ def _stage_batches(tree: PrefixTree, stage: list[int], batch_size: int) -> list[
     return batches[::-1]
 
 
-def _context_cache(tree: PrefixTree, batch: list[int], state: _State, width: int) -> DynamicCache:
-    """Each row's ancestors' keys/values end to end, right-padded with zeros to `width`; a fresh copy per batch."""
+def _context_cache(tree: PrefixTree, rows: list[_Row], state: _State, width: int) -> DynamicCache:
+    """Each row's context keys/values end to end, right-padded with zeros to `width`; a fresh copy per batch."""
     padding = len(state.packed) - 1
     index: list[int] = []
-    for node in batch:
-        row = [state.where[a] + j for a in tree.path(tree.nodes[node].parent) for j in range(len(tree.nodes[a].tokens))]
-        index += row + [padding] * (width - len(row))
-    rows = state.packed.index_select(0, torch.tensor(index, device=state.packed.device))
-    context = rows.view(len(batch), width, *state.packed.shape[1:]).permute(2, 3, 0, 4, 1, 5)
+    for row in rows:
+        path = tree.path(row.context) if row.context >= 0 else []
+        own = [state.where[a] + j for a in path for j in range(len(tree.nodes[a].tokens))]
+        index += own + [padding] * (width - len(own))
+    gathered = state.packed.index_select(0, torch.tensor(index, device=state.packed.device))
+    context = gathered.view(len(rows), width, *state.packed.shape[1:]).permute(2, 3, 0, 4, 1, 5)
     return DynamicCache(ddp_cache_data=[(layer[0], layer[1]) for layer in context])
 
 
-def _inputs(tree: PrefixTree, batch: list[int], pad_id: int, width: int) -> dict[str, torch.Tensor]:
-    """Right-padded node tokens, a mask over context + tokens, and each token's true position in its sequence."""
-    nodes = [tree.nodes[i] for i in batch]
-    length = max(len(node.tokens) for node in nodes)
-    ids = torch.full((len(batch), length), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(batch), width + length), dtype=torch.long)
-    positions = torch.zeros((len(batch), length), dtype=torch.long)
-    for row, node in enumerate(nodes):
-        ids[row, : len(node.tokens)] = torch.tensor(node.tokens)
-        mask[row, : node.offset] = 1
-        mask[row, width : width + len(node.tokens)] = 1
-        positions[row] = torch.arange(node.offset, node.offset + length)
-    return {"input_ids": ids, "attention_mask": mask, "position_ids": positions}
+def _visible(row: _Row, length: int) -> np.ndarray:
+    """Which row tokens each row token may attend to: itself and its ancestors; a padding token sees itself."""
+    seen = np.zeros((length, length), dtype=bool)
+    for query, before in enumerate(row.before):
+        if before >= 0:
+            seen[query] = seen[before]
+        seen[query, query] = True
+    padding = np.arange(len(row.tokens), length)
+    seen[padding, padding] = True
+    return seen
+
+
+def _inputs(tree: PrefixTree, rows: list[_Row], pad_id: int, width: int, dtype: torch.dtype):
+    """Right-padded tokens, their positions, and an additive mask over context + row tokens."""
+    length = max(len(row.tokens) for row in rows)
+    ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
+    positions = torch.zeros((len(rows), length), dtype=torch.long)
+    allowed = np.zeros((len(rows), length, width + length), dtype=bool)
+    for b, row in enumerate(rows):
+        ids[b, : len(row.tokens)] = torch.tensor(row.tokens)
+        positions[b, : len(row.tokens)] = torch.tensor(row.positions)
+        allowed[b, :, : tree.nodes[row.context].end if row.context >= 0 else 0] = True
+        allowed[b, :, width:] = _visible(row, length)
+    mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~torch.from_numpy(allowed), torch.finfo(dtype).min)
+    return {"input_ids": ids, "position_ids": positions, "attention_mask": mask.unsqueeze(1)}
 
 
 def _new_segments(cache: DynamicCache, width: int) -> torch.Tensor:
@@ -93,25 +162,44 @@ def _new_segments(cache: DynamicCache, width: int) -> torch.Tensor:
     return torch.stack(added).permute(2, 4, 0, 1, 3, 5)
 
 
-def _run_batch(model: PreTrainedModel, tree: PrefixTree, batch: list[int], state: _State, pad_id: int) -> None:
-    """One forward pass over a batch of nodes; keeps their token log-probs and, for inner nodes, keys/values."""
-    device = next(model.parameters()).device
-    width = max(tree.nodes[i].offset for i in batch)
-    inputs = {k: v.to(device) for k, v in _inputs(tree, batch, pad_id, width).items()}
-    cache = _context_cache(tree, batch, state, width) if width else None
+def _run_batch(model: PreTrainedModel, tree: PrefixTree, rows: list[_Row], state: _State, pad_id: int) -> None:
+    """One forward pass; keeps every token's log-prob and, for shared prefixes, their keys/values."""
+    parameter = next(model.parameters())
+    width = max(tree.nodes[row.context].end if row.context >= 0 else 0 for row in rows)
+    inputs = {k: v.to(parameter.device) for k, v in _inputs(tree, rows, pad_id, width, parameter.dtype).items()}
+    cache = _context_cache(tree, rows, state, width) if width else None
     out = model(**inputs, cache=cache, use_cache=True)
     logps = torch.log_softmax(out.logits.float(), dim=-1)
-    added = _new_segments(out.cache, width) if any(tree.nodes[i].children for i in batch) else None
-    own = logps[:, :-1].gather(-1, inputs["input_ids"][:, 1:].unsqueeze(-1)).squeeze(-1).cpu()
-    for row, index in enumerate(batch):
+    length, vocab = logps.shape[1:]
+    before = torch.tensor([row.before + [0] * (length - len(row.before)) for row in rows])
+    flat = (before.clamp(min=0) + torch.arange(len(rows)).unsqueeze(1) * length).to(parameter.device)
+    picked = logps.view(-1, vocab)[flat.view(-1), inputs["input_ids"].view(-1)].view(len(rows), length).cpu()
+    added = _new_segments(out.cache, width) if any(_is_shared_prefix(tree, row) for row in rows) else None
+    for b, row in enumerate(rows):
+        _record(tree, row, picked[b].tolist(), logps[b], added[b] if added is not None else None, state)
+
+
+def _is_shared_prefix(tree: PrefixTree, row: _Row) -> bool:
+    """A row of one node with children holds a long shared prefix that later rows continue (a packed row always
+    holds whole subtrees)."""
+    return len(row.nodes) == 1 and bool(tree.nodes[row.nodes[0]].children)
+
+
+def _record(tree: PrefixTree, row: _Row, picked: list[float], logps: torch.Tensor, added, state: _State) -> None:
+    """Per-token log-probs of the row's nodes; for a lone shared prefix also its keys/values and the log-prob of each
+    child's first token."""
+    for index in row.nodes:
+        node, start = tree.nodes[index], row.start[index]
+        values = picked[start : start + len(node.tokens)]
+        if row.before[start] < 0:
+            values[0] = state.first_logp.pop(index, 0.0)
+        state.token_logps[index] = values
+    if _is_shared_prefix(tree, row):
+        index = row.nodes[0]
         node = tree.nodes[index]
-        n = len(node.tokens)
-        state.token_logps[index] = [state.first_logp.pop(index, 0.0), *own[row, : n - 1].tolist()]
-        if node.children:
-            state.segments[index] = added[row, :n].clone()
-            last = logps[row, n - 1]
-            for child in node.children:
-                state.first_logp[child] = last[tree.nodes[child].tokens[0]].item()
+        state.segments[index] = added[: len(node.tokens)].clone()
+        for child in node.children:
+            state.first_logp[child] = logps[len(node.tokens) - 1, tree.nodes[child].tokens[0]].item()
 
 
 def _sequence_logp(tree: PrefixTree, state: _State, leaf: int, start: int, length: int) -> tuple[float, int]:
@@ -126,13 +214,20 @@ def _sequence_logp(tree: PrefixTree, state: _State, leaf: int, start: int, lengt
 
 
 @torch.no_grad()
-def tree_logps(model: PreTrainedModel, tree: PrefixTree, starts: Sequence[int], pad_id: int, batch_size: int):
+def tree_logps(
+    model: PreTrainedModel,
+    tree: PrefixTree,
+    starts: Sequence[int],
+    pad_id: int,
+    batch_size: int,
+    row_tokens: int = ROW_TOKENS,
+) -> list[tuple[float, int]]:
     """(sum of log p(token | everything before it) over positions start.., count) per sequence of the tree."""
     state = _State()
-    for stage in tree.stages():
+    for stage in _plan(tree, row_tokens):
         state.pack()
-        for batch in _stage_batches(tree, stage, batch_size):
-            _run_batch(model, tree, batch, state, pad_id)
+        for rows in _batches(stage, batch_size):
+            _run_batch(model, tree, rows, state, pad_id)
     return [
         _sequence_logp(tree, state, leaf, start, tree.nodes[leaf].end)
         for leaf, start in zip(tree.leaf_of, starts, strict=True)
@@ -145,6 +240,7 @@ def shared_prefix_logps(
     pad_id: int,
     batch_size: int,
     tree_sequences: int = TREE_SEQUENCES,
+    row_tokens: int = ROW_TOKENS,
 ) -> list[tuple[float, int]]:
     """Like `scoring.completion_logps` for any number of (prompt, completion) pairs; sorted by token ids and cut into
     trees of `tree_sequences` so that only one tree's keys/values are held at a time."""
@@ -154,7 +250,7 @@ def shared_prefix_logps(
         chunk = order[begin : begin + tree_sequences]
         tree = build_tree([sequences[i][0] + sequences[i][1] for i in chunk])
         starts = [len(sequences[i][0]) for i in chunk]
-        for index, value in zip(chunk, tree_logps(model, tree, starts, pad_id, batch_size), strict=True):
+        for index, value in zip(chunk, tree_logps(model, tree, starts, pad_id, batch_size, row_tokens), strict=True):
             results[index] = value
     return results
 

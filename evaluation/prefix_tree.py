@@ -26,7 +26,7 @@ class Node:
 
 @dataclass
 class PrefixTree:
-    """Nodes in creation order (a parent before its children) and, per sequence, the node where it ends."""
+    """Nodes in depth-first order (a parent before its children) and, per sequence, the node where it ends."""
 
     nodes: list[Node]
     leaf_of: list[int]
@@ -39,14 +39,17 @@ class PrefixTree:
             index = self.nodes[index].parent
         return out[::-1]
 
-    def stages(self) -> list[list[int]]:
-        """Inner nodes grouped by depth, then every childless node in one last stage: each node comes after its
-        parent, and the many short leaves of all depths share one pool, so they batch with little padding."""
-        inner = [i for i, node in enumerate(self.nodes) if node.children]
-        grouped: list[list[int]] = [[] for _ in range(max((self.nodes[i].level for i in inner), default=-1) + 1)]
-        for index in inner:
-            grouped[self.nodes[index].level].append(index)
-        return [*grouped, [i for i, node in enumerate(self.nodes) if not node.children]]
+    def subtree_sizes(self) -> tuple[list[int], list[int]]:
+        """Tokens and nodes in each node's subtree; nodes are numbered depth-first, so a subtree is the index range
+        [i, i + nodes)."""
+        tokens = [len(node.tokens) for node in self.nodes]
+        nodes = [1] * len(self.nodes)
+        for index in range(len(self.nodes) - 1, -1, -1):
+            parent = self.nodes[index].parent
+            if parent >= 0:
+                tokens[parent] += tokens[index]
+                nodes[parent] += nodes[index]
+        return tokens, nodes
 
     def n_tokens(self) -> int:
         return sum(len(node.tokens) for node in self.nodes)

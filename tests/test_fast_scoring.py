@@ -43,9 +43,11 @@ def test_the_trie_holds_each_shared_token_once_and_rebuilds_every_sequence():
     for sequence, leaf in zip(sequences, tree.leaf_of, strict=True):
         assert [t for node in tree.path(leaf) for t in tree.nodes[node].tokens] == sequence
     assert tree.leaf_of[0] == tree.leaf_of[2]
-    order = {node: k for k, stage in enumerate(tree.stages()) for node in stage}
-    assert sorted(order) == list(range(len(tree.nodes)))
-    assert all(order[node.parent] < order[i] for i, node in enumerate(tree.nodes) if node.parent >= 0)
+    tokens, count = tree.subtree_sizes()
+    for index in range(len(tree.nodes)):
+        below = [i for i in range(len(tree.nodes)) if index in tree.path(i)]
+        assert below == list(range(index, index + count[index]))
+        assert tokens[index] == sum(len(tree.nodes[i].tokens) for i in below)
     with pytest.raises(ValueError):
         build_tree([[1], []])
 
@@ -57,13 +59,13 @@ def test_fast_scores_equal_the_naive_ones_for_every_baked_prefix(world, tiny_mod
     _assert_same(score_pairs(model, pairs, pad_id, 16), score_pairs_fast(model, pairs, pad_id, 5))
 
 
-def test_small_trees_and_one_row_batches_change_nothing(world, tiny_model):
-    model, pairs = load_model(tiny_model), _encoded(world, tiny_model, "persona_gold")
+def test_any_split_between_cached_prefixes_and_packed_rows_changes_nothing(world, tiny_model):
+    model, pairs = load_model(tiny_model), _encoded(world, tiny_model, "xyw_2s")
     pad_id = load_tokenizer(tiny_model).pad_token_id
-    sequences = [(p.prompt_ids, c) for p in pairs[:5] for c in (p.chosen_ids, p.rejected_ids)]
+    sequences = [(p.prompt_ids, c) for p in pairs[:8] for c in (p.chosen_ids, p.rejected_ids)]
     naive = completion_logps(model, sequences, pad_id)
-    for batch_size, tree_sequences in ((1, 4), (64, 3)):
-        fast = shared_prefix_logps(model, sequences, pad_id, batch_size, tree_sequences)
+    for batch_size, tree_sequences, row_tokens in ((1, 5, 4), (64, 3, 10_000), (3, 100, 40), (8, 100, 1)):
+        fast = shared_prefix_logps(model, sequences, pad_id, batch_size, tree_sequences, row_tokens)
         assert [n for _, n in fast] == [n for _, n in naive]
         assert max(abs(a - b) for (a, _), (b, _) in zip(naive, fast, strict=True)) < 1e-4
 
