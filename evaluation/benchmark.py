@@ -17,8 +17,7 @@ from pathlib import Path
 
 import torch
 
-from evaluation.fast_scoring import score_pairs_fast
-from evaluation.prefix_tree import build_tree
+from evaluation.fast_scoring import computed_tokens, score_pairs_fast
 from evaluation.scoring import score_pairs
 from famous_persona import chat
 from famous_persona.config import parse_config
@@ -80,9 +79,9 @@ def _timed(scorer: Scorer, model, pairs: list[chat.EncodedPair], pad_id: int, ar
 
 
 def _token_bound(pairs: list[chat.EncodedPair]) -> tuple[int, int]:
-    """Tokens of every sequence in full, and unique tokens of their trie (what the fast scorer computes)."""
-    sequences = [p.prompt_ids + c for p in pairs for c in (p.chosen_ids, p.rejected_ids)]
-    return sum(len(s) for s in sequences), build_tree(sequences).n_tokens()
+    """Tokens of every sequence in full, and the unique tokens the fast scorer computes (its tries' sizes)."""
+    sequences = [(p.prompt_ids, c) for p in pairs for c in (p.chosen_ids, p.rejected_ids)]
+    return sum(len(p) + len(c) for p, c in sequences), computed_tokens(sequences)
 
 
 def _agreement(naive: list[tuple], fast: list[tuple]) -> tuple[float, int]:

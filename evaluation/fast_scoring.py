@@ -10,7 +10,7 @@ only its own ancestors: a shared prompt is computed once and both answers attend
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +23,7 @@ from famous_persona.chat import EncodedPair
 ROW_TOKENS = 256
 TREE_SEQUENCES = 1024
 FORWARD_COST_TOKENS = 64  # a forward pass costs about as much as this many extra padded tokens
+MASKED_ATTENTION = ("sdpa", "eager")  # implementations that take a custom 4D attention mask
 
 
 @dataclass
@@ -223,6 +224,9 @@ def tree_logps(
     row_tokens: int = ROW_TOKENS,
 ) -> list[tuple[float, int]]:
     """(sum of log p(token | everything before it) over positions start.., count) per sequence of the tree."""
+    attention = getattr(model.config, "_attn_implementation", None) or "eager"
+    if attention not in MASKED_ATTENTION:
+        raise ValueError(f"the fast scorer needs {' or '.join(MASKED_ATTENTION)} attention, not {attention!r}")
     state = _State()
     for stage in _plan(tree, row_tokens):
         state.pack()
@@ -232,6 +236,19 @@ def tree_logps(
         _sequence_logp(tree, state, leaf, start, tree.nodes[leaf].end)
         for leaf, start in zip(tree.leaf_of, starts, strict=True)
     ]
+
+
+def _trees(full: Sequence[list[int]], tree_sequences: int) -> Iterator[tuple[list[int], PrefixTree]]:
+    """Sequence indices sorted by token ids, cut into runs of `tree_sequences`, each with its trie."""
+    order = sorted(range(len(full)), key=lambda i: full[i])
+    for begin in range(0, len(order), tree_sequences):
+        chunk = order[begin : begin + tree_sequences]
+        yield chunk, build_tree([full[i] for i in chunk])
+
+
+def computed_tokens(sequences: Sequence[tuple[list[int], list[int]]], tree_sequences: int = TREE_SEQUENCES) -> int:
+    """Tokens the fast scorer runs through the model for these (prompt, completion) pairs, padding aside."""
+    return sum(tree.n_tokens() for _, tree in _trees([p + c for p, c in sequences], tree_sequences))
 
 
 def shared_prefix_logps(
@@ -244,11 +261,8 @@ def shared_prefix_logps(
 ) -> list[tuple[float, int]]:
     """Like `scoring.completion_logps` for any number of (prompt, completion) pairs; sorted by token ids and cut into
     trees of `tree_sequences` so that only one tree's keys/values are held at a time."""
-    order = sorted(range(len(sequences)), key=lambda i: sequences[i][0] + sequences[i][1])
     results: list[tuple[float, int]] = [(0.0, 0)] * len(sequences)
-    for begin in range(0, len(order), tree_sequences):
-        chunk = order[begin : begin + tree_sequences]
-        tree = build_tree([sequences[i][0] + sequences[i][1] for i in chunk])
+    for chunk, tree in _trees([p + c for p, c in sequences], tree_sequences):
         starts = [len(sequences[i][0]) for i in chunk]
         for index, value in zip(chunk, tree_logps(model, tree, starts, pad_id, batch_size, row_tokens), strict=True):
             results[index] = value
