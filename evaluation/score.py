@@ -4,23 +4,29 @@ Writes <out>/scores.jsonl (one row per pair) and <out>/summary.json (accuracies 
 type; truncations; the run's identity, so analysis never parses directory names).
 Usage: `python -m evaluation.score --model dump/demo/tiny/persona_gold/fold0/model --data DIR --test_method
 persona_gold --fold 0 --out dump/demo/tiny/persona_gold/fold0/eval/persona_gold --experiment demo --model_short tiny
---train_method persona_gold`. Prompt-only: `--train_method none --fold -1`.
+--train_method persona_gold`. Prompt-only: `--train_method none --fold -1`. `--scorer naive` scores every sequence
+in full (the reference); the default reuses shared prefixes. Several processes (`--num_shards N --shard_index i`, or
+`accelerate launch`) each score a share of the people; the last to finish merges the shares.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from evaluation import shards
+from evaluation.fast_scoring import score_pairs_fast
 from evaluation.scoring import adapter_disabled, score_pairs
 from famous_persona import chat
 from famous_persona.config import parse_config
-from famous_persona.errors import exit_on_data_error
+from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, write_json, write_jsonl
 from famous_persona.manifest import is_finished, write_manifest
 from famous_persona.metrics import METRICS, TIE_POLICY, margin
@@ -28,6 +34,11 @@ from famous_persona.models import is_adapter, load_model, load_tokenizer
 from famous_persona.personas import held_out
 
 logger = logging.getLogger(__name__)
+
+SCORERS: dict[str, Callable[..., list[tuple[float, int, float, int]]]] = {
+    "fast": score_pairs_fast,
+    "naive": score_pairs,
+}
 
 
 @dataclass
@@ -50,15 +61,57 @@ class ScoreArguments:
     system_prompt: str | None = field(default=None, metadata={"help": "System message, as in training."})
     dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16."})
     force: bool = field(default=False, metadata={"help": "Re-score even if a finished summary exists."})
+    scorer: str = field(default="fast", metadata={"help": "fast (shared prefixes computed once) or naive."})
+    num_shards: int = field(default=1, metadata={"help": "Processes sharing the work; a launcher's count if 1."})
+    shard_index: int = field(default=0, metadata={"help": "This process's share, 0..num_shards-1."})
 
 
 def _reference_scores(args: ScoreArguments, model: Any, encoded: list[chat.EncodedPair], pad_id: int):
+    scorer = SCORERS[args.scorer]
     if args.ref_model is not None:
-        return score_pairs(load_model(args.ref_model, dtype=args.dtype), encoded, pad_id, args.batch_size)
+        return scorer(_on_device(load_model(args.ref_model, dtype=args.dtype)), encoded, pad_id, args.batch_size)
     if is_adapter(args.model):
         with adapter_disabled(model):
-            return score_pairs(model, encoded, pad_id, args.batch_size)
+            return scorer(model, encoded, pad_id, args.batch_size)
     return None
+
+
+def _on_device(model: Any) -> Any:
+    """The GPU of this process (its local rank under a launcher) when there is one."""
+    if torch.cuda.is_available():
+        return model.to(torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))))
+    return model
+
+
+def _score_rows(args: ScoreArguments, records: list, convs: list[chat.Conversation], unseen: set[str]) -> list[dict]:
+    """One scores.jsonl row per record, from the policy and (when known) the reference."""
+    tokenizer = load_tokenizer(args.model)
+    encoded = [chat.encode(tokenizer, conv) for conv in convs]
+    model = _on_device(load_model(args.model, dtype=args.dtype))
+    pad_id = tokenizer.pad_token_id
+    scores = SCORERS[args.scorer](model, encoded, pad_id, args.batch_size)
+    return pair_rows(records, unseen, args.fold, scores, _reference_scores(args, model, encoded, pad_id))
+
+
+def pair_rows(records: list, unseen: set[str], fold: int, scores: list, reference: list | None) -> list[dict]:
+    """scores.jsonl rows: the policy's (and, when known, the reference's) answer log-probs per pair."""
+    rows = []
+    for i, record in enumerate(records):
+        row = {
+            "id": record.id,
+            "name": record.name,
+            "question_type": record.question_type,
+            "seen": record.name not in unseen,
+            "fold": fold,
+            "chosen_logp": scores[i][0],
+            "chosen_tokens": scores[i][1],
+            "rejected_logp": scores[i][2],
+            "rejected_tokens": scores[i][3],
+        }
+        if reference is not None:
+            row["ref_chosen_logp"], row["ref_rejected_logp"] = reference[i][0], reference[i][2]
+        rows.append(row)
+    return rows
 
 
 def summarise(rows: list[dict[str, Any]], beta: float) -> dict[str, Any]:
@@ -85,38 +138,37 @@ def summarise(rows: list[dict[str, Any]], beta: float) -> dict[str, Any]:
 
 
 def score(args: ScoreArguments) -> dict[str, Any] | None:
+    """Score this process's share of the pairs; whoever completes the set writes scores.jsonl and summary.json."""
     out = Path(args.out)
     if is_finished(out / "manifest.json") and not args.force:
         logger.warning("%s is finished; skipping (use --force to redo it)", out)
         return None
+    if args.scorer not in SCORERS:
+        raise DataError(f"scorer must be one of {sorted(SCORERS)}, got {args.scorer!r}")
+    index, count = shards.from_launcher(args.shard_index, args.num_shards)
     dataset = DatasetDir(args.data)
     unseen = held_out(dataset.personas(), args.fold, args.fold_scheme)
     records = dataset.dpo(args.test_method, "test")
     tokenizer = load_tokenizer(args.model)
-    convs = [chat.conversation(r, tokenizer, args.max_length, args.system_prompt) for r in records]
-    encoded = [chat.encode(tokenizer, conv) for conv in convs]
-    model = load_model(args.model, dtype=args.dtype)
-    if torch.cuda.is_available():
-        model = model.cuda()
-    pad_id = tokenizer.pad_token_id
-    scores = score_pairs(model, encoded, pad_id, args.batch_size)
-    reference = _reference_scores(args, model, encoded, pad_id)
-    rows = []
-    for i, record in enumerate(records):
-        row = {
-            "id": record.id,
-            "name": record.name,
-            "question_type": record.question_type,
-            "seen": record.name not in unseen,
-            "fold": args.fold,
-            "chosen_logp": scores[i][0],
-            "chosen_tokens": scores[i][1],
-            "rejected_logp": scores[i][2],
-            "rejected_tokens": scores[i][3],
-        }
-        if reference is not None:
-            row["ref_chosen_logp"], row["ref_rejected_logp"] = reference[i][0], reference[i][2]
-        rows.append(row)
+    convs = {r.id: chat.conversation(r, tokenizer, args.max_length, args.system_prompt) for r in records}
+    mine = shards.select(records, index, count)
+    rows = _score_rows(args, mine, [convs[r.id] for r in mine], unseen)
+    if count > 1:
+        shards.write_shard(out, index, count, rows)
+        rows = shards.merge(out, records, count)
+        if rows is None:
+            logger.info("shard %d of %d written; the last shard to finish writes the summary", index, count)
+            return None
+    summary = write_outputs(args, rows, list(convs.values()), "evaluation.score", scorer=args.scorer, shards=count)
+    shards.clear(out, count)
+    return summary
+
+
+def write_outputs(
+    args: ScoreArguments, rows: list[dict], convs: list[chat.Conversation], stage: str, **extra: Any
+) -> dict[str, Any]:
+    """scores.jsonl, summary.json (the run's identity and accuracies) and a finished manifest."""
+    out = Path(args.out)
     summary = {
         "experiment": args.experiment,
         "model": args.model_short,
@@ -128,11 +180,12 @@ def score(args: ScoreArguments) -> dict[str, Any] | None:
         "n_pairs": len(rows),
         "truncated": sum(conv.truncated_words > 0 for conv in convs),
         "tie_policy": TIE_POLICY,
+        **extra,
         "accuracy": summarise(rows, args.beta),
     }
     write_jsonl(out / "scores.jsonl", rows)
     write_json(out / "summary.json", summary)
-    write_manifest(out / "manifest.json", stage="evaluation.score", config=asdict(args), status="finished")
+    write_manifest(out / "manifest.json", stage=stage, config=asdict(args), status="finished")
     return summary
 
 

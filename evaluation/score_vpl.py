@@ -11,25 +11,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import PreTrainedModel
 
-from evaluation.score import ScoreArguments, summarise
+from evaluation.score import ScoreArguments, pair_rows, write_outputs
 from evaluation.scoring import adapter_disabled, score_pairs
 from famous_persona import chat
 from famous_persona.config import parse_config
 from famous_persona.errors import exit_on_data_error
 from famous_persona.history import CACHE_NAME, build_history
-from famous_persona.io import DatasetDir, write_json, write_jsonl
-from famous_persona.manifest import is_finished, write_manifest
-from famous_persona.metrics import TIE_POLICY
+from famous_persona.io import DatasetDir
+from famous_persona.manifest import is_finished
 from famous_persona.models import is_adapter, load_model, load_tokenizer
 from famous_persona.personas import held_out
-from famous_persona.schema import DpoRecord
 from famous_persona.vpl import load_encoder, mean_tokens, soft_token
 
 logger = logging.getLogger(__name__)
@@ -86,29 +84,6 @@ def _reference(args: VplScoreArguments, model: PreTrainedModel, run: dict[str, A
     return None
 
 
-def pair_rows(
-    records: list[DpoRecord], unseen: set[str], fold: int, scores: list, reference: list | None
-) -> list[dict]:
-    """scores.jsonl rows in the format of `evaluation.score`."""
-    rows = []
-    for i, record in enumerate(records):
-        row = {
-            "id": record.id,
-            "name": record.name,
-            "question_type": record.question_type,
-            "seen": record.name not in unseen,
-            "fold": fold,
-            "chosen_logp": scores[i][0],
-            "chosen_tokens": scores[i][1],
-            "rejected_logp": scores[i][2],
-            "rejected_tokens": scores[i][3],
-        }
-        if reference is not None:
-            row["ref_chosen_logp"], row["ref_rejected_logp"] = reference[i][0], reference[i][2]
-        rows.append(row)
-    return rows
-
-
 def score(args: VplScoreArguments) -> dict[str, Any] | None:
     out = Path(args.out)
     if is_finished(out / "manifest.json") and not args.force:
@@ -131,23 +106,7 @@ def score(args: VplScoreArguments) -> dict[str, Any] | None:
     if torch.cuda.is_available():
         model = model.cuda()
     rows = pair_rows(records, unseen, args.fold, score_with_tokens(model, **run), _reference(args, model, run))
-    summary = {
-        "experiment": args.experiment,
-        "model": args.model_short,
-        "train_method": args.train_method,
-        "test_method": args.test_method,
-        "fold": args.fold,
-        "fold_scheme": args.fold_scheme,
-        "beta": args.beta,
-        "n_pairs": len(rows),
-        "truncated": sum(conv.truncated_words > 0 for conv in convs),
-        "tie_policy": TIE_POLICY,
-        "accuracy": summarise(rows, args.beta),
-    }
-    write_jsonl(out / "scores.jsonl", rows)
-    write_json(out / "summary.json", summary)
-    write_manifest(out / "manifest.json", stage="evaluation.score_vpl", config=asdict(args), status="finished")
-    return summary
+    return write_outputs(args, rows, convs, "evaluation.score_vpl")
 
 
 @exit_on_data_error

@@ -1,10 +1,11 @@
-"""The scorer against an independent recomputation from the model's logits; the tie policy; truncation counts."""
+"""Both scorers against an independent recomputation from the model's logits; the tie policy; truncation counts."""
 
 from __future__ import annotations
 
 import json
 import shutil
 
+import pytest
 import torch
 
 from evaluation.score import ScoreArguments, score
@@ -30,11 +31,13 @@ def _independent_logp(model, tokenizer, prompt_messages, answer: str) -> tuple[f
     return total, len(full) - len(prompt)
 
 
-def test_ref_free_avg_matches_an_independent_recomputation(world, tiny_model, tmp_path):
+@pytest.mark.parametrize("scorer", ["fast", "naive"])
+def test_ref_free_avg_matches_an_independent_recomputation(world, tiny_model, tmp_path, scorer):
     out = tmp_path / "eval"
-    summary = score(
-        ScoreArguments(model=str(tiny_model), data=str(world.root), test_method="xyw_2s", out=str(out), batch_size=7)
-    )
+    args = ScoreArguments(model=str(tiny_model), data=str(world.root), test_method="xyw_2s", out=str(out), batch_size=7)
+    args.scorer = scorer
+    summary = score(args)
+    assert summary["scorer"] == scorer
     rows = [json.loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
     records = {r.id: r for r in world.dpo("xyw_2s", "test")}
     assert len(rows) == len(records)
