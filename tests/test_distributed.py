@@ -60,3 +60,25 @@ def test_two_processes_train_the_same_model_as_one(world, tiny_model, tmp_path):
     score(ScoreArguments(model=str(tiny_model), data=str(world.root), test_method="persona_gold", out=str(untrained)))
     base = [json.loads(line) for line in (untrained / "scores.jsonl").read_text().splitlines()]
     assert max(abs(a["chosen_logp"] - b["chosen_logp"]) for a, b in zip(one, base, strict=True)) > 1e-2
+
+
+def test_two_processes_share_the_scoring_and_every_pair_is_scored_once(world, tiny_model, tmp_path):
+    out = tmp_path / "sharded"
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+                str(ROOT / "experiments/accelerate/cpu_2proc.yaml"), "--main_process_port", "29534"]  # fmt: skip
+    args = ["-m", "evaluation.score", "--model", str(tiny_model), "--data", str(world.root), "--test_method", "xyw_2s",
+            "--fold", "1", "--out", str(out)]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([*launcher, *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert read_json(out / "summary.json")["shards"] == 2
+    assert not list(out.glob("shards/*"))
+    single = tmp_path / "single"
+    score(ScoreArguments(model=str(tiny_model), data=str(world.root), test_method="xyw_2s", fold=1, out=str(single)))
+    two = [json.loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
+    one = [json.loads(line) for line in (single / "scores.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in two] == [r["id"] for r in one] and len({r["id"] for r in two}) == len(two)
+    assert len(two) == len(world.dpo("xyw_2s", "test"))
+    for a, b in zip(one, two, strict=True):
+        assert a["seen"] == b["seen"]
+        assert abs(a["chosen_logp"] - b["chosen_logp"]) < 1e-4 and abs(a["rejected_logp"] - b["rejected_logp"]) < 1e-4
