@@ -6,30 +6,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from transformers import PreTrainedModel
 
 from famous_persona import chat
+from famous_persona.logprobs import completion_logps
 from famous_persona.models import load_model, load_tokenizer
 from famous_persona.schema import DpoRecord, Message
-
-
-@torch.no_grad()
-def mean_logps(model: PreTrainedModel, sequences: Sequence[tuple[list[int], list[int]]], pad_id: int) -> np.ndarray:
-    """Mean log-probability per completion token of each (prompt ids, completion ids), right-padded in one batch."""
-    width = max(len(p) + len(c) for p, c in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    target = torch.zeros_like(ids, dtype=torch.bool)
-    for row, (prompt, completion) in enumerate(sequences):
-        ids[row, : len(prompt) + len(completion)] = torch.tensor(prompt + completion)
-        mask[row, : len(prompt) + len(completion)] = 1
-        target[row, len(prompt) : len(prompt) + len(completion)] = True
-    device = next(model.parameters()).device
-    logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-    logps = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None].to(device)).squeeze(-1)
-    picked = target[:, 1:].to(device)
-    return ((logps * picked).sum(-1) / picked.sum(-1)).cpu().numpy()
 
 
 def with_prefix(record: DpoRecord, prefix: str, replacement: str) -> DpoRecord:
@@ -46,9 +28,9 @@ def margins(model: PreTrainedModel, tokenizer: Any, records: Sequence[DpoRecord]
         conv = chat.conversation(record, tokenizer, args.max_length, args.system_prompt)
         pair = chat.encode(tokenizer, conv)
         sequences += [(pair.prompt_ids, pair.chosen_ids), (pair.prompt_ids, pair.rejected_ids)]
-    values = np.concatenate(
-        [mean_logps(model, sequences[i : i + args.batch_size], tokenizer.pad_token_id)
-         for i in range(0, len(sequences), args.batch_size)]
+    values = np.array(
+        [total / n for i in range(0, len(sequences), args.batch_size)
+         for total, n in completion_logps(model, sequences[i : i + args.batch_size], tokenizer.pad_token_id)]
     )  # fmt: skip
     return values[0::2] - values[1::2]
 

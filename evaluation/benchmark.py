@@ -18,10 +18,10 @@ from pathlib import Path
 import torch
 
 from evaluation.fast_scoring import computed_tokens, score_pairs_fast
-from evaluation.scoring import score_pairs
 from famous_persona import chat
 from famous_persona.config import parse_config
 from famous_persona.io import DatasetDir
+from famous_persona.logprobs import score_pairs
 from famous_persona.models import TinyShape, load_model, load_tokenizer
 
 Scorer = Callable[..., list[tuple[float, int, float, int]]]

@@ -259,7 +259,7 @@ def shared_prefix_logps(
     tree_sequences: int = TREE_SEQUENCES,
     row_tokens: int = ROW_TOKENS,
 ) -> list[tuple[float, int]]:
-    """Like `scoring.completion_logps` for any number of (prompt, completion) pairs; sorted by token ids and cut into
+    """Like `logprobs.completion_logps` for any number of (prompt, completion) pairs; sorted by token ids and cut into
     trees of `tree_sequences` so that only one tree's keys/values are held at a time."""
     results: list[tuple[float, int]] = [(0.0, 0)] * len(sequences)
     for chunk, tree in _trees([p + c for p, c in sequences], tree_sequences):
@@ -272,7 +272,7 @@ def shared_prefix_logps(
 def score_pairs_fast(
     model: PreTrainedModel, pairs: Sequence[EncodedPair], pad_id: int, batch_size: int
 ) -> list[tuple[float, int, float, int]]:
-    """(chosen_logp, chosen_tokens, rejected_logp, rejected_tokens) per pair, as `scoring.score_pairs` gives."""
+    """(chosen_logp, chosen_tokens, rejected_logp, rejected_tokens) per pair, as `logprobs.score_pairs` gives."""
     sequences = [
         s for pair in pairs for s in ((pair.prompt_ids, pair.chosen_ids), (pair.prompt_ids, pair.rejected_ids))
     ]

@@ -23,11 +23,11 @@ import torch
 
 from evaluation import shards
 from evaluation.fast_scoring import score_pairs_fast
-from evaluation.scoring import adapter_disabled, score_pairs
 from famous_persona import chat
 from famous_persona.config import parse_config
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, write_json, write_jsonl
+from famous_persona.logprobs import adapter_disabled, score_pairs
 from famous_persona.manifest import is_finished, write_manifest
 from famous_persona.metrics import METRICS, TIE_POLICY, margin
 from famous_persona.models import is_adapter, load_model, load_tokenizer

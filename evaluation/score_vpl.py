@@ -19,12 +19,12 @@ import torch
 from transformers import PreTrainedModel
 
 from evaluation.score import ScoreArguments, pair_rows, write_outputs
-from evaluation.scoring import adapter_disabled, score_pairs
 from famous_persona import chat
 from famous_persona.config import parse_config
 from famous_persona.errors import exit_on_data_error
 from famous_persona.history import CACHE_NAME, build_history
 from famous_persona.io import DatasetDir
+from famous_persona.logprobs import adapter_disabled, score_pairs
 from famous_persona.manifest import is_finished
 from famous_persona.models import is_adapter, load_model, load_tokenizer
 from famous_persona.personas import held_out

@@ -15,9 +15,9 @@ from evaluation.benchmark import BenchmarkArguments, run
 from evaluation.fast_scoring import score_pairs_fast, shared_prefix_logps
 from evaluation.prefix_tree import build_tree
 from evaluation.score import ScoreArguments, score
-from evaluation.scoring import adapter_disabled, completion_logps, score_pairs
 from famous_persona import chat
 from famous_persona.errors import DataError
+from famous_persona.logprobs import adapter_disabled, completion_logps, score_pairs
 from famous_persona.models import load_model, load_tokenizer
 
 

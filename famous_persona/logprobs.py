@@ -1,4 +1,5 @@
-"""Log-probabilities of answers given prompts: the naive reference scorer (every sequence in full)."""
+"""Log-probabilities of answers given prompts, every sequence in full: the reference scorer, shared by evaluation and
+analysis."""
 
 from __future__ import annotations
 
