@@ -69,14 +69,14 @@ class ScoreArguments:
 def _reference_scores(args: ScoreArguments, model: Any, encoded: list[chat.EncodedPair], pad_id: int):
     scorer = SCORERS[args.scorer]
     if args.ref_model is not None:
-        return scorer(_on_device(load_model(args.ref_model, dtype=args.dtype)), encoded, pad_id, args.batch_size)
+        return scorer(on_device(load_model(args.ref_model, dtype=args.dtype)), encoded, pad_id, args.batch_size)
     if is_adapter(args.model):
         with adapter_disabled(model):
             return scorer(model, encoded, pad_id, args.batch_size)
     return None
 
 
-def _on_device(model: Any) -> Any:
+def on_device(model: Any) -> Any:
     """The GPU of this process (its local rank under a launcher) when there is one."""
     if torch.cuda.is_available():
         return model.to(torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))))
@@ -87,7 +87,7 @@ def _score_rows(args: ScoreArguments, records: list, convs: list[chat.Conversati
     """One scores.jsonl row per record, from the policy and (when known) the reference."""
     tokenizer = load_tokenizer(args.model)
     encoded = [chat.encode(tokenizer, conv) for conv in convs]
-    model = _on_device(load_model(args.model, dtype=args.dtype))
+    model = on_device(load_model(args.model, dtype=args.dtype))
     pad_id = tokenizer.pad_token_id
     scores = SCORERS[args.scorer](model, encoded, pad_id, args.batch_size)
     return pair_rows(records, unseen, args.fold, scores, _reference_scores(args, model, encoded, pad_id))
@@ -193,7 +193,11 @@ def write_outputs(
 def main(args: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     (score_args,) = parse_config([ScoreArguments], args)
-    summary = score(score_args)
+    print_accuracy(score(score_args))
+
+
+def print_accuracy(summary: dict[str, Any] | None) -> None:
+    """One line of ref_free_avg accuracies per group, for the console (nothing when the run was skipped)."""
     if summary is not None:
         cell = summary["accuracy"]["ref_free_avg"]
         print(" ".join(f"{key}={value['accuracy']:.3f}" for key, value in cell.items()))

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel
 
-from evaluation.score import ScoreArguments, pair_rows, write_outputs
+from evaluation.score import ScoreArguments, on_device, pair_rows, print_accuracy, write_outputs
 from famous_persona import chat
 from famous_persona.config import parse_config
 from famous_persona.errors import exit_on_data_error
@@ -102,9 +102,7 @@ def score(args: VplScoreArguments) -> dict[str, Any] | None:
         "pad_id": tokenizer.pad_token_id,
         "batch_size": args.batch_size,
     }
-    model = load_model(args.model, dtype=args.dtype)
-    if torch.cuda.is_available():
-        model = model.cuda()
+    model = on_device(load_model(args.model, dtype=args.dtype))
     rows = pair_rows(records, unseen, args.fold, score_with_tokens(model, **run), _reference(args, model, run))
     return write_outputs(args, rows, convs, "evaluation.score_vpl")
 
@@ -113,10 +111,7 @@ def score(args: VplScoreArguments) -> dict[str, Any] | None:
 def main(args: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     (score_args,) = parse_config([VplScoreArguments], args)
-    summary = score(score_args)
-    if summary is not None:
-        cell = summary["accuracy"]["ref_free_avg"]
-        print(" ".join(f"{key}={value['accuracy']:.3f}" for key, value in cell.items()))
+    print_accuracy(score(score_args))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ COMMANDS = {
     "sft": ("training.sft", "SFT warm-up on chosen answers"),
     "train": ("training.dpo", "DPO training on one prefix method and fold"),
     "score": ("evaluation.score", "score a model on a test prefix"),
+    "benchmark": ("evaluation.benchmark", "fast vs naive scoring speed on the same pairs"),
     "vpl": ("training.vpl", "VPL baseline: DPO with a trained latent-user encoder"),
     "score-vpl": ("evaluation.score_vpl", "score a VPL model (z from each person's train pairs)"),
     "aggregate": ("analysis.aggregate", "results.csv and the main table"),
@@ -34,9 +35,12 @@ def usage() -> str:
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print(usage(), file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
-        raise SystemExit(0 if argv and argv[0] in ("-h", "--help") else 2)
+    if argv[:1] in (["-h"], ["--help"]):
+        print(usage())
+        raise SystemExit(0)
+    if not argv or argv[0] not in COMMANDS:
+        print(usage(), file=sys.stderr)
+        raise SystemExit(2)
     module = COMMANDS[argv[0]][0]
     sys.argv = [f"famous-persona {argv[0]}", *argv[1:]]
     runpy.run_module(module, run_name="__main__", alter_sys=True)
