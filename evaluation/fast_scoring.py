@@ -1,4 +1,4 @@
-"""Log-probabilities of answers with shared prefixes computed once: the fast scorer (same results as `scoring`).
+"""Log-probabilities of answers with shared prefixes computed once: the fast scorer (same results as `logprobs`).
 
 Sequences are tokenized in full exactly as the naive scorer does, then put in a compressed trie of token ids
 (`prefix_tree`). Nodes whose subtree is longer than `row_tokens` (long shared prefixes, e.g. a person's) run first,
