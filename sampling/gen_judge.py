@@ -1,5 +1,5 @@
-"""Stage 6, the persona judge: a knockout over the picked candidates (two semi-finals, one final) where the judge
-model, reasoning first, predicts which answer the named person prefers. Every comparison is asked in both orders;
+"""Stage 6, the persona judge: a knockout over the picked candidates (for 4: two semi-finals and a final) where the
+judge model, reasoning first, predicts which answer the named person prefers. Every comparison is asked in both orders;
 a disagreement (position bias) is a tie, and ties and unparseable replies are re-asked up to `judge_attempts` times,
 never settled by a coin. Chosen = the winner, rejected = a seeded random non-winner; the judge's raw text goes into
 `meta`. Usage: `python -m sampling.gen_judge --config <yaml>`."""
@@ -93,33 +93,45 @@ def entries(ctx: Context) -> list[tuple[str, str, dict]]:
     return out
 
 
+def knockout(ctx: Context, items: list[tuple[str, str, dict]]) -> tuple[dict[str, dict], dict[str, list[Match]]]:
+    """Play every tournament round by round (an odd entrant gets a bye); tid → winner, and every tid's matches."""
+    entrants = {tid: list(row["picked"]) for tid, _, row in items}
+    history: dict[str, list[Match]] = {tid: [] for tid, _, _ in items}
+    failed: set[str] = set()
+    for round_no in range(1, 64):
+        rounds = {}
+        for tid, name, row in items:
+            players = entrants[tid]
+            if tid not in failed and len(players) > 1:
+                pairs = range(0, len(players) - 1, 2)
+                rounds[tid] = [Match(tid, name, row["question"], players[i], players[i + 1], round_no) for i in pairs]
+                history[tid] += rounds[tid]
+        if not rounds:
+            break
+        play(ctx, [m for ms in rounds.values() for m in ms])
+        for tid, matches in rounds.items():
+            bye = [entrants[tid][-1]] if len(entrants[tid]) % 2 else []
+            if all(m.winner for m in matches):
+                entrants[tid] = [m.winner for m in matches] + bye
+            else:
+                failed.add(tid)
+    return {tid: entrants[tid][0] for tid in entrants if tid not in failed}, history
+
+
 def run(ctx: Context) -> None:
     if ctx.done("judged"):
         return
     items = [(tid, name, row) for tid, name, row in entries(ctx) if len(row["picked"]) >= 2]
-    semis = {}
-    for tid, name, row in items:
-        c = row["picked"]
-        semis[tid] = [Match(tid, name, row["question"], c[i], c[i + 1], 1) for i in range(0, len(c) - 1, 2)]
-    play(ctx, [m for ms in semis.values() for m in ms])
-    finals = {}
-    for tid, name, row in items:
-        if all(m.winner for m in semis[tid]) and len(semis[tid]) == 2:
-            w = [m.winner for m in semis[tid]]
-            finals[tid] = Match(tid, name, row["question"], w[0], w[1], 2)
-    play(ctx, list(finals.values()))
+    winners, history = knockout(ctx, items)
     rows, left_out, counts = [], {}, Counter()
     for tid, name, row in items:
-        matches = semis[tid] + ([finals[tid]] if tid in finals else [])
-        for m in matches:
-            counts.update(m.problems)
-        final = finals.get(tid)
-        if final is None or final.winner is None:
-            problems = sum((m.problems for m in matches), Counter())
+        problems = sum((m.problems for m in history[tid]), Counter())
+        counts.update(problems)
+        if tid not in winners:
             left_out[tid] = f"no winner after {ctx.config.judge_attempts} attempts: {dict(problems)}"
             continue
-        rows.append(_pair(ctx, name, row, final.winner, matches))
-    ctx.finish("judged", rows, left_out, **counts)
+        rows.append(_pair(ctx, name, row, winners[tid], history[tid]))
+    ctx.finish("judged", rows, left_out, tournaments=len(items), **counts)
 
 
 def _pair(ctx: Context, name: str, row: dict, winner: dict, matches: list[Match]) -> dict:

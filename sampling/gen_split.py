@@ -73,11 +73,17 @@ def run(ctx: Context) -> None:
     pairs = [to_pair(r) for person in ctx.people() if by_person[person.name]
              for r in person_pairs(by_person[person.name], ctx.config, div_split)]  # fmt: skip
     write_jsonl(DatasetDir(ctx.out).pairs_path, pairs)
-    counts: dict[str, int] = defaultdict(int)
+    table = [_counts(person.name, [p for p in pairs if p.name == person.name]) for person in ctx.people()]
+    missing = {row["name"]: "no judged pairs" for row in table if not row["pairs"]}
+    ctx.finish("split", table, missing, pairs=len(pairs))
+
+
+def _counts(name: str, pairs: list[Pair]) -> dict:
+    """One person's pairs by type and split: the split stage's report row."""
+    counts = {f"{kind}_{split}": 0 for kind in ("personal", "divergent") for split in ("train", "test")}
     for pair in pairs:
-        counts[f"{pair.question_type}/{pair.split}"] += 1
-    missing = [p.name for p in ctx.people() if not by_person[p.name]]
-    ctx.finish("split", [], {name: "no judged pairs" for name in missing}, pairs=len(pairs), **counts)
+        counts[f"{pair.question_type}_{pair.split}"] += 1
+    return {"name": name, "pairs": len(pairs), **counts}
 
 
 @exit_on_data_error
