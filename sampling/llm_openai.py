@@ -38,9 +38,9 @@ class RetryPolicy:
     timeout_s: float = 120.0
 
     def delay(self, attempt: int, rng: random.Random, retry_after: float | None) -> float:
-        """Full-jitter exponential backoff, but never sooner than the server asked."""
+        """Full-jitter exponential backoff (capped), but never sooner than the server asked."""
         backoff = rng.uniform(0, min(self.backoff_max_s, self.backoff_base_s * 2**attempt))
-        return min(self.backoff_max_s, max(backoff, retry_after or 0.0))
+        return max(backoff, retry_after or 0.0)
 
 
 class RateLimiter:

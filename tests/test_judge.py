@@ -3,6 +3,8 @@ the limit and then left out with the reason, never settled at random."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from gen_support import SECRET
 
@@ -41,12 +43,12 @@ def test_knockout_of_any_size_has_one_winner(tmp_path, monkeypatch, n_candidates
 def test_position_bias_is_a_tie_and_is_left_out_not_randomised(tmp_path, monkeypatch):
     judged, ledger = _judge(tmp_path, monkeypatch, FaultPlan(biased=100), 4, attempts=2)
     assert judged == []
-    report = __import__("json").loads((tmp_path / "work" / "judged.report.json").read_text())
+    report = json.loads((tmp_path / "work" / "judged.report.json").read_text())
     assert len(report["left_out"]) == 3 and all("'tie': 4" in why for why in report["left_out"].values())
     assert ledger.summary()["requests"] == 3 * 2 * 2 * 2
 
 
 def test_unparseable_verdicts_are_reasked_then_reported(tmp_path, monkeypatch):
     judged, _ = _judge(tmp_path, monkeypatch, FaultPlan(neither=100), 4, attempts=3)
-    report = __import__("json").loads((tmp_path / "work" / "judged.report.json").read_text())
+    report = json.loads((tmp_path / "work" / "judged.report.json").read_text())
     assert judged == [] and report["unparseable"] == 3 * 2 * 2 * 3  # tournaments x semi-finals x orders x attempts

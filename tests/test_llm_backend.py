@@ -4,6 +4,7 @@ dry-run estimate, and the parsers and filters the stages rely on."""
 from __future__ import annotations
 
 import asyncio
+import random
 import sqlite3
 import time
 
@@ -65,7 +66,9 @@ def test_retry_after_headers():
     assert retry_after(error({"retry-after": "2"})) == 2.0
     assert retry_after(error({"retry-after-ms": "250"})) == 0.25
     assert retry_after(error({})) is None
-    assert RetryPolicy(backoff_base_s=0.01).delay(0, __import__("random").Random(0), 1.5) == 1.5
+    assert RetryPolicy(backoff_base_s=0.01).delay(0, random.Random(0), 1.5) == 1.5
+    assert RetryPolicy(backoff_max_s=1.0).delay(3, random.Random(0), 45.0) == 45.0, "Retry-After beats the cap"
+    assert 0 <= RetryPolicy(backoff_base_s=1.0, backoff_max_s=2.0).delay(9, random.Random(0), None) <= 2.0
 
 
 def test_rate_limit_spaces_request_starts():
