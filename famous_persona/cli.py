@@ -10,6 +10,14 @@ import sys
 
 COMMANDS = {
     "world": ("sampling.synthetic", "make a synthetic persona world"),
+    "generate": ("sampling.generate", "regenerate the dataset with LLMs (all stages; --dry_run true estimates)"),
+    "gen-personas": ("sampling.gen_personas", "generation stage 1: personas.jsonl (+ proposals per axis)"),
+    "gen-questions": ("sampling.gen_questions", "generation stages 2-3: personal and divergent questions"),
+    "gen-candidates": ("sampling.gen_candidates", "generation stage 4: candidate answers"),
+    "gen-filter": ("sampling.gen_filter", "generation stage 5: reward band + k-means diversity"),
+    "gen-judge": ("sampling.gen_judge", "generation stage 6: persona judge knockout"),
+    "gen-split": ("sampling.gen_split", "generation stage 7: per-person split, pairs.jsonl"),
+    "hub-import": ("sampling.hub_import", "import zilu-peter-tang/famous-persona (or a local copy)"),
     "prefixes": ("sampling.prefixes", "build prefixes/<method>.jsonl"),
     "bake": ("sampling.bake", "bake dpo/<method>/{train,test}.jsonl"),
     "tiny-model": ("famous_persona.models", "build the tiny local model from a dataset's text"),
@@ -29,7 +37,7 @@ COMMANDS = {
 
 def usage() -> str:
     lines = ["usage: famous-persona <command> [--help] [options]", "", "commands:"]
-    lines += [f"  {name:<13} {help_text}  (python -m {module})" for name, (module, help_text) in COMMANDS.items()]
+    lines += [f"  {name:<14} {help_text}  (python -m {module})" for name, (module, help_text) in COMMANDS.items()]
     return "\n".join(lines)
 
 

@@ -1,0 +1,162 @@
+"""Stage 6, the persona judge: a knockout over the picked candidates (for 4: two semi-finals and a final) where the
+judge model, reasoning first, predicts which answer the named person prefers. Every comparison is asked in both orders;
+a disagreement (position bias) is a tie, and ties and unparseable replies are re-asked up to `judge_attempts` times,
+never settled by a coin. Chosen = the winner, rejected = a seeded random non-winner; the judge's raw text goes into
+`meta`. Usage: `python -m sampling.gen_judge --config <yaml>`."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+
+from famous_persona.errors import exit_on_data_error
+from sampling import prompts
+from sampling.gen_config import Context, stage_main
+from sampling.llm import Results
+
+
+@dataclass
+class Match:
+    """One comparison of candidates a and b for one person and question."""
+
+    tid: str
+    name: str
+    question: str
+    a: dict
+    b: dict
+    round: int
+    winner: dict | None = None
+    trace: list[dict] = field(default_factory=list)
+    problems: Counter = field(default_factory=Counter)
+
+    def request_id(self, order: str, attempt: int) -> str:
+        return f"{self.tid}|r{self.round}|{self.a['sample']}v{self.b['sample']}|{order}|{attempt}"
+
+
+def _requests(ctx: Context, match: Match, attempt: int) -> list:
+    extra = {"temperature": 1.0} if attempt else {}
+    out = []
+    for order, (first, second) in (("ab", (match.a, match.b)), ("ba", (match.b, match.a))):
+        text = prompts.JUDGE.format(
+            name=match.name, question=match.question, first=first["text"], second=second["text"]
+        )
+        out.append(
+            ctx.request("judge", match.request_id(order, attempt), prompts.messages("judge", text), attempt, **extra)
+        )
+    return out
+
+
+def _settle(match: Match, results: Results, attempt: int) -> None:
+    """Record both orders' verdicts; a winner only when both are parseable and agree."""
+    picks = {}
+    for order, slots in (("ab", (match.a, match.b)), ("ba", (match.b, match.a))):
+        rid = match.request_id(order, attempt)
+        completion = results.completions.get(rid)
+        verdict = prompts.parse_verdict(completion.text) if completion and completion.usable else None
+        match.trace.append({"round": match.round, "order": order, "attempt": attempt, "verdict": verdict,
+                            "text": completion.text if completion else None,
+                            "failure": results.failures.get(rid)})  # fmt: skip
+        if completion is None:
+            match.problems["request_failed"] += 1
+        elif verdict is None:
+            match.problems["unparseable"] += 1
+        else:
+            picks[order] = slots[verdict - 1]["sample"]
+    if len(picks) == 2 and picks["ab"] == picks["ba"]:
+        match.winner = match.a if picks["ab"] == match.a["sample"] else match.b
+    elif len(picks) == 2:
+        match.problems["tie"] += 1
+
+
+def play(ctx: Context, matches: list[Match]) -> None:
+    """Ask every open match, again and again, until it has a winner or its attempts are spent."""
+    for attempt in range(ctx.config.judge_attempts):
+        open_matches = [m for m in matches if m.winner is None]
+        if not open_matches:
+            return
+        results = ctx.run("judge", [r for m in open_matches for r in _requests(ctx, m, attempt)])
+        for match in open_matches:
+            _settle(match, results, attempt)
+
+
+def entries(ctx: Context) -> list[tuple[str, str, dict]]:
+    """(tournament id, person name, filtered question row) for each person and each of their questions."""
+    by_axis: dict[str, list[str]] = {}
+    for person in ctx.people():
+        for axis in person.axes:
+            by_axis.setdefault(axis, []).append(person.name)
+    out = []
+    for row in ctx.read("filtered"):
+        names = [row["name"]] if row["axis"] is None else by_axis.get(row["axis"], [])
+        out += [(f"{name}|{row['qid']}", name, row) for name in names]
+    return out
+
+
+def knockout(ctx: Context, items: list[tuple[str, str, dict]]) -> tuple[dict[str, dict], dict[str, list[Match]]]:
+    """Play every tournament round by round (an odd entrant gets a bye); tid → winner, and every tid's matches."""
+    entrants = {tid: list(row["picked"]) for tid, _, row in items}
+    history: dict[str, list[Match]] = {tid: [] for tid, _, _ in items}
+    failed: set[str] = set()
+    for round_no in range(1, 64):
+        rounds = {}
+        for tid, name, row in items:
+            players = entrants[tid]
+            if tid not in failed and len(players) > 1:
+                pairs = range(0, len(players) - 1, 2)
+                rounds[tid] = [Match(tid, name, row["question"], players[i], players[i + 1], round_no) for i in pairs]
+                history[tid] += rounds[tid]
+        if not rounds:
+            break
+        play(ctx, [m for ms in rounds.values() for m in ms])
+        for tid, matches in rounds.items():
+            bye = [entrants[tid][-1]] if len(entrants[tid]) % 2 else []
+            if all(m.winner for m in matches):
+                entrants[tid] = [m.winner for m in matches] + bye
+            else:
+                failed.add(tid)
+    return {tid: entrants[tid][0] for tid in entrants if tid not in failed}, history
+
+
+def run(ctx: Context) -> None:
+    if ctx.done("judged"):
+        return
+    items = [(tid, name, row) for tid, name, row in entries(ctx) if len(row["picked"]) >= 2]
+    winners, history = knockout(ctx, items)
+    rows, left_out, counts = [], {}, Counter()
+    for tid, name, row in items:
+        problems = sum((m.problems for m in history[tid]), Counter())
+        counts.update(problems)
+        if tid not in winners:
+            left_out[tid] = f"no winner after {ctx.config.judge_attempts} attempts: {dict(problems)}"
+            continue
+        rows.append(_pair(ctx, name, row, winners[tid], history[tid]))
+    ctx.finish("judged", rows, left_out, tournaments=len(items), **counts)
+
+
+def _pair(ctx: Context, name: str, row: dict, winner: dict, matches: list[Match]) -> dict:
+    rng = random.Random(f"{ctx.config.seed}-rejected-{name}-{row['qid']}")
+    loser = rng.choice([c for c in row["picked"] if c["sample"] != winner["sample"]])
+    return {
+        "name": name, "qid": row["qid"], "axis": row["axis"], "prompt": row["question"],
+        "chosen": winner["text"], "rejected": loser["text"],
+        "question_type": "personal" if row["axis"] is None else "divergent",
+        "meta": {
+            "qid": row["qid"], "candidates": [c["sample"] for c in row["picked"]],
+            "rewards": [c["reward"] for c in row["picked"]], "chosen_sample": winner["sample"],
+            "rejected_sample": loser["sample"], "user_types": {c["sample"]: c["user_type"] for c in row["picked"]},
+            "judge": [t for m in matches for t in m.trace],
+            "ties": sum(m.problems["tie"] for m in matches),
+            "unparseable": sum(m.problems["unparseable"] for m in matches),
+            "judge_model": ctx.config.judge_model, "sampler_model": ctx.config.sampler_model,
+        },
+    }  # fmt: skip
+
+
+@exit_on_data_error
+def main(args: list[str] | None = None) -> None:
+    stage_main("judge", run, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Stage 1, personas: write the dataset's personas.jsonl from the curated people table; with `--propose_personas
+true` the writer model also proposes categories and representative people per axis (work/persona_proposals.jsonl),
+a starting point for extending the table by hand.
+Usage: `python -m sampling.gen_personas --config experiments/configs/generate/full.yaml`."""
+
+from __future__ import annotations
+
+from famous_persona.errors import DataError, exit_on_data_error
+from famous_persona.io import DatasetDir, write_jsonl
+from sampling import prompts
+from sampling.gen_config import Context, stage_main
+
+AXES = (
+    "sports", "diet", "politics", "religion", "age", "profession", "geographical location", "gender",
+    "education level", "AI professors", "family/marriage status",
+)  # fmt: skip
+
+
+def run(ctx: Context) -> None:
+    people = ctx.people()
+    if not people:
+        raise DataError(f"{ctx.config.people_table}: the table has no people")
+    write_jsonl(DatasetDir(ctx.out).personas_path, people)
+    if ctx.done("persona_proposals") or not ctx.config.propose_personas:
+        return
+    requests = [
+        ctx.request("writer", axis, prompts.messages("personas", prompts.PERSONAS.format(axis=axis, n=5)))
+        for axis in AXES
+    ]
+    results = ctx.run("writer", requests)
+    rows, left_out = [], dict(results.failures)
+    for axis in AXES:
+        completion = results.completions.get(axis)
+        proposals = prompts.parse_personas(completion.text) if completion else []
+        if completion and not proposals:
+            left_out[axis] = "reply was not the asked-for JSON list"
+        rows += [{"axis": axis, **proposal} for proposal in proposals]
+    ctx.finish("persona_proposals", rows, left_out)
+
+
+@exit_on_data_error
+def main(args: list[str] | None = None) -> None:
+    stage_main("personas", run, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Regenerate the dataset (SPEC §4.2): every stage in order, each skipped when its output exists, all requests
+through one on-disk cache, so the same command after a crash resumes where it stopped. `--dry_run true` prints the
+token and cost estimate and sends nothing. Usage: `python -m sampling.generate --config <yaml> [--out DIR]`."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+from famous_persona.config import parse_config
+from famous_persona.errors import DataError, exit_on_data_error
+from famous_persona.io import read_json
+from famous_persona.manifest import write_manifest
+from sampling import gen_candidates, gen_filter, gen_judge, gen_personas, gen_questions, gen_split, prompts
+from sampling.gen_config import Context, GenerateConfig, config_dict
+from sampling.llm_cost import Estimate, count_tokens, format_estimates
+
+STAGES = {
+    "personas": gen_personas.run,
+    "questions": gen_questions.run,
+    "candidates": gen_candidates.run,
+    "filter": gen_filter.run,
+    "judge": gen_judge.run,
+    "split": gen_split.run,
+}
+TYPICAL_QUESTION = "What would be a good way for me to spend a free weekend afternoon with the people I care about?"
+TYPICAL_ANSWER_TOKENS = 300
+QUESTION_TOKENS = 30
+JUDGE_OUTPUT_TOKENS = 250
+
+
+def estimate(config: GenerateConfig) -> list[Estimate]:
+    """Requests each stage will send for a full run (first asks only; re-asks of ties are extra)."""
+    ctx = Context(config, "dry-run")
+    people = ctx.people()
+    axes = gen_questions.axis_categories(ctx)
+    per_request = config.questions_per_request
+    personal_n = math.ceil(config.personal_target * config.overgenerate)
+    divergent_n = math.ceil(config.divergent_target * config.overgenerate)
+    personal_req = len(people) * math.ceil(personal_n / per_request)
+    divergent_req = len(axes) * math.ceil(divergent_n / per_request)
+    personal_prompt = count_tokens(prompts.messages("personal", prompts.PERSONAL.format(name="Jane Doe", n=20)))
+    divergent_prompt = count_tokens(
+        prompts.messages("divergent", prompts.DIVERGENT.format(axis="diet", categories="a, b, c, d", n=20))
+    )
+    n_questions = len(people) * personal_n + len(axes) * divergent_n
+    candidate_prompt = count_tokens(prompts.messages("candidate", prompts.CANDIDATE.format(question=TYPICAL_QUESTION)))
+    answer = " ".join(["word"] * TYPICAL_ANSWER_TOKENS)
+    judge_text = prompts.JUDGE.format(name="Jane Doe", question=TYPICAL_QUESTION, first=answer, second=answer)
+    judge_prompt = count_tokens(prompts.messages("judge", judge_text))
+    on_axis: dict[str, int] = defaultdict(int)
+    for person in people:
+        for axis in person.axes:
+            on_axis[axis] += 1
+    tournaments = len(people) * personal_n + sum(on_axis.values()) * divergent_n
+    judge_req = tournaments * 3 * 2
+    sampler_req = n_questions * config.candidates
+    judge_out = min(JUDGE_OUTPUT_TOKENS, config.judge_max_tokens)
+    return [
+        Estimate("personal", config.writer_model, personal_req, personal_req * personal_prompt,
+                 personal_req * per_request * QUESTION_TOKENS),
+        Estimate("divergent", config.writer_model, divergent_req, divergent_req * divergent_prompt,
+                 divergent_req * per_request * QUESTION_TOKENS),
+        Estimate("candidates", config.sampler_model, sampler_req, sampler_req * candidate_prompt,
+                 sampler_req * config.sampler_max_tokens),
+        Estimate("judge", config.judge_model, judge_req, judge_req * judge_prompt, judge_req * judge_out),
+    ]  # fmt: skip
+
+
+def generate(config: GenerateConfig) -> None:
+    unknown = set(config.stages) - set(STAGES)
+    if unknown:
+        raise DataError(f"unknown stages {sorted(unknown)}; the stages are {list(STAGES)}")
+    ctx = Context(config, "generate")
+    previous = read_json(ctx.out / "manifest.json") if (ctx.out / "manifest.json").is_file() else {}
+    write_manifest(ctx.out / "manifest.json", "sampling.generate", config_dict(config), status="running",
+                   generation=previous.get("generation", {}))  # fmt: skip
+    for name, run in STAGES.items():
+        if not config.stages or name in config.stages:
+            run(Context(config, name))
+    manifest = read_json(ctx.out / "manifest.json")
+    write_manifest(ctx.out / "manifest.json", "sampling.generate", config_dict(config), status="finished",
+                   generation=manifest.get("generation", {}))  # fmt: skip
+
+
+@exit_on_data_error
+def main(args: list[str] | None = None) -> None:
+    (config,) = parse_config([GenerateConfig], args)
+    if config.dry_run:
+        print(format_estimates(estimate(config)))
+        return
+    generate(config)
+    print(f"dataset written to {config.out}")
+
+
+if __name__ == "__main__":
+    main()

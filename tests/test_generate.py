@@ -1,0 +1,151 @@
+"""The generation pipeline end to end against a scripted OpenAI-compatible server on 127.0.0.1, with injected faults;
+its dataset is then prefixed, baked, trained on and scored by the project's own stages."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from gen_support import PEOPLE, SECRET, files_containing, small_args
+from trl import DPOConfig, ModelConfig
+
+from evaluation.score import ScoreArguments, score
+from famous_persona.io import DatasetDir, read_json
+from famous_persona.models import TinyShape, build_tiny_model, dataset_texts
+from sampling import generate
+from sampling.bake import bake
+from sampling.prefixes import write_prefixes
+from sampling.scripted_server import FaultPlan, ScriptedServer
+from sampling.tiny_reward import build_tiny_reward_model
+from training import dpo
+from training.common import RunArguments
+
+FAULTS = FaultPlan(rate_limit=6, server_500=5, server_503=5, timeout=2, malformed=5, empty=4, truncated=4,
+                   neither=10, biased=8, poison=1.5, retry_after_s=0.15, timeout_sleep_s=1.0)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def reward_model(tmp_path_factory):
+    return build_tiny_reward_model(tmp_path_factory.mktemp("reward"))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, reward_model, monkeypatch_module):
+    monkeypatch_module.setenv("OPENAI_API_KEY", SECRET)
+    server = ScriptedServer(plan=FAULTS, api_key=SECRET).start()
+    out = tmp_path_factory.mktemp("gen") / "famous_small"
+    generate.main(small_args(out, server.base_url, reward_model))
+    first = server.ledger.summary()
+    generate.main(small_args(out, server.base_url, reward_model, force=True))
+    yield out, server, first
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+def test_dataset_is_valid_and_complete(run):
+    out, _, _ = run
+    dataset = DatasetDir(out)
+    assert [p.name for p in dataset.personas()] == PEOPLE
+    pairs = dataset.pairs()
+    for name in PEOPLE:
+        own = [p for p in pairs if p.name == name]
+        for kind in ("personal", "divergent"):
+            splits = sorted(p.split for p in own if p.question_type == kind)
+            assert splits.count("train") >= 1 and splits.count("test") >= 1, (name, kind, splits)
+    assert read_json(out / "manifest.json")["status"] == "finished"
+
+
+def test_divergent_question_has_one_split_for_everyone(run):
+    pairs = DatasetDir(run[0]).pairs()
+    splits: dict[str, set[str]] = {}
+    for pair in pairs:
+        if pair.question_type == "divergent":
+            splits.setdefault(pair.meta["qid"], set()).add(pair.split)
+    assert splits and all(len(s) == 1 for s in splits.values())
+    shared = [q for q in splits if sum(p.meta["qid"] == q for p in pairs) > 1]
+    assert shared, "Obama shares no divergent question with anyone"
+
+
+def test_faults_are_survived_and_nothing_is_sent_twice(run):
+    out, server, first = run
+    summary = server.ledger.summary()
+    print("\nfault injection:", json.dumps(first))
+    assert first["served_twice"] == 0 and summary["served_twice"] == 0
+    assert summary["served"] == first["served"], "the --force re-run sent a finished request again"
+    for kind in ("rate_limit", "server_500", "server_503", "timeout", "malformed", "empty", "truncated", "neither"):
+        assert first["faults"].get(kind, 0) > 0, kind
+    assert first["faults"]["poison"] > 0
+
+
+def test_requests_that_exhaust_their_budget_are_counted(run):
+    out, _, first = run
+    attempts = 3 + 1
+    reports = {p.name.split(".")[0]: read_json(p) for p in sorted((out / "work").glob("*.report.json"))}
+    for stage, report in reports.items():
+        print(
+            f"\n{stage}: rows={report['rows']} left_out={len(report['left_out'])} failed={report['tally']['failed']} "
+            f"unusable={report['tally']['unusable']} retries={report['tally']['retries']}"
+        )
+    failed = sum(report["tally"]["failed"] for report in reports.values())
+    assert failed == first["faults"]["poison"] // attempts > 0
+
+
+def test_retry_after_is_honoured(run):
+    ledger = run[1].ledger
+    limited = [times for times in ledger.times.values() if len(times) > 1]
+    assert limited
+    gaps = [b - a for times in limited for a, b in zip(times, times[1:], strict=False)]
+    assert max(gaps) >= FAULTS.retry_after_s
+
+
+def test_exhausted_and_unresolved_items_are_reported(run):
+    work = run[0] / "work"
+    reports = {p.name: read_json(p) for p in work.glob("*.report.json")}
+    judged = reports["judged.report.json"]
+    assert judged["unparseable"] > 0 and judged["tie"] > 0
+    candidate_tally = read_json(work / "candidates.report.json")
+    assert candidate_tally["unusable_reply"] > 0 and candidate_tally["tally"]["unusable"] > 0
+    pairs = DatasetDir(run[0]).pairs()
+    assert any(p.meta["unparseable"] or p.meta["ties"] for p in pairs)
+    assert all(p.meta["judge"] and all("text" in t for t in p.meta["judge"]) for p in pairs)
+
+
+def test_api_key_is_in_no_output(run):
+    assert files_containing(run[0], SECRET) == []
+    assert files_containing(run[0].parent, SECRET) == []
+
+
+def test_wrong_key_stops_at_once_with_a_message(tmp_path, reward_model, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong")
+    server = ScriptedServer(api_key=SECRET).start()
+    with pytest.raises(SystemExit) as stop:
+        generate.main(small_args(tmp_path / "x", server.base_url, reward_model))
+    server.shutdown()
+    assert stop.value.code == 2
+    assert server.ledger.faults["unauthorised"] <= 8, "authentication errors must not be retried"
+    assert files_containing(tmp_path, "sk-wrong") == []
+
+
+def test_stages_downstream_consume_the_dataset(run, tmp_path):
+    dataset = DatasetDir(run[0])
+    methods = ["no_prefix", "name", "xyw_2s"]
+    write_prefixes(dataset, methods)
+    bake(dataset, methods)
+    shape = TinyShape(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)
+    base = build_tiny_model(dataset_texts(dataset.root), tmp_path / "base", shape=shape)
+    run_dir = tmp_path / "dump" / "tiny" / "xyw_2s" / "fold0"
+    config = DPOConfig(output_dir="unused", num_train_epochs=1, per_device_train_batch_size=8, report_to="none",
+                       use_cpu=True, bf16=False, disable_tqdm=True, max_length=512, learning_rate=1e-3)  # fmt: skip
+    fold = dataset.personas()[0].fold
+    dpo.train(RunArguments(data=str(dataset.root), method="xyw_2s", fold=fold, run_dir=str(run_dir)), config,
+              ModelConfig(model_name_or_path=str(base)))  # fmt: skip
+    score(ScoreArguments(model=str(run_dir / "model"), data=str(dataset.root), test_method="xyw_2s", fold=fold,
+                         out=str(run_dir / "eval"), experiment="gen", model_short="tiny",
+                         train_method="xyw_2s"))  # fmt: skip
+    summary = read_json(run_dir / "eval" / "summary.json")
+    assert summary["n_pairs"] == sum(p.split == "test" for p in dataset.pairs())

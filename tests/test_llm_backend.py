@@ -1,0 +1,141 @@
+"""LLM backends: the on-disk cache, the retry policy's pieces, the rate limit, the local transformers backend, the
+dry-run estimate, and the parsers and filters the stages rely on."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+import time
+
+import httpx2
+import numpy as np
+import openai
+import pytest
+
+from sampling import generate, prompts
+from sampling.dedup import deduplicate
+from sampling.gen_filter import diverse, narrowest_band
+from sampling.llm import FatalRequestError, Tally, make_request, run_cached
+from sampling.llm_cache import RequestCache
+from sampling.llm_local import TransformersBackend
+from sampling.llm_openai import OpenAIBackend, RateLimiter, RetryPolicy, retry_after
+from sampling.scripted_server import ScriptedServer
+
+
+def _requests(n: int, model: str = "m") -> list:
+    text = prompts.CANDIDATE.format(question="What should I cook tonight?")
+    return [make_request(f"r{i}", model, prompts.messages("candidate", text), {"seed": i}, i) for i in range(n)]
+
+
+def test_cache_serves_finished_requests_without_sending(tmp_path):
+    server = ScriptedServer().start()
+    backend = OpenAIBackend(server.base_url, concurrency=4)
+    cache = RequestCache(tmp_path / "cache.sqlite")
+    first = asyncio.run(run_cached(_requests(6), backend, cache, Tally()))
+    tally = Tally()
+    again = asyncio.run(run_cached(_requests(6), backend, cache, tally))
+    server.shutdown()
+    assert server.ledger.summary()["requests"] == 6 and tally.sent == 0 and tally.cached == 6
+    assert {k: c.text for k, c in first.completions.items()} == {k: c.text for k, c in again.completions.items()}
+    with sqlite3.connect(tmp_path / "cache.sqlite") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_invalid_request_is_not_retried(tmp_path):
+    server = ScriptedServer().start()
+    backend = OpenAIBackend(server.base_url, concurrency=1, policy=RetryPolicy(max_retries=5))
+    bad = [make_request("bad", "m", [("user", "not a pipeline task")], {})]
+    with pytest.raises(FatalRequestError, match="rejected the request \\(400\\)"):
+        asyncio.run(run_cached(bad, backend, RequestCache(tmp_path / "c.sqlite"), Tally()))
+    server.shutdown()
+    assert server.ledger.faults["invalid_request"] == 1
+
+
+def test_cache_key_ignores_the_label_but_not_the_sample():
+    a, b = _requests(2)
+    assert a.key != b.key
+    assert make_request("other", a.model, list(a.messages), dict(a.params), a.sample).key == a.key
+
+
+def test_retry_after_headers():
+    def error(headers):
+        response = httpx2.Response(429, headers=headers, request=httpx2.Request("POST", "http://x"))
+        return openai.RateLimitError("slow", response=response, body=None)
+
+    assert retry_after(error({"retry-after": "2"})) == 2.0
+    assert retry_after(error({"retry-after-ms": "250"})) == 0.25
+    assert retry_after(error({})) is None
+    assert RetryPolicy(backoff_base_s=0.01).delay(0, random.Random(0), 1.5) == 1.5
+    assert RetryPolicy(backoff_max_s=1.0).delay(3, random.Random(0), 45.0) == 45.0, "Retry-After beats the cap"
+    assert 0 <= RetryPolicy(backoff_base_s=1.0, backoff_max_s=2.0).delay(9, random.Random(0), None) <= 2.0
+
+
+def test_rate_limit_spaces_request_starts():
+    async def starts() -> float:
+        limiter = RateLimiter(per_minute=600)
+        begin = time.monotonic()
+        await asyncio.gather(*(limiter.wait() for _ in range(5)))
+        return time.monotonic() - begin
+
+    assert asyncio.run(starts()) >= 0.39
+
+
+def test_transformers_backend_generates_and_caches(tiny_model, tmp_path):
+    backend = TransformersBackend(str(tiny_model), batch_size=2)
+    requests = [make_request(f"r{i}", "tiny", [("user", f"question {i}")], {"max_tokens": 6}, i) for i in range(3)]
+    cache = RequestCache(tmp_path / "c.sqlite")
+    tally = Tally()
+    results = asyncio.run(run_cached(requests, backend, cache, tally))
+    assert tally.sent == 3 and len(cache) == 3 and not results.failures
+    assert all(0 < c.completion_tokens <= 6 and c.prompt_tokens > 0 for c in results.completions.values())
+    again = asyncio.run(run_cached(requests, backend, cache, Tally()))
+    assert all(c.cached for c in again.completions.values())
+
+
+def test_dry_run_estimates_the_full_regeneration(capsys):
+    generate.main(["--dry_run", "true"])
+    out = capsys.readouterr().out
+    judge = next(line for line in out.splitlines() if line.startswith("judge"))
+    tournaments = 50 * 150 + 54 * 150  # 54 axis memberships (SPEC §7)
+    assert int(judge.split()[2]) == tournaments * 6
+    assert "total:" in out.splitlines()[-1] and "$" in out
+
+
+def test_parsers():
+    assert prompts.parse_verdict("thinking...\nPreferred: 2") == 2
+    assert prompts.parse_verdict("I cannot decide.") is None
+    kind, answer = prompts.parse_candidate("Reasoning: x\nUser type: a chef\nAnswer: Use salt. As a chef, enjoy.")
+    assert kind == "a chef" and answer == "Use salt."
+    assert prompts.parse_list("1. How do I cook rice?\n- What about pasta?\nnot an item") == [
+        "How do I cook rice?", "What about pasta?"]  # fmt: skip
+
+
+def test_dedup_removes_exact_and_near_duplicates():
+    kept, exact, near = deduplicate(
+        ["How should I plan my week?", "how should I plan my week", "How should I plan my week please?", "Best tea?"],
+        threshold=0.7,
+    )
+    assert kept == ["How should I plan my week?", "Best tea?"] and (exact, near) == (1, 1)
+
+
+def test_narrowest_band_and_diverse_pick():
+    scores = [0.0, 5.0, 5.1, 5.2, 9.0, 5.15]
+    assert sorted(narrowest_band(scores, 3)) == [2, 3, 5]
+    points = np.array([[0, 0], [0, 0.1], [10, 10], [10, 10.1], [-10, 5]], dtype=float)
+    picked = diverse(points, 3, seed=0)
+    assert len(picked) == 3 and {2, 3} & set(picked) and 4 in picked
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--people", "Serena Williams", "--writer_backend", "transformers-x"], "writer_backend must be"),
+        (["--people", "Nobody Known"], "no such people ['Nobody Known']"),
+        (["--stages", "judging"], "unknown stages ['judging']"),
+    ],
+)
+def test_bad_options_are_clear_errors(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as stop:
+        generate.main(["--out", str(tmp_path), *args])
+    assert stop.value.code == 2 and message in capsys.readouterr().err
