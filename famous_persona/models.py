@@ -58,8 +58,16 @@ def train_word_tokenizer(texts: Iterable[str]) -> PreTrainedTokenizerFast:
     )
 
 
-def build_tiny_model(texts: Iterable[str], out_dir: Path | str, seed: int = 0, shape: TinyShape = TinyShape()) -> Path:
-    """Train the tokenizer, build a random-init Llama of `shape`, save both with `save_pretrained`."""
+def build_tiny_model(
+    texts: Iterable[str],
+    out_dir: Path | str,
+    seed: int = 0,
+    shape: TinyShape = TinyShape(),
+    model_class: type[PreTrainedModel] = LlamaForCausalLM,
+    **config_extra: object,
+) -> Path:
+    """Train the tokenizer, build a random-init Llama of `shape` (a causal LM, or e.g. a sequence classifier with
+    `num_labels`), save both with `save_pretrained`."""
     tokenizer = train_word_tokenizer(texts)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
@@ -73,9 +81,10 @@ def build_tiny_model(texts: Iterable[str], out_dir: Path | str, seed: int = 0, s
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        **config_extra,
     )
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
+    model = model_class(config)
     out_dir = Path(out_dir)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)

@@ -7,11 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-from transformers import LlamaConfig, LlamaForSequenceClassification
+from transformers import LlamaForSequenceClassification
 
 from famous_persona.config import parse_config
-from famous_persona.models import train_word_tokenizer
+from famous_persona.models import TinyShape, build_tiny_model
 from sampling import prompts, scripted_replies
 
 
@@ -22,18 +21,9 @@ def vocabulary() -> list[str]:
 
 
 def build_tiny_reward_model(out: Path | str, seed: int = 0) -> Path:
-    tokenizer = train_word_tokenizer(vocabulary())
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-        num_key_value_heads=2, max_position_embeddings=512, num_labels=1, pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-    )  # fmt: skip
-    torch.manual_seed(seed)
-    model = LlamaForSequenceClassification(config)
-    out = Path(out)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
+    """One score head on a random-init Llama and a word-level tokenizer of the pipeline's own text."""
+    shape = TinyShape(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)
+    return build_tiny_model(vocabulary(), out, seed, shape, LlamaForSequenceClassification, num_labels=1)
 
 
 @dataclass
