@@ -1,5 +1,6 @@
 """The generation pipeline's config (one YAML for every stage) and the context a stage runs in: its backends, the
-shared request cache, its intermediate files under `<out>/work/`, and the report of what it left out."""
+shared request cache, its intermediate files (the `work` folder of the output directory), and the report of what it
+left out."""
 
 from __future__ import annotations
 
