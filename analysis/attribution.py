@@ -4,7 +4,7 @@ For each test pair: split the prefix into sentences, score the chosen-minus-reje
 sentence ablations (each sentence kept with probability 1/2), fit a LASSO from the keep-mask to the margin, and read one
 weight per sentence. Correctly and wrongly ranked pairs are summarised apart; with gold personas (`description`), the
 top sentence's word overlap with the gold persona is compared to the average sentence's. Usage:
-`python -m analysis.attribution --model dump/demo/tiny/persona_gold/fold0/model --data data/demo_world
+`python -m analysis.attribution --model dump/demo/tiny/persona_gold/fold0/model --data data/synthetic_demo
 --test_method persona_gold --max_pairs 32`.
 """
 
@@ -32,7 +32,7 @@ _WORD = re.compile(r"[a-z]{4,}")
 @dataclass
 class AttributionArguments:
     model: str = field(default="dump/demo/tiny/persona_gold/fold0/model", metadata={"help": "Trained model dir."})
-    data: str = field(default="data/demo_world", metadata={"help": "Dataset with prefixes/ and dpo/<method>/."})
+    data: str = field(default="data/synthetic_demo", metadata={"help": "Dataset with prefixes/ and dpo/<method>/."})
     test_method: str = field(default="persona_gold", metadata={"help": "Prefix method whose sentences are ablated."})
     out: str | None = field(default=None, metadata={"help": "Output dir; default <model>/../attribution/<method>."})
     split: str = field(default="test", metadata={"help": "Which baked split to explain."})

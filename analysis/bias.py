@@ -5,7 +5,7 @@ with the same prefix, or minus the no_prefix fine-tuned model of the same fold w
 come from personas.jsonl demographics (age binned from birth_year). Each (model, prefix, attribute) gets a one-way ANOVA
 and a Kruskal-Wallis test on person means, with eta² and epsilon², bootstrap CIs of group means resampled by person, and
 Holm / Benjamini-Hochberg adjusted p-values across all tests. Usage:
-`python -m analysis.bias --experiment_dir dump/demo --data data/demo_world`.
+`python -m analysis.bias --experiment_dir dump/demo --data data/synthetic_demo`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ RUN = ["model", "train_method", "baseline"]
 @dataclass
 class BiasArguments:
     experiment_dir: str = field(default="dump/demo", metadata={"help": "dump/<experiment> with results.csv."})
-    data: str = field(default="data/demo_world", metadata={"help": "Dataset whose personas.jsonl has demographics."})
+    data: str = field(
+        default="data/synthetic_demo", metadata={"help": "Dataset whose personas.jsonl has demographics."}
+    )
     metric: str = field(default="ref_free_avg", metadata={"help": "Accuracy metric the improvement is taken on."})
     reference_year: int = field(default=2024, metadata={"help": "Age = reference_year - birth_year, then binned."})
     n_boot: int = field(default=2000, metadata={"help": "Bootstrap resamples (of people) per group."})

@@ -1,6 +1,6 @@
 """What a dataset holds (SPEC §4.6): counts, answer and prefix lengths, train/test leakage, axis disagreement.
 
-Usage: `python -m analysis.dataset_stats --data data/demo_world [--out dump/demo/analysis]`; each table is printed and,
+Usage: `python -m analysis.dataset_stats --data data/synthetic_demo [--out dump/demo/analysis]`; each table is printed and,
 with --out, saved as dataset_<table>.csv.
 """
 
@@ -20,7 +20,7 @@ from famous_persona.io import DatasetDir
 
 @dataclass
 class DatasetStatsArguments:
-    data: str = field(default="data/demo_world", metadata={"help": "Dataset directory."})
+    data: str = field(default="data/synthetic_demo", metadata={"help": "Dataset directory."})
     out: str | None = field(default=None, metadata={"help": "Folder for dataset_*.csv; print only when unset."})
 
 

@@ -1,6 +1,6 @@
 """One static HTML page per experiment with every table and figure (SPEC §4.6), built in one command.
 
-`python -m analysis.report --experiment_dir dump/demo [--data data/demo_world]` refreshes results.csv and the main
+`python -m analysis.report --experiment_dir dump/demo [--data data/synthetic_demo]` refreshes results.csv and the main
 table, draws the figures into report/figures/, writes the bias and dataset tables under analysis/ (these two need
 --data), collects attribution summaries found under the experiment, and writes report/index.html. A section whose
 inputs are missing shows a note instead.
