@@ -1,7 +1,7 @@
 """What a dataset holds (SPEC §4.6): counts, answer and prefix lengths, train/test leakage, axis disagreement.
 
-Usage: `python -m analysis.dataset_stats --data data/synthetic_demo [--out dump/demo/analysis]`; each table is printed and,
-with --out, saved as dataset_<table>.csv.
+Usage: `python -m analysis.dataset_stats --data data/synthetic_demo [--out dump/demo/analysis]`; each table is
+printed and, with --out, saved as dataset_<table>.csv.
 """
 
 from __future__ import annotations
