@@ -2,6 +2,7 @@
 
 Shot-based prefixes are drawn only from the person's train pairs. A per-person prefix whose shots include a train pair
 would show that pair to its own training row, so each such row gets its own prefix (`pair_id` set) drawn without it.
+Retrieval methods (`_bm25`, `_emb`) give every pair its own prefix: the train pairs most similar to its question.
 Usage: `python -m sampling.prefixes --data data/my_world --methods no_prefix tag xyw_2s persona_gold`.
 """
 
@@ -18,6 +19,7 @@ from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.manifest import record_step
 from famous_persona.methods import Method, parse_method
 from famous_persona.schema import Pair, Persona, Prefix
+from sampling.retrieval import Retriever, rank
 from sampling.world_personas import infer_persona, is_synthetic, redescribe
 
 TEMPLATE_MODEL = "template"
@@ -86,8 +88,28 @@ def _shot_prefixes(method: Method, people: Sequence[Persona], pairs: Sequence[Pa
     return records
 
 
-def _record(name: str, pair_id: str | None, method: Method, text: str, shots: Sequence[Pair] = ()) -> Prefix:
-    model = TEMPLATE_MODEL if method.family.startswith("persona") else "none"
+def _retrieval_prefixes(method: Method, people: Sequence[Persona], pairs: Sequence[Pair]) -> list[Prefix]:
+    """One prefix per pair (train and test): the person's train pairs ranked by similarity to its question."""
+    if method.family not in ("xyw", "xywyl"):
+        raise DataError(f"{method.name}: persona inference from retrieved shots is not available; use xyw or xywyl")
+    retriever = Retriever(method.retrieval, [pair.prompt for pair in pairs])
+    records = []
+    for person in people:
+        own = [pair for pair in pairs if pair.name == person.name]
+        pool = [pair for pair in own if pair.split == "train"]
+        score = retriever.scorer(pool)
+        for pair in own:
+            shots = rank(pool, score(pair.prompt), method.shots, pair.id, method.reverse)
+            text = format_xyw(shots, with_rejected=method.family == "xywyl")
+            records.append(_record(person.name, pair.id, method, text, shots, model=retriever.model))
+    return records
+
+
+def _record(
+    name: str, pair_id: str | None, method: Method, text: str, shots: Sequence[Pair] = (), model: str | None = None
+) -> Prefix:
+    if model is None:
+        model = TEMPLATE_MODEL if method.family.startswith("persona") else "none"
     return Prefix(
         name=name,
         pair_id=pair_id,
@@ -126,8 +148,10 @@ def derangement(names: Sequence[str], rng: random.Random) -> dict[str, str]:
 
 def build_prefixes(method_name: str, people: Sequence[Persona], pairs: Sequence[Pair]) -> list[Prefix]:
     method = parse_method(method_name)
+    if method.retrieval is not None and method.shuffle:
+        raise DataError(f"{method_name}: a retrieval prefix belongs to one question, so it cannot be shuffled")
     if method.retrieval is not None:
-        raise DataError(f"{method_name}: retrieval prefixes are not built by this module")
+        return _retrieval_prefixes(method, people, pairs)
     if method.shuffle:
         own = [r for r in build_prefixes(method.base, people, pairs) if r.pair_id is None]
         by_name = {r.name: r for r in own}
