@@ -20,6 +20,7 @@ COMMANDS = {
     "hub-import": ("sampling.hub_import", "import zilu-peter-tang/famous-persona (or a local copy)"),
     "prefixes": ("sampling.prefixes", "build prefixes/<method>.jsonl"),
     "bake": ("sampling.bake", "bake dpo/<method>/{train,test}.jsonl"),
+    "persona-quality": ("sampling.persona_quality", "inferred personas vs gold: ROUGE-L, MiniLM cosine, attributes"),
     "tiny-model": ("famous_persona.models", "build the tiny local model from a dataset's text"),
     "sft": ("training.sft", "SFT warm-up on chosen answers"),
     "train": ("training.dpo", "DPO training on one prefix method and fold"),

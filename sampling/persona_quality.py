@@ -1,0 +1,140 @@
+"""How close inferred personas are to the gold ones (SPEC §4.6): ROUGE-L and MiniLM cosine to the gold text and, in
+the synthetic world, precision and recall of the (axis, category) facts the inferred text states.
+
+Usage: `python -m sampling.persona_quality --data data/synthetic_demo --methods persona_xy_1s persona_xy_4s
+[--out FILE]`; missing prefix files are built first. Per-person rows go to a CSV (default
+<data>/persona_quality.csv) and the means per method are printed last.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from famous_persona.config import parse_config
+from famous_persona.errors import DataError, exit_on_data_error
+from famous_persona.io import DatasetDir
+from famous_persona.schema import Persona
+from sampling.prefixes import write_prefixes
+from sampling.retrieval import embed, tokens
+from sampling.world_personas import CATEGORIES, is_synthetic
+
+COLUMNS = ["method", "name", "rouge_l", "embedding_cosine", "attribute_precision", "attribute_recall"]
+GOLD_METHOD = "persona_gold"
+
+
+@dataclass
+class PersonaQualityConfig:
+    data: str = field(default="data/synthetic_demo", metadata={"help": "Dataset directory."})
+    methods: list[str] = field(
+        default_factory=lambda: ["persona_xy_1s", "persona_xy_2s", "persona_xy_4s", "persona_xy_8s"],
+        metadata={"help": "Persona prefix methods to compare with the gold persona."},
+    )
+    out: str | None = field(default=None, metadata={"help": "CSV of per-person rows; <data>/persona_quality.csv."})
+
+
+def _lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
+    """Longest common subsequence by the row-by-row dynamic programme, O(len(a)·len(b)) time, O(len(b)) memory."""
+    previous = [0] * (len(b) + 1)
+    for x in a:
+        current = [0]
+        for j, y in enumerate(b):
+            current.append(previous[j] + 1 if x == y else max(previous[j + 1], current[j]))
+        previous = current
+    return previous[-1]
+
+
+def rouge_l(candidate: str, reference: str) -> float:
+    """ROUGE-L F1 over lower-cased word tokens; 0 when either text has no words."""
+    cand, ref = tokens(candidate), tokens(reference)
+    common = _lcs_length(cand, ref)
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(cand), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def stated_facts(text: str) -> set[tuple[str, str]]:
+    """The (axis, category) facts a persona text states, found by each category's exact persona phrase."""
+    return {(axis, key) for axis, categories in CATEGORIES.items() for key, c in categories.items() if c.phrase in text}
+
+
+def attribute_scores(text: str, axes: Mapping[str, str]) -> tuple[float, float]:
+    """Precision (NaN when nothing is stated) and recall of the stated facts against the person's true axes."""
+    stated, truth = stated_facts(text), set(axes.items())
+    correct = len(stated & truth)
+    precision = correct / len(stated) if stated else math.nan
+    recall = correct / len(truth) if truth else math.nan
+    return precision, recall
+
+
+def gold_texts(dataset: DatasetDir, people: Sequence[Persona]) -> dict[str, str]:
+    """Each person's gold persona: the written description, else the per-person rows of prefixes/persona_gold."""
+    if all(person.description for person in people):
+        return {person.name: person.description for person in people}  # type: ignore[misc]
+    if dataset.prefix_path(GOLD_METHOD).is_file():
+        gold = {r.name: r.text for r in dataset.prefixes(GOLD_METHOD) if r.pair_id is None}
+        missing = [person.name for person in people if person.name not in gold]
+        if not missing:
+            return gold
+        raise DataError(f"{dataset.prefix_path(GOLD_METHOD)}: no gold persona for {', '.join(missing[:3])}")
+    raise DataError(
+        f"{dataset.root}: persona quality needs gold personas, but personas.jsonl has no descriptions and "
+        f"{dataset.prefix_path(GOLD_METHOD)} does not exist"
+    )
+
+
+def _cosines(pairs: Sequence[tuple[str, str]]) -> list[float]:
+    """Cosine of each (inferred, gold) pair; texts are embedded once each as unit vectors."""
+    vectors = embed([text for pair in pairs for text in pair])
+    return [float(np.dot(vectors[a], vectors[b])) for a, b in pairs]
+
+
+def quality_rows(dataset: DatasetDir, methods: Sequence[str]) -> pd.DataFrame:
+    """One row per method and person, building any missing prefix file first."""
+    people = dataset.personas()
+    gold = gold_texts(dataset, people)
+    synthetic = is_synthetic(dataset.pairs())
+    missing = [method for method in methods if not dataset.prefix_path(method).is_file()]
+    if missing:
+        write_prefixes(dataset, missing)
+    axes = {person.name: person.axes for person in people}
+    rows, texts = [], []
+    for method in methods:
+        for record in dataset.prefixes(method):
+            if record.pair_id is not None:
+                continue
+            precision, recall = attribute_scores(record.text, axes[record.name]) if synthetic else (math.nan, math.nan)
+            rows.append([method, record.name, rouge_l(record.text, gold[record.name]), math.nan, precision, recall])
+            texts.append((record.text, gold[record.name]))
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame["embedding_cosine"] = _cosines(texts)
+    return frame
+
+
+def summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean of every score per method, in the order the methods were asked for."""
+    order = list(dict.fromkeys(frame["method"]))
+    means = frame.groupby("method", sort=False)[COLUMNS[2:]].mean()
+    return means.loc[order].assign(people=frame.groupby("method").size().loc[order])
+
+
+@exit_on_data_error
+def main(args: list[str] | None = None) -> None:
+    (config,) = parse_config([PersonaQualityConfig], args)
+    dataset = DatasetDir(config.data)
+    frame = quality_rows(dataset, config.methods)
+    out = Path(config.out) if config.out else dataset.root / "persona_quality.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False)
+    print(f"wrote {len(frame)} rows to {out}")
+    print(summary(frame).round(3).to_string())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Persona quality: ROUGE-L, attribute precision/recall, gold against itself, recall growing with shots."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from famous_persona.errors import DataError
+from famous_persona.io import DatasetDir, write_jsonl
+from sampling.persona_quality import attribute_scores, main, quality_rows, rouge_l, stated_facts, summary
+from sampling.world_personas import CATEGORIES
+from tests.conftest import build_world
+
+XY_METHODS = ["persona_xy_1s", "persona_xy_2s", "persona_xy_4s", "persona_xy_8s"]
+
+
+def test_rouge_l_known_values():
+    assert rouge_l("The cat sat.", "the CAT sat") == 1.0
+    assert rouge_l("dogs bark loudly", "the cat sat") == 0.0
+    assert rouge_l("", "the cat sat") == 0.0
+    # LCS of "the cat sat on the mat" and "the cat lay on a mat" is "the cat on mat": 4 of 6 words each way.
+    assert rouge_l("the cat sat on the mat", "the cat lay on a mat") == pytest.approx(4 / 6)
+    # LCS 2 ("a c"): precision 2/3, recall 2/4, F1 = 4/7.
+    assert rouge_l("a b c", "a x c y") == pytest.approx(4 / 7)
+
+
+def test_attribute_scores_on_a_hand_made_text():
+    vegan = CATEGORIES["diet"]["vegan"].phrase
+    tennis, golf = CATEGORIES["sports"]["tennis"].phrase, CATEGORIES["sports"]["golf"].phrase
+    text = f"This user {tennis}. The person {vegan}. Nothing else about them is known."
+    assert stated_facts(text) == {("sports", "tennis"), ("diet", "vegan")}
+    truth = {"sports": "golf", "diet": "vegan", "age": next(iter(CATEGORIES["age"]))}
+    precision, recall = attribute_scores(text, truth)
+    assert precision == pytest.approx(1 / 2)
+    assert recall == pytest.approx(1 / 3)
+    assert attribute_scores(f"This user {golf}.", truth) == (1.0, pytest.approx(1 / 3))
+    precision, recall = attribute_scores("Nothing is known about this user yet.", truth)
+    assert math.isnan(precision) and recall == 0.0
+
+
+def test_gold_against_itself_is_perfect(world):
+    frame = quality_rows(world, ["persona_gold"])
+    assert len(frame) == len(world.personas())
+    assert (frame["rouge_l"] == 1.0).all()
+    assert frame["embedding_cosine"].to_numpy() == pytest.approx(1.0, abs=1e-5)
+    assert (frame["attribute_precision"] == 1.0).all() and (frame["attribute_recall"] == 1.0).all()
+
+
+def test_recall_grows_with_shots_and_files_are_written(tmp_path, capsys):
+    dataset = build_world(tmp_path / "world")
+    out = tmp_path / "quality.csv"
+    main(["--data", str(dataset.root), "--methods", *XY_METHODS, "--out", str(out)])
+    assert all(dataset.prefix_path(method).is_file() for method in XY_METHODS)
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[-1].startswith("persona_xy_8s")
+    frame = pd.read_csv(out)
+    recall = summary(frame)["attribute_recall"].loc[XY_METHODS].tolist()
+    assert recall == sorted(recall) and recall[0] < recall[-1]
+    assert frame.groupby("method").size().eq(len(dataset.personas())).all()
+
+
+def test_dataset_without_gold_is_a_clear_error(world, tmp_path):
+    bare = DatasetDir(tmp_path / "bare")
+    write_jsonl(bare.personas_path, [p.model_copy(update={"description": None}) for p in world.personas()])
+    write_jsonl(bare.pairs_path, world.pairs())
+    with pytest.raises(DataError, match="gold personas"):
+        quality_rows(bare, ["persona_xy_4s"])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--data", str(bare.root), "--methods", "persona_xy_4s"])
+    assert exit_info.value.code == 2
+
+
+def test_gold_prefix_file_stands_in_for_missing_descriptions(world, tmp_path):
+    bare = DatasetDir(tmp_path / "bare")
+    write_jsonl(bare.personas_path, [p.model_copy(update={"description": None}) for p in world.personas()])
+    write_jsonl(bare.pairs_path, world.pairs())
+    write_jsonl(bare.prefix_path("persona_gold"), world.prefixes("persona_gold"))
+    frame = quality_rows(bare, ["persona_gold"])
+    assert (frame["rouge_l"] == 1.0).all()
