@@ -20,6 +20,8 @@ METHODS = [
     "no_prefix", "tag", "name", "xyw_2s", "xywyl_2s", "persona_xy_4s", "persona_x_4s", "persona_gold",
     "shuffle_persona_gold", "xyw_2s_seed1",
 ]  # fmt: skip
+CPU_TRAINING = dict(use_cpu=True, bf16=False, report_to="none", disable_tqdm=True)
+"""Trainer settings every CPU test run needs (TRL's defaults assume a GPU)."""
 SMALL_WORLD = dict(
     people=10, axes=3, folds=5, personal_per_person=4, divergent_per_person=8, divergent_per_axis=8, seed=3
 )

@@ -10,17 +10,14 @@ from analysis.aggregate import COLUMNS, aggregate
 from evaluation.score import ScoreArguments, score
 from famous_persona.io import read_json
 from famous_persona.models import is_adapter
+from tests.conftest import CPU_TRAINING
 from training import dpo, sft
 from training.common import RunArguments, fold_data
 
 FAST = dict(
-    num_train_epochs=1,
+    **CPU_TRAINING,
     per_device_train_batch_size=8,
     per_device_eval_batch_size=8,
-    report_to="none",
-    use_cpu=True,
-    bf16=False,
-    disable_tqdm=True,
     max_length=512,
     learning_rate=1e-3,
     logging_steps=5,

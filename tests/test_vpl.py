@@ -15,21 +15,19 @@ from famous_persona.errors import DataError
 from famous_persona.history import CACHE_NAME, build_history, history_ids
 from famous_persona.models import load_tokenizer
 from famous_persona.vpl import kl_to_prior, load_encoder, mean_tokens, sample_z
+from tests.conftest import CPU_TRAINING
 from training.common import RunArguments
 from training.vpl import VplArguments, build_trainer, context_mask
 
 
 def _config(tmp_path, **overrides) -> DPOConfig:
     settings = dict(
+        **CPU_TRAINING,
         output_dir=str(tmp_path / "checkpoints"),
-        use_cpu=True,
-        bf16=False,
         gradient_checkpointing=False,
         per_device_train_batch_size=8,
         learning_rate=1e-2,
         max_steps=2,
-        report_to="none",
-        disable_tqdm=True,
         save_strategy="no",
         precompute_ref_log_probs=False,
         seed=0,
