@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from transformers import PreTrainedTokenizerBase
 
 from famous_persona.errors import DataError
+from famous_persona.methods import parse_method
 from famous_persona.schema import DpoRecord
 
 logger = logging.getLogger(__name__)
 
 ELLIPSIS = "..."
+PERSONA_LEAD = "What is known about the user you are helping:"
 
 Messages = list[dict[str, str]]
 
@@ -34,6 +36,15 @@ class EncodedPair:
     prompt_ids: list[int]
     chosen_ids: list[int]
     rejected_ids: list[int]
+
+
+def user_turn(method: str, prefix_text: str, question: str) -> str:
+    """The prefix sits before the question, inside the user turn; persona texts get a short lead-in."""
+    if not prefix_text:
+        return question
+    if parse_method(method).family.startswith("persona"):
+        prefix_text = f"{PERSONA_LEAD}\n{prefix_text}"
+    return f"{prefix_text}\n\n{question}"
 
 
 def _prompt_messages(record: DpoRecord, system_prompt: str | None) -> Messages:

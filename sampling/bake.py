@@ -9,14 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from famous_persona.chat import user_turn
 from famous_persona.config import parse_config
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.manifest import record_step
-from famous_persona.methods import parse_method
 from famous_persona.schema import DpoRecord, Message, Pair, Prefix
-
-PERSONA_LEAD = "What is known about the user you are helping:"
 
 
 class LeakageError(DataError):
@@ -27,15 +25,6 @@ class LeakageError(DataError):
 class BakeConfig:
     data: str = field(default="data/synthetic", metadata={"help": "Dataset directory."})
     methods: list[str] = field(default_factory=lambda: ["no_prefix"], metadata={"help": "Prefix methods to bake."})
-
-
-def user_turn(method: str, prefix_text: str, question: str) -> str:
-    """The prefix sits before the question, inside the user turn; persona texts get a short lead-in."""
-    if not prefix_text:
-        return question
-    if parse_method(method).family.startswith("persona"):
-        prefix_text = f"{PERSONA_LEAD}\n{prefix_text}"
-    return f"{prefix_text}\n\n{question}"
 
 
 def _lookup(prefixes: Sequence[Prefix]) -> dict[tuple[str, str | None], Prefix]:

@@ -20,8 +20,9 @@ from famous_persona.config import parse_config
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir
 from famous_persona.schema import Persona
+from famous_persona.text_overlap import rouge_l
 from sampling.prefixes import write_prefixes
-from sampling.retrieval import embed, tokens
+from sampling.retrieval import embed
 from sampling.world_personas import CATEGORIES, is_synthetic
 
 COLUMNS = ["method", "name", "rouge_l", "embedding_cosine", "attribute_precision", "attribute_recall"]
@@ -36,27 +37,6 @@ class PersonaQualityConfig:
         metadata={"help": "Persona prefix methods to compare with the gold persona."},
     )
     out: str | None = field(default=None, metadata={"help": "CSV of per-person rows; <data>/persona_quality.csv."})
-
-
-def _lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
-    """Longest common subsequence by the row-by-row dynamic programme, O(len(a)·len(b)) time, O(len(b)) memory."""
-    previous = [0] * (len(b) + 1)
-    for x in a:
-        current = [0]
-        for j, y in enumerate(b):
-            current.append(previous[j] + 1 if x == y else max(previous[j + 1], current[j]))
-        previous = current
-    return previous[-1]
-
-
-def rouge_l(candidate: str, reference: str) -> float:
-    """ROUGE-L F1 over lower-cased word tokens; 0 when either text has no words."""
-    cand, ref = tokens(candidate), tokens(reference)
-    common = _lcs_length(cand, ref)
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(cand), common / len(ref)
-    return 2 * precision * recall / (precision + recall)
 
 
 def stated_facts(text: str) -> set[tuple[str, str]]:

@@ -5,7 +5,6 @@ Order: most similar first (least similar first when reversed); equal scores are 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 
@@ -14,16 +13,12 @@ from rank_bm25 import BM25Okapi
 
 from famous_persona.errors import DataError
 from famous_persona.schema import Pair
+from famous_persona.text_overlap import tokens
 
 EMBEDDER = "all-MiniLM-L6-v2"
 MODEL_NAMES = {"bm25": "bm25", "emb": EMBEDDER}
 
 Scorer = Callable[[str], list[float]]
-
-
-def tokens(text: str) -> list[str]:
-    """Lower-cased word tokens, so BM25 matches words regardless of case and punctuation."""
-    return re.findall(r"\w+", text.lower())
 
 
 @lru_cache(maxsize=1)

@@ -9,7 +9,8 @@ import pytest
 
 from famous_persona.errors import DataError
 from famous_persona.io import DatasetDir, write_jsonl
-from sampling.persona_quality import attribute_scores, main, quality_rows, rouge_l, stated_facts, summary
+from famous_persona.text_overlap import rouge_l
+from sampling.persona_quality import attribute_scores, main, quality_rows, stated_facts, summary
 from sampling.world_personas import CATEGORIES
 from tests.conftest import build_world
 
