@@ -2,29 +2,36 @@
 
 Shot-based prefixes are drawn only from the person's train pairs. A per-person prefix whose shots include a train pair
 would show that pair to its own training row, so each such row gets its own prefix (`pair_id` set) drawn without it.
-Retrieval methods (`_bm25`, `_emb`) give every pair its own prefix: the train pairs most similar to its question.
+Retrieval methods (`_bm25`, `_emb`) give every pair its own prefix: the train pairs most similar to its question, or
+a persona inferred from them. `persona_*_{model}` methods ask the named inference model (sampling.persona_inference).
+With `--max_prefix_tokens`, every prefix is fitted to a token budget (sampling.prefix_budget).
 Usage: `python -m sampling.prefixes --data data/my_world --methods no_prefix tag xyw_2s persona_gold`.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from famous_persona import persona_prompts
 from famous_persona.config import parse_config
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.manifest import record_step
 from famous_persona.methods import Method, parse_method
 from famous_persona.schema import Pair, Persona, Prefix
+from sampling.persona_inference import DEFAULT_DIR, PersonaInference
+from sampling.prefix_budget import TokenBudget
 from sampling.retrieval import Retriever, rank
 from sampling.world_personas import infer_persona, is_synthetic, redescribe
 
-TEMPLATE_MODEL = "template"
+logger = logging.getLogger(__name__)
 
-ShotWriter = Callable[[Sequence[Pair], random.Random, Persona], str]
+TEMPLATE_MODEL = "template"
 
 
 @dataclass
@@ -34,6 +41,27 @@ class PrefixConfig:
         default_factory=lambda: ["no_prefix", "tag", "name", "xyw_2s", "persona_xy_4s", "persona_gold"],
         metadata={"help": "Prefix methods to build (SPEC §3.2 names)."},
     )
+    inference_models: str = field(
+        default=DEFAULT_DIR, metadata={"help": "Folder of <model>.yaml files for persona_*_{model} methods."}
+    )
+    max_prefix_tokens: int = field(default=0, metadata={"help": "Token budget per prefix (0 = no budget)."})
+    budget_tokenizer: str | None = field(default=None, metadata={"help": "Tokenizer that counts the budget."})
+
+
+@dataclass(frozen=True)
+class Draft:
+    """One prefix to write: whose, for which pair (None: the person's own prefix), and from which shots."""
+
+    person: Persona
+    pair_id: str | None
+    shots: tuple[Pair, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"{self.person.name}|{self.pair_id or '-'}"
+
+
+Writer = Callable[[Sequence[Draft]], list[str]]
 
 
 def _rng(*purpose: object) -> random.Random:
@@ -52,73 +80,17 @@ def format_xyw(shots: Sequence[Pair], with_rejected: bool) -> str:
     return "\n\n".join([header, *blocks])
 
 
-def _shot_writer(method: Method, pairs: Sequence[Pair]) -> ShotWriter:
-    if method.family in ("xyw", "xywyl"):
-        return lambda shots, rng, person: format_xyw(shots, with_rejected=method.family == "xywyl")
-    if not is_synthetic(pairs) or method.model not in (None, TEMPLATE_MODEL):
-        raise DataError(
-            f"{method.name}: persona inference by a model is not available for this dataset; the templated inference "
-            "only works on the synthetic world"
-        )
-    use_answers = method.family == "persona_xy"
-    return lambda shots, rng, person: infer_persona(shots, use_answers, len(person.axes), rng)
+def _text_rng(method: Method, draft: Draft) -> random.Random:
+    own = (draft.pair_id,) if draft.pair_id else ()
+    return _rng(method.seed, "text", draft.person.name, *own)
 
 
-def _draw(pool: Sequence[Pair], k: int, rng: random.Random) -> list[Pair]:
-    return rng.sample(list(pool), min(k, len(pool)))
-
-
-def _shot_prefixes(method: Method, people: Sequence[Persona], pairs: Sequence[Pair]) -> list[Prefix]:
-    write = _shot_writer(method, pairs)
-    train = defaultdict(list)
-    for pair in pairs:
-        if pair.split == "train":
-            train[pair.name].append(pair)
-    records = []
-    for person in people:
-        pool = train[person.name]
-        shots = _draw(pool, method.shots, _rng(method.seed, "shots", method.shots, person.name))
-        text = write(shots, _rng(method.seed, "text", person.name), person)
-        records.append(_record(person.name, None, method, text, shots))
-        for own in shots:
-            rest = [pair for pair in pool if pair.id != own.id]
-            replacement = _draw(rest, method.shots, _rng(method.seed, "shots", method.shots, person.name, own.id))
-            text = write(replacement, _rng(method.seed, "text", person.name, own.id), person)
-            records.append(_record(person.name, own.id, method, text, replacement))
-    return records
-
-
-def _retrieval_prefixes(method: Method, people: Sequence[Persona], pairs: Sequence[Pair]) -> list[Prefix]:
-    """One prefix per pair (train and test): the person's train pairs ranked by similarity to its question."""
-    if method.family not in ("xyw", "xywyl"):
-        raise DataError(f"{method.name}: persona inference from retrieved shots is not available; use xyw or xywyl")
-    retriever = Retriever(method.retrieval, [pair.prompt for pair in pairs])
-    records = []
-    for person in people:
-        own = [pair for pair in pairs if pair.name == person.name]
-        pool = [pair for pair in own if pair.split == "train"]
-        score = retriever.scorer(pool)
-        for pair in own:
-            shots = rank(pool, score(pair.prompt), method.shots, pair.id, method.reverse)
-            text = format_xyw(shots, with_rejected=method.family == "xywyl")
-            records.append(_record(person.name, pair.id, method, text, shots, model=retriever.model))
-    return records
-
-
-def _record(
-    name: str, pair_id: str | None, method: Method, text: str, shots: Sequence[Pair] = (), model: str | None = None
-) -> Prefix:
-    if model is None:
-        model = TEMPLATE_MODEL if method.family.startswith("persona") else "none"
-    return Prefix(
-        name=name,
-        pair_id=pair_id,
-        method=method.name,
-        text=text,
-        shots=[p.id for p in shots],
-        model=model,
-        seed=method.seed,
-    )
+def _gold_text(method: Method, person: Persona) -> str:
+    if person.description is None:
+        raise DataError(f"{method.name}: {person.name} has no written description; a gold persona needs a model")
+    if method.seed:
+        return redescribe(person.axes, _rng(method.seed, "gold", person.name))
+    return person.description
 
 
 def _simple_text(method: Method, person: Persona) -> str:
@@ -126,13 +98,132 @@ def _simple_text(method: Method, person: Persona) -> str:
         return ""
     if method.family == "tag":
         return f"You are talking with user {person.tag}."
-    if method.family == "name":
-        return f"Answer the way {person.name} would want it answered."
-    if person.description is None or method.model not in (None, TEMPLATE_MODEL):
-        raise DataError(f"{method.name}: {person.name} has no written description; a gold persona needs a model")
-    if method.seed:
-        return redescribe(person.axes, _rng(method.seed, "gold", person.name))
-    return person.description
+    return f"Answer the way {person.name} would want it answered."
+
+
+def _uses_model(method: Method) -> bool:
+    return method.family.startswith("persona") and method.model not in (None, TEMPLATE_MODEL)
+
+
+def _template_writer(method: Method, pairs: Sequence[Pair]) -> Writer:
+    """Texts written without a model: shot lists, the simple prefixes, and the synthetic world's personas."""
+    if method.family in ("xyw", "xywyl"):
+        return lambda drafts: [format_xyw(d.shots, with_rejected=method.family == "xywyl") for d in drafts]
+    if method.family == "persona_gold":
+        return lambda drafts: [_gold_text(method, d.person) for d in drafts]
+    if not method.family.startswith("persona"):
+        return lambda drafts: [_simple_text(method, d.person) for d in drafts]
+    if not is_synthetic(pairs):
+        raise DataError(
+            f"{method.name}: the templated persona inference only works on the synthetic world; name an inference "
+            f"model instead, e.g. {method.name.replace(f'_{method.shots}s', f'_{method.shots}s_gpt4', 1)}"
+        )
+    use_answers = method.family == "persona_xy"
+    return lambda drafts: [
+        infer_persona(d.shots, use_answers, len(d.person.axes), _text_rng(method, d)) for d in drafts
+    ]
+
+
+def _inference_request(method: Method, draft: Draft) -> str:
+    if method.family == "persona_gold":
+        return persona_prompts.from_name(draft.person.name)
+    return persona_prompts.from_pairs(draft.shots, use_answers=method.family == "persona_xy")
+
+
+def _model_writer(method: Method, inference: PersonaInference) -> Writer:
+    """Texts from the inference model the method names; the request id is the draft's label."""
+
+    def write(drafts: Sequence[Draft]) -> list[str]:
+        requests = [(f"{method.name}|{d.label}", _inference_request(method, d)) for d in drafts]
+        texts, truncated = inference.infer(method.model, requests, method.seed)
+        if truncated:
+            logger.warning("%s: %d persona(s) reached the token limit and were kept as cut", method.name, truncated)
+        return [texts[rid] for rid, _ in requests]
+
+    return write
+
+
+def _draw(pool: Sequence[Pair], k: int, rng: random.Random) -> tuple[Pair, ...]:
+    return tuple(rng.sample(list(pool), min(k, len(pool))))
+
+
+def _train_pools(pairs: Sequence[Pair]) -> dict[str, list[Pair]]:
+    pools: dict[str, list[Pair]] = defaultdict(list)
+    for pair in pairs:
+        if pair.split == "train":
+            pools[pair.name].append(pair)
+    return pools
+
+
+def _shot_drafts(method: Method, people: Sequence[Persona], pairs: Sequence[Pair]) -> list[Draft]:
+    """Each person's drawn shots, plus a redraw without it for every train pair among them (no row sees itself)."""
+    pools = _train_pools(pairs)
+    drafts = []
+    for person in people:
+        pool = pools[person.name]
+        shots = _draw(pool, method.shots, _rng(method.seed, "shots", method.shots, person.name))
+        drafts.append(Draft(person, None, shots))
+        for own in shots:
+            rest = [pair for pair in pool if pair.id != own.id]
+            rng = _rng(method.seed, "shots", method.shots, person.name, own.id)
+            drafts.append(Draft(person, own.id, _draw(rest, method.shots, rng)))
+    return drafts
+
+
+def _retrieval_drafts(method: Method, people: Sequence[Persona], pairs: Sequence[Pair]) -> tuple[list[Draft], str]:
+    """One draft per pair (train and test): the person's train pairs ranked by similarity to its question."""
+    retriever = Retriever(method.retrieval, [pair.prompt for pair in pairs])
+    pools = _train_pools(pairs)
+    drafts = []
+    for person in people:
+        pool = pools[person.name]
+        score = retriever.scorer(pool)
+        for pair in (p for p in pairs if p.name == person.name):
+            shots = rank(pool, score(pair.prompt), method.shots, pair.id, method.reverse)
+            drafts.append(Draft(person, pair.id, tuple(shots)))
+    return drafts, retriever.model
+
+
+def _author(method: Method, retriever: str | None, inference: PersonaInference | None) -> str:
+    """Who wrote the text (the Prefix `model` field)."""
+    if _uses_model(method):
+        return inference.model(method.model).model
+    if method.family.startswith("persona"):
+        return TEMPLATE_MODEL
+    return retriever or "none"
+
+
+def _fit(method: Method, draft: Draft, text: str, write: Writer, budget: TokenBudget) -> tuple[str, Sequence[Pair]]:
+    """Shot lists lose whole shots before being cut; a persona keeps the shots it was inferred from and is cut."""
+    if method.family not in ("xyw", "xywyl"):
+        return budget.fit(f"{method.name}|{draft.label}", text, [], None)[0], draft.shots
+
+    def render(kept: Sequence[Pair]) -> str:
+        return write([Draft(draft.person, draft.pair_id, tuple(kept))])[0]
+
+    return budget.fit(f"{method.name}|{draft.label}", text, draft.shots, render)
+
+
+def _records(
+    method: Method, drafts: Sequence[Draft], write: Writer, author: str, budget: TokenBudget | None
+) -> list[Prefix]:
+    records = []
+    for draft, text in zip(drafts, write(drafts), strict=True):
+        shots: Sequence[Pair] = draft.shots
+        if budget is not None:
+            text, shots = _fit(method, draft, text, write, budget)
+        records.append(
+            Prefix(
+                name=draft.person.name,
+                pair_id=draft.pair_id,
+                method=method.name,
+                text=text,
+                shots=[p.id for p in shots],
+                model=author,
+                seed=method.seed,
+            )
+        )
+    return records
 
 
 def derangement(names: Sequence[str], rng: random.Random) -> dict[str, str]:
@@ -146,36 +237,62 @@ def derangement(names: Sequence[str], rng: random.Random) -> dict[str, str]:
             return dict(zip(names, order, strict=True))
 
 
-def build_prefixes(method_name: str, people: Sequence[Persona], pairs: Sequence[Pair]) -> list[Prefix]:
+def build_prefixes(
+    method_name: str,
+    people: Sequence[Persona],
+    pairs: Sequence[Pair],
+    inference: PersonaInference | None = None,
+    budget: TokenBudget | None = None,
+) -> list[Prefix]:
     method = parse_method(method_name)
     if method.retrieval is not None and method.shuffle:
         raise DataError(f"{method_name}: a retrieval prefix belongs to one question, so it cannot be shuffled")
-    if method.retrieval is not None:
-        return _retrieval_prefixes(method, people, pairs)
     if method.shuffle:
-        own = [r for r in build_prefixes(method.base, people, pairs) if r.pair_id is None]
+        own = [r for r in build_prefixes(method.base, people, pairs, inference, budget) if r.pair_id is None]
         by_name = {r.name: r for r in own}
         donor = derangement([p.name for p in people], _rng(method.seed, "shuffle", method.base))
         return [by_name[donor[p.name]].model_copy(update={"name": p.name, "method": method_name}) for p in people]
-    if method.shots is not None:
-        return _shot_prefixes(method, people, pairs)
-    return [_record(person.name, None, method, _simple_text(method, person)) for person in people]
+    if _uses_model(method) and inference is None:
+        raise DataError(f"{method_name}: persona inference by a model needs an inference-models folder")
+    retriever = None
+    if method.retrieval is not None:
+        drafts, retriever = _retrieval_drafts(method, people, pairs)
+    elif method.shots is not None:
+        drafts = _shot_drafts(method, people, pairs)
+    else:
+        drafts = [Draft(person, None) for person in people]
+    write = _model_writer(method, inference) if _uses_model(method) else _template_writer(method, pairs)
+    return _records(method, drafts, write, _author(method, retriever, inference), budget)
 
 
-def write_prefixes(dataset: DatasetDir, methods: Sequence[str]) -> None:
+def write_prefixes(
+    dataset: DatasetDir,
+    methods: Sequence[str],
+    inference_models: Path | str = DEFAULT_DIR,
+    budget: TokenBudget | None = None,
+) -> None:
+    """Build and write each method's prefix file; model replies are cached under <data>/cache."""
     people, pairs = dataset.personas(), dataset.pairs()
+    inference = PersonaInference(inference_models, dataset.root / "cache" / "persona_inference.sqlite")
     for method in methods:
-        records = build_prefixes(method, people, pairs)
+        records = build_prefixes(method, people, pairs, inference, budget)
         write_jsonl(dataset.prefix_path(method), records)
-        record_step(
-            dataset.manifest_path, "prefixes", method, records=len(records), models=sorted({r.model for r in records})
-        )
+        extra = {"budget": budget.report()} if budget is not None else {}
+        models = sorted({r.model for r in records})
+        record_step(dataset.manifest_path, "prefixes", method, records=len(records), models=models, **extra)
+    if inference.tally.sent or inference.tally.cached:
+        record_step(dataset.manifest_path, "prefixes", "persona_inference", tally=inference.tally.as_dict())
 
 
 @exit_on_data_error
 def main(args: list[str] | None = None) -> None:
     (config,) = parse_config([PrefixConfig], args)
-    write_prefixes(DatasetDir(config.data), config.methods)
+    budget = None
+    if config.max_prefix_tokens:
+        if not config.budget_tokenizer:
+            raise DataError("--max_prefix_tokens needs --budget_tokenizer (the model's tokenizer)")
+        budget = TokenBudget(config.budget_tokenizer, config.max_prefix_tokens)
+    write_prefixes(DatasetDir(config.data), config.methods, config.inference_models, budget)
     print(f"wrote {len(config.methods)} prefix files to {DatasetDir(config.data).root / 'prefixes'}")
 
 

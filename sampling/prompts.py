@@ -8,12 +8,15 @@ from __future__ import annotations
 import json
 import re
 
+from famous_persona import persona_prompts
+
 TASKS = {
     "personas": "Task: propose representative people.",
     "personal": "Task: write personal questions.",
     "divergent": "Task: write divergent questions.",
     "candidate": "Task: answer for a kind of user.",
     "judge": "Task: predict a named person's preference.",
+    "persona": persona_prompts.TASK,
 }
 
 PERSONAS = (

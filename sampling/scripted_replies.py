@@ -60,6 +60,18 @@ def _judge(text: str) -> str:
     return f"{name} values concrete, practical advice; one answer fits better.\nPreferred: {better}"
 
 
+def _persona(text: str, seed: int) -> str:
+    """Two paragraphs that depend on what the request showed: the name, or the first question and the shot count."""
+    name = re.search(r"Describe the user (.+?) as an assistant", text)
+    questions = re.findall(r"Question: (.+)", text)
+    if name:
+        who = f"{name[1]} is a public figure with settled habits and firm opinions."
+    else:
+        first = " ".join(questions[0].split()[:6]) if questions else "nothing in particular"
+        who = f"This user asked {len(questions)} questions, starting with '{first}'."
+    return f"{who}\n\nThey want direct, practical answers that respect their views (draw {seed % 1000})."
+
+
 def reply_for(body: dict) -> tuple[str | None, str]:
     """(task, reply text) for a chat request, or (None, '') when it is not one of the pipeline's tasks."""
     messages = body.get("messages", [])
@@ -74,6 +86,8 @@ def reply_for(body: dict) -> tuple[str | None, str]:
         return task, _candidate(text.rsplit("Question: ", 1)[-1], seed)
     if task == "judge":
         return task, _judge(text)
+    if task == "persona":
+        return task, _persona(text, seed)
     if task == "personas":
         axis = re.search(r"axis '(.+?)'", text)[1]
         return task, json.dumps([{"category": f"{axis} group {i}", "people": [f"Person {i}"]} for i in range(3)])

@@ -61,10 +61,19 @@ def test_bm25_ties_are_ordered_by_pair_id(pool):
     assert [pair.id for pair in rank(pool[::-1], [0.0] * len(pool), 2, "b", reverse=False)] == ["a", "c"]
 
 
-@pytest.mark.parametrize("method", ["shuffle_xyw_2s_bm25", "persona_xy_4s_bm25"])
-def test_unsupported_retrieval_methods_are_refused(world, method):
-    with pytest.raises(DataError):
-        build_prefixes(method, world.personas(), world.pairs())
+def test_a_shuffled_retrieval_prefix_is_refused(world):
+    with pytest.raises(DataError, match="cannot be shuffled"):
+        build_prefixes("shuffle_xyw_2s_bm25", world.personas(), world.pairs())
+
+
+def test_retrieved_persona_is_inferred_from_the_retrieved_shots(world, built):
+    """The templated inference on the synthetic world; a model-written one is tested with persona inference."""
+    people, pairs = world.personas(), world.pairs()
+    xyw = {p.pair_id: p.shots for p in built["xyw_2s_bm25"]}
+    personas = build_prefixes("persona_xy_2s_bm25", people, pairs)
+    assert {p.pair_id: p.shots for p in personas} == xyw
+    assert all(p.model == "template" and "Question:" not in p.text for p in personas)
+    assert len({p.text for p in personas}) > len(people)
 
 
 @pytest.fixture(scope="module")
