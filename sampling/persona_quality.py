@@ -21,6 +21,7 @@ from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir
 from famous_persona.schema import Persona
 from famous_persona.text_overlap import rouge_l
+from sampling.persona_inference import DEFAULT_DIR
 from sampling.prefixes import write_prefixes
 from sampling.retrieval import embed
 from sampling.world_personas import CATEGORIES, is_synthetic
@@ -37,6 +38,9 @@ class PersonaQualityConfig:
         metadata={"help": "Persona prefix methods to compare with the gold persona."},
     )
     out: str | None = field(default=None, metadata={"help": "CSV of per-person rows; <data>/persona_quality.csv."})
+    inference_models: str = field(
+        default=DEFAULT_DIR, metadata={"help": "Folder of <model>.yaml files for persona_*_{model} methods."}
+    )
 
 
 def stated_facts(text: str) -> set[tuple[str, str]]:
@@ -75,14 +79,14 @@ def _cosines(pairs: Sequence[tuple[str, str]]) -> list[float]:
     return [float(np.dot(vectors[a], vectors[b])) for a, b in pairs]
 
 
-def quality_rows(dataset: DatasetDir, methods: Sequence[str]) -> pd.DataFrame:
+def quality_rows(dataset: DatasetDir, methods: Sequence[str], inference_models: str = DEFAULT_DIR) -> pd.DataFrame:
     """One row per method and person, building any missing prefix file first."""
     people = dataset.personas()
     gold = gold_texts(dataset, people)
     synthetic = is_synthetic(dataset.pairs())
     missing = [method for method in methods if not dataset.prefix_path(method).is_file()]
     if missing:
-        write_prefixes(dataset, missing)
+        write_prefixes(dataset, missing, inference_models)
     axes = {person.name: person.axes for person in people}
     rows, texts = [], []
     for method in methods:
@@ -108,7 +112,7 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
 def main(args: list[str] | None = None) -> None:
     (config,) = parse_config([PersonaQualityConfig], args)
     dataset = DatasetDir(config.data)
-    frame = quality_rows(dataset, config.methods)
+    frame = quality_rows(dataset, config.methods, config.inference_models)
     out = Path(config.out) if config.out else dataset.root / "persona_quality.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out, index=False)

@@ -30,6 +30,9 @@ def test_secrets_never_reach_a_manifest(tmp_path, monkeypatch):
     secret = "sk-test-123456"
     config = {"api_key": secret, "nested": {"auth_token": secret}, "model": "m", "list": [{"password": secret}]}
     assert secret not in str(redact(config))
+    assert secret not in str(redact({"hub_token": secret, "apiKey": secret, "openai-api-key": secret}))
+    counts = {"max_tokens": 512, "prompt_tokens": 7, "api_key_env": None}
+    assert redact(counts) == counts, "token counts are not credentials"
     write_manifest(tmp_path / "manifest.json", stage="test", config=config)
     assert secret not in (tmp_path / "manifest.json").read_text()
 

@@ -4,12 +4,15 @@ its dataset is then prefixed, baked, trained on and scored by the project's own 
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
+import yaml
 from gen_support import PEOPLE, SECRET, files_containing, small_args
 from trl import DPOConfig, ModelConfig
 
 from evaluation.score import ScoreArguments, score
+from famous_persona.errors import DataError
 from famous_persona.io import DatasetDir, read_json
 from famous_persona.models import TinyShape, build_tiny_model, dataset_texts
 from sampling import generate
@@ -149,3 +152,34 @@ def test_stages_downstream_consume_the_dataset(run, tmp_path):
                          train_method="xyw_2s"))  # fmt: skip
     summary = read_json(run_dir / "eval" / "summary.json")
     assert summary["n_pairs"] == sum(p.split == "test" for p in dataset.pairs())
+
+
+GENERATED_METHODS = [
+    "no_prefix", "tag", "name", "xyw_2s", "xywyl_2s", "xyw_2s_seed1", "shuffle_xyw_2s", "xyw_2s_bm25",
+    "xywyl_2s_emb_reverse", "persona_gold_api", "persona_gold_api_seed1", "shuffle_persona_gold_api",
+    "persona_xy_2s_api", "persona_x_2s_api", "persona_xy_2s_api_bm25", "persona_x_2s_api_emb_reverse",
+]  # fmt: skip
+
+
+def test_every_prefix_family_bakes_on_the_generated_dataset(run, tmp_path):
+    """Every §3.2 family on a dataset of the pipeline: personas come from an inference model (the scripted server),
+    since the templated inference and written gold descriptions exist only in the synthetic world."""
+    out, server, _ = run
+    dataset = DatasetDir(shutil.copytree(out, tmp_path / "copy"))
+    models = tmp_path / "inference"
+    models.mkdir()
+    spec = {"model": "scripted-persona", "base_url": server.base_url, "max_retries": 3, "timeout_s": 0.5}
+    (models / "api.yaml").write_text(yaml.safe_dump(spec))
+    write_prefixes(dataset, GENERATED_METHODS, models)
+    bake(dataset, GENERATED_METHODS)
+    pairs = dataset.pairs()
+    test_ids = {p.id for p in pairs if p.split == "test"}
+    for method in GENERATED_METHODS:
+        prefixes = dataset.prefixes(method)
+        assert all(not test_ids.intersection(p.shots) for p in prefixes), method
+        rows = dataset.dpo(method, "train") + dataset.dpo(method, "test")
+        assert len(rows) == len(pairs), method
+    for method in ("persona_xy_2s", "persona_gold"):
+        with pytest.raises(DataError):
+            write_prefixes(dataset, [method], models)
+    assert files_containing(tmp_path, SECRET) == []
