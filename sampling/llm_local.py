@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
-
+from famous_persona.generation import generate
 from famous_persona.models import load_model, load_tokenizer
 from sampling.llm import Completion, OnDone, Request
 
@@ -17,7 +16,6 @@ class TransformersBackend:
 
     def __init__(self, model: str, dtype: str = "float32", batch_size: int = 8):
         self.tokenizer = load_tokenizer(model)
-        self.tokenizer.padding_side = "left"
         self.model = load_model(model, dtype=dtype)
         self.batch_size = batch_size
 
@@ -34,28 +32,16 @@ class TransformersBackend:
         return {}
 
     def _generate(self, batch: Sequence[Request], params: dict) -> list[Completion]:
-        texts = [
-            self.tokenizer.apply_chat_template(r.chat(), tokenize=False, add_generation_prompt=True) for r in batch
+        replies = generate(
+            self.model,
+            self.tokenizer,
+            [r.chat() for r in batch],
+            max_new_tokens=int(params.get("max_tokens", 256)),
+            temperature=float(params.get("temperature", 1.0)),
+            top_p=float(params.get("top_p", 1.0)),
+            seed=int(batch[0].key[:8], 16),
+        )
+        return [
+            Completion(r.text, "stop" if r.finished else "length", r.prompt_tokens, r.completion_tokens)
+            for r in replies
         ]
-        inputs = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        max_new = int(params.get("max_tokens", 256))
-        temperature = float(params.get("temperature", 1.0))
-        torch.manual_seed(int(batch[0].key[:8], 16))
-        with torch.no_grad():
-            out = self.model.generate(
-                **inputs,
-                max_new_tokens=max_new,
-                do_sample=temperature > 0,
-                temperature=temperature if temperature > 0 else None,
-                top_p=float(params.get("top_p", 1.0)),
-                pad_token_id=self.tokenizer.pad_token_id,
-            )
-        new = out[:, inputs["input_ids"].shape[1] :]
-        completions = []
-        for row, prompt_len in zip(new, inputs["attention_mask"].sum(dim=1).tolist(), strict=True):
-            ended = bool((row == self.tokenizer.eos_token_id).any())
-            tokens = row[row != self.tokenizer.pad_token_id]
-            text = self.tokenizer.decode(tokens, skip_special_tokens=True).strip()
-            finish = "stop" if ended else "length"
-            completions.append(Completion(text, finish, int(prompt_len), int(tokens.numel())))
-        return completions

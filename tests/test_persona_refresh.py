@@ -1,0 +1,79 @@
+"""Persona refresh during DPO: the policy re-infers the persona prefixes between rounds, the rows showing them are
+re-baked, quality is logged, and a run interrupted after a round resumes from that round's model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import CPU_TRAINING, build_world
+from trl import DPOConfig, ModelConfig
+
+from famous_persona.chat import user_turn
+from famous_persona.errors import DataError
+from famous_persona.io import read_json, read_jsonl, write_jsonl
+from famous_persona.schema import Prefix
+from training import dpo
+from training.common import RunArguments
+from training.persona_refresh import PersonaRefresher, RefreshArguments
+
+METHOD = "persona_xy_4s"
+
+
+def _train(dataset, model, run_dir, force: bool = False) -> None:
+    config = DPOConfig(output_dir="unused", num_train_epochs=2, per_device_train_batch_size=16, learning_rate=1e-3,
+                       max_length=256, logging_steps=5, **CPU_TRAINING)  # fmt: skip
+    run = RunArguments(data=str(dataset.root), method=METHOD, fold=0, run_dir=str(run_dir), force=force)
+    refresh = RefreshArguments(refresh_every=1, refresh_max_new_tokens=8)
+    dpo.train(run, config, ModelConfig(model_name_or_path=str(model)), refresh)
+
+
+@pytest.fixture(scope="module")
+def refreshed(tmp_path_factory, tiny_model):
+    dataset = build_world(tmp_path_factory.mktemp("refresh"))
+    run_dir = tmp_path_factory.mktemp("run") / "persona_xy_4s" / "fold0"
+    _train(dataset, tiny_model, run_dir)
+    return dataset, run_dir
+
+
+def test_every_round_reinfers_and_logs_quality(refreshed):
+    dataset, run_dir = refreshed
+    original = {(p.name, p.pair_id): p for p in dataset.prefixes(METHOD)}
+    log = read_json(run_dir / "manifest.json")["persona_refresh"]["rounds"]
+    assert [entry["round"] for entry in log] == [0, 1]
+    for entry in log:
+        assert entry["prefixes"] == len(original) and 0.0 <= entry["rouge_l_to_gold"] <= 1.0
+        redone = read_jsonl(run_dir / "refresh" / f"round{entry['round']}" / "prefixes.jsonl", Prefix)
+        assert [p.shots for p in redone] == [original[(p.name, p.pair_id)].shots for p in redone]
+        assert sum(p.text != original[(p.name, p.pair_id)].text for p in redone) > len(redone) // 2
+    assert (run_dir / "refresh" / "round0" / "model").is_dir() and (run_dir / "model").is_dir()
+
+
+def test_only_rows_showing_the_method_are_rebaked(refreshed):
+    dataset, run_dir = refreshed
+    refresher = PersonaRefresher(dataset, METHOD, RefreshArguments(), run_dir / "refresh")
+    persona_rows, other_rows = dataset.dpo(METHOD, "train"), dataset.dpo("xyw_2s", "train")
+    rebaked = refresher.apply(persona_rows + other_rows, 0)
+    assert rebaked[len(persona_rows) :] == other_rows
+    texts = {(p.name, p.pair_id): p.text for p in read_jsonl(run_dir / "refresh/round0/prefixes.jsonl", Prefix)}
+    pairs = {pair.id: pair for pair in dataset.pairs()}
+    for row in rebaked[: len(persona_rows)]:
+        text = texts.get((row.name, row.id), texts[(row.name, None)])
+        assert row.prompt[-1].content == user_turn(METHOD, text, pairs[row.id].prompt)
+
+
+def test_a_run_stopped_after_a_round_resumes_from_that_rounds_model(refreshed, tiny_model):
+    dataset, run_dir = refreshed
+    log = run_dir / "refresh" / "log.jsonl"
+    write_jsonl(log, [entry for entry in map(json.loads, log.read_text().splitlines()) if entry["round"] == 0])
+    (run_dir / "manifest.json").unlink()
+    _train(dataset, tiny_model, run_dir)
+    refresh = read_json(run_dir / "manifest.json")["persona_refresh"]
+    assert refresh["resumed_from"] == "refresh/round0/model"
+    assert [entry["round"] for entry in refresh["rounds"]] == [0, 1]
+
+
+def test_only_persona_methods_can_be_refreshed(refreshed):
+    dataset, run_dir = refreshed
+    with pytest.raises(DataError, match="only persona"):
+        PersonaRefresher(dataset, "xyw_2s", RefreshArguments(), run_dir / "x")

@@ -1,0 +1,174 @@
+"""Persona refresh: the model being trained re-infers the personas of one persona method every N epochs, and the
+training rows that show those personas are re-baked with the new texts, so a small model learns on its own inferences.
+
+Training runs in rounds of N epochs on the same model (each round starts a fresh optimiser and schedule). After each
+round the policy re-infers every person's prefixes of the method from the same shots, with the request of
+`famous_persona.persona_prompts`; the texts, the model and a log line with persona quality (ROUGE-L to the gold
+persona) go to <run_dir>/refresh/, so a crashed run resumes after the last finished round.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from famous_persona import persona_prompts
+from famous_persona.chat import user_turn
+from famous_persona.errors import DataError
+from famous_persona.generation import generate
+from famous_persona.io import DatasetDir, read_jsonl, write_jsonl
+from famous_persona.methods import parse_method
+from famous_persona.schema import DpoRecord, Message, Prefix
+from famous_persona.text_overlap import rouge_l
+
+logger = logging.getLogger(__name__)
+
+Key = tuple[str, str | None]
+
+
+@dataclass
+class RefreshArguments:
+    refresh_every: int = field(
+        default=0, metadata={"help": "Re-infer personas with the model being trained every N epochs (0 = never)."}
+    )
+    refresh_method: str | None = field(
+        default=None,
+        metadata={"help": "Persona method whose prefixes are re-inferred (a part of a '+' set); default: the method."},
+    )
+    refresh_max_new_tokens: int = field(default=512, metadata={"help": "Tokens per re-inferred persona."})
+    refresh_batch_size: int = field(default=16, metadata={"help": "Personas generated at once."})
+
+
+class PersonaRefresher:
+    """Holds the current text of every prefix of one persona method and rewrites rows that show an older one."""
+
+    def __init__(self, dataset: DatasetDir, method: str, args: RefreshArguments, out: Path):
+        parsed = parse_method(method)
+        if not parsed.family.startswith("persona") or parsed.shuffle:
+            raise DataError(f"refresh_method {method!r}: only persona_* methods (not shuffles) can be re-inferred")
+        self.method, self.parsed, self.args, self.out = method, parsed, args, out
+        self.prefixes = dataset.prefixes(method)
+        self.pairs = {pair.id: pair for pair in dataset.pairs()}
+        self.gold = {p.name: p.description for p in dataset.personas() if p.description}
+        self.texts: dict[Key, str] = {(p.name, p.pair_id): p.text for p in self.prefixes}
+
+    def log(self) -> list[dict[str, Any]]:
+        """One line per finished round (its texts and model are on disk before its line is written)."""
+        path = self.out / "log.jsonl"
+        lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def record(self, entry: dict[str, Any]) -> None:
+        write_jsonl(self.out / "log.jsonl", [*(e for e in self.log() if e["round"] != entry["round"]), entry])
+        logger.info("persona refresh: %s", entry)
+
+    def restore(self, rows: Sequence[DpoRecord]) -> list[DpoRecord]:
+        """The rows as the last finished round left them (unchanged when no round has finished)."""
+        log = self.log()
+        if not log:
+            return list(rows)
+        done = read_jsonl(self.out / f"round{log[-1]['round']}" / "prefixes.jsonl", Prefix)
+        return self._rebake(rows, {(p.name, p.pair_id): p.text for p in done})
+
+    def refresh(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, round_index: int, seed: int) -> dict:
+        """Re-infer every prefix with `model`; write the texts and return the round's log line."""
+        requests = [self._request(p) for p in self.prefixes]
+        was_training = model.training
+        model.eval()
+        replies = []
+        for start in range(0, len(requests), self.args.refresh_batch_size):
+            chats = [[{"role": "user", "content": r}] for r in requests[start : start + self.args.refresh_batch_size]]
+            replies += generate(model, tokenizer, chats, self.args.refresh_max_new_tokens, seed=seed + start)
+        model.train(was_training)
+        records, empty = [], 0
+        for prefix, reply in zip(self.prefixes, replies, strict=True):
+            text = persona_prompts.clean(reply.text)
+            empty += not text
+            records.append(prefix.model_copy(update={"text": text or self.texts[(prefix.name, prefix.pair_id)],
+                                                     "model": f"policy@round{round_index}"}))  # fmt: skip
+        write_jsonl(self.out / f"round{round_index}" / "prefixes.jsonl", records)
+        return {
+            "round": round_index,
+            "prefixes": len(records),
+            "empty_kept_previous": empty,
+            "hit_token_limit": sum(not r.finished for r in replies),
+            "rouge_l_to_gold": self._quality(records),
+        }
+
+    def apply(self, rows: Sequence[DpoRecord], round_index: int) -> list[DpoRecord]:
+        done = read_jsonl(self.out / f"round{round_index}" / "prefixes.jsonl", Prefix)
+        return self._rebake(rows, {(p.name, p.pair_id): p.text for p in done})
+
+    def _request(self, prefix: Prefix) -> str:
+        if self.parsed.family == "persona_gold":
+            return persona_prompts.from_name(prefix.name)
+        shots = [self.pairs[i] for i in prefix.shots]
+        return persona_prompts.from_pairs(shots, use_answers=self.parsed.family == "persona_xy")
+
+    def _rebake(self, rows: Sequence[DpoRecord], new: dict[Key, str]) -> list[DpoRecord]:
+        """Rows whose user turn shows this method's current prefix get the new text; other rows are left alone."""
+        out = []
+        for row in rows:
+            key = (row.name, row.id) if (row.name, row.id) in self.texts else (row.name, None)
+            pair = self.pairs.get(row.id)
+            turn = row.prompt[-1]
+            if pair is None or key not in self.texts or turn.content != self._turn(self.texts[key], pair.prompt):
+                out.append(row)
+                continue
+            content = self._turn(new[key], pair.prompt)
+            out.append(row.model_copy(update={"prompt": [*row.prompt[:-1], Message(role="user", content=content)]}))
+        self.texts.update(new)
+        return out
+
+    def _turn(self, text: str, question: str) -> str:
+        return user_turn(self.method, text, question)
+
+    def _quality(self, records: Sequence[Prefix]) -> float | None:
+        scores = [rouge_l(r.text, self.gold[r.name]) for r in records if r.name in self.gold]
+        return round(statistics.fmean(scores), 4) if scores else None
+
+
+def train_in_rounds(
+    refresher: PersonaRefresher,
+    rows: tuple[list[DpoRecord], list[DpoRecord]],
+    epochs: float,
+    every: int,
+    make_trainer: Callable[[list[DpoRecord], list[DpoRecord], int, float], Any],
+    tokenizer: PreTrainedTokenizerBase,
+    seed: int,
+) -> tuple[Any, str | None]:
+    """Train round by round, re-inferring after each; returns the last trainer and the checkpoint resumed from."""
+    rounds = max(1, -(-int(epochs) // every))
+    train_rows, validation_rows = (refresher.restore(part) for part in rows)
+    trainer, resumed = None, None
+    for round_index in range(min(len(refresher.log()), rounds - 1), rounds):
+        trainer = make_trainer(train_rows, validation_rows, round_index, min(every, epochs - round_index * every))
+        resumed = _resume_point(trainer, refresher.out, round_index) or resumed
+        trainer.train(resume_from_checkpoint=_own_checkpoint(trainer))
+        entry = refresher.refresh(trainer.model, tokenizer, round_index, seed + round_index)
+        if round_index < rounds - 1:
+            trainer.save_model(str(refresher.out / f"round{round_index}" / "model"))
+            train_rows, validation_rows = (refresher.apply(part, round_index) for part in (train_rows, validation_rows))
+        refresher.record(entry)
+    return trainer, resumed
+
+
+def _own_checkpoint(trainer: Any) -> str | None:
+    checkpoints = sorted(Path(trainer.args.output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    return str(checkpoints[-1]) if checkpoints else None
+
+
+def _resume_point(trainer: Any, out: Path, round_index: int) -> str | None:
+    """Load the previous round's weights into a round that has no checkpoint of its own yet."""
+    previous = out / f"round{round_index - 1}" / "model"
+    if round_index == 0 or _own_checkpoint(trainer) or not previous.is_dir():
+        return None
+    trainer._load_from_checkpoint(str(previous))  # the Trainer's own loader handles full weights and adapters
+    return str(previous)
