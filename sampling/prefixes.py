@@ -17,7 +17,7 @@ from famous_persona.config import parse_config
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.manifest import record_step
-from famous_persona.methods import Method, parse_method
+from famous_persona.methods import Method, parse_method, prefix_sources
 from famous_persona.schema import Pair, Persona, Prefix
 from sampling.retrieval import Retriever, rank
 from sampling.world_personas import infer_persona, is_synthetic, redescribe
@@ -163,6 +163,7 @@ def build_prefixes(method_name: str, people: Sequence[Persona], pairs: Sequence[
 
 
 def write_prefixes(dataset: DatasetDir, methods: Sequence[str]) -> None:
+    methods = list(dict.fromkeys(method for name in methods for method in prefix_sources(name)))  # a+b: a and b
     people, pairs = dataset.personas(), dataset.pairs()
     for method in methods:
         records = build_prefixes(method, people, pairs)
