@@ -18,9 +18,16 @@ from scipy import stats  # noqa: E402
 
 from analysis.aggregate import person_totals  # noqa: E402
 from famous_persona.errors import DataError  # noqa: E402
-from famous_persona.methods import parse_method  # noqa: E402
+from famous_persona.methods import is_training_only, parse_method  # noqa: E402
 
-KIND_COLOURS = {"none": "#555555", "named": "#1f77b4", "passive": "#2ca02c", "active": "#d62728", "control": "#9467bd"}
+KIND_COLOURS = {
+    "none": "#555555",
+    "named": "#1f77b4",
+    "passive": "#2ca02c",
+    "active": "#d62728",
+    "mixed": "#ff7f0e",
+    "control": "#9467bd",
+}
 KIND_ORDER = list(KIND_COLOURS)
 
 
@@ -29,7 +36,10 @@ class Skip(Exception):
 
 
 def kind(method: str) -> str:
-    """Prefix kind (none/named/passive/active/control); methods outside the grammar (e.g. vpl) count as passive."""
+    """Prefix kind (none/named/passive/active/mixed/control): mixed for a training set of several parts or the persona
+    task, passive for methods outside the grammar (e.g. vpl)."""
+    if is_training_only(method):
+        return "mixed"
     try:
         return parse_method(method).kind
     except DataError:

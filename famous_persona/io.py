@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from famous_persona.errors import DataError
+from famous_persona.methods import MIX, is_training_only
 from famous_persona.schema import DpoRecord, Pair, Persona, Prefix
 
 T = TypeVar("T", bound=BaseModel)
@@ -154,5 +155,12 @@ class DatasetDir:
         return read_jsonl(self.prefix_path(method), Prefix, known={"name": names})
 
     def dpo(self, method: str, split: str) -> list[DpoRecord]:
+        """Baked rows; a mix repeats a pair's id once per part, every other file has unique ids."""
+        if split == "test" and is_training_only(method):
+            raise DataError(
+                f"{method!r} is a training set (a '{MIX}' mix or a persona task) and has no test pairs; "
+                "test with a single prefix method instead"
+            )
         names = [person.name for person in self.personas()]
-        return read_jsonl(self.dpo_path(method, split), DpoRecord, unique="id", known={"name": names})
+        unique = None if MIX in method else "id"
+        return read_jsonl(self.dpo_path(method, split), DpoRecord, unique=unique, known={"name": names})

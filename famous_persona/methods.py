@@ -1,4 +1,5 @@
-"""The grammar of prefix method names (SPEC §3.2), so every stage reads `xyw_2s_seed1` the same way."""
+"""The grammar of prefix method names (SPEC §3.2) and of training-set names built from them, so every stage reads
+`xyw_2s_seed1` or `persona_xy_4s+persona_task_4s_from_persona_gold` the same way."""
 
 from __future__ import annotations
 
@@ -73,3 +74,70 @@ def parse_method(name: str) -> Method:
         seed=int(match["seed"] or 0),
         shuffle=bool(match["shuffle"]),
     )
+
+
+MIX = "+"
+"""Joins the parts of a training set: `xyw_2s+persona_gold` trains on the rows of both, in that order."""
+TASK_LEAD = "persona_task_"
+_TASK = re.compile(
+    r"^persona_task_(?P<shots>\d+)s_from_(?P<source>(?:(?!_ratio).)+)(?:_ratio(?P<ratio>\d+(?:\.\d+)?))?$"
+)
+
+
+@dataclass(frozen=True)
+class PersonaTask:
+    """A parsed `persona_task_{k}s_from_{source}[_ratio{r}]` part: from k of a person's train pairs, prefer their own
+    `source` persona over another person's; `ratio` task rows per train pair of the person."""
+
+    name: str
+    shots: int
+    source: Method
+    ratio: float
+
+
+def is_persona_task(name: str) -> bool:
+    return name.startswith(TASK_LEAD)
+
+
+def parse_persona_task(name: str) -> PersonaTask:
+    match = _TASK.match(name)
+    if match is None:
+        raise DataError(f"persona task {name!r}: expected persona_task_{{k}}s_from_{{persona method}}[_ratio{{r}}]")
+    try:
+        source = parse_method(match["source"])
+    except DataError as error:
+        raise DataError(f"persona task {name!r}: {error}") from None
+    if not source.family.startswith("persona") or source.shuffle or source.retrieval is not None:
+        raise DataError(
+            f"persona task {name!r}: the source must give each person their own persona (persona_gold, "
+            f"persona_xy_4s, ...), not {source.name!r}"
+        )
+    shots, ratio = int(match["shots"]), float(match["ratio"] or 1.0)
+    if shots < 1 or ratio <= 0:
+        raise DataError(f"persona task {name!r}: the shots must be at least 1 and the ratio above 0")
+    return PersonaTask(name=name, shots=shots, source=source, ratio=ratio)
+
+
+def split_training_set(name: str) -> list[str]:
+    """The parts of a training set in their order, each checked: a prefix method or a persona task. A single method
+    is a one-part set."""
+    parts = name.split(MIX)
+    if "" in parts:
+        raise DataError(f"training set {name!r} has an empty part; join names with '+', e.g. xyw_2s+persona_gold")
+    for part in parts:
+        try:
+            parse_persona_task(part) if is_persona_task(part) else parse_method(part)
+        except DataError as error:
+            raise DataError(f"training set {name!r}: {error}") from None
+    return parts
+
+
+def is_training_only(name: str) -> bool:
+    """Mixes and persona tasks have train rows only: a model is tested with one prefix method."""
+    return MIX in name or is_persona_task(name)
+
+
+def prefix_sources(name: str) -> list[str]:
+    """The prefix files a training set is baked from: each method part, and each persona task's source."""
+    parts = split_training_set(name)
+    return list(dict.fromkeys(parse_persona_task(p).source.name if is_persona_task(p) else p for p in parts))

@@ -68,11 +68,12 @@ class Message(Record):
 
 
 class DpoRecord(Record):
-    """TRL's conversational preference format with an explicit prompt, plus bookkeeping."""
+    """TRL's conversational preference format with an explicit prompt, plus bookkeeping. `persona_task` rows are
+    training-only rows of the persona-inference task (sampling/persona_task.py)."""
 
     id: str = NonEmpty
     name: str = NonEmpty
-    question_type: Literal["personal", "divergent"]
+    question_type: Literal["personal", "divergent", "persona_task"]
     axis: str | None = None
     prompt: list[Message] = Field(min_length=1)
     chosen: list[Message] = Field(min_length=1, max_length=1)

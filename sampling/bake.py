@@ -1,7 +1,9 @@
 """Bake prefixed DPO files dpo/<method>/{train,test}.jsonl from pairs and prefixes (TRL's conversational format).
 
+A training set `a+b` (famous_persona.methods) gets dpo/a+b/train.jsonl only: the train rows of each part in order,
+each part baked from its own prefix file (a persona task from its source's), so every check runs per part.
 Leakage rules are enforced here as well as tested: no prefix shows a test pair, and no training row sees itself.
-Usage: `python -m sampling.bake --data data/my_world --methods no_prefix persona_gold`.
+Usage: `python -m sampling.bake --data data/my_world --methods no_prefix persona_gold xyw_2s+persona_gold`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from famous_persona.config import parse_config
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.manifest import record_step
+from famous_persona.methods import is_persona_task, is_training_only, parse_persona_task, split_training_set
 from famous_persona.schema import DpoRecord, Message, Pair, Prefix
+from sampling.persona_task import task_records
 
 
 class LeakageError(DataError):
@@ -38,10 +42,14 @@ def _prefix_for(table: dict[tuple[str, str | None], Prefix], pair: Pair, method:
     return prefix
 
 
-def _check_leakage(pair: Pair, prefix: Prefix, test_ids: set[str]) -> None:
+def _check_no_test_pairs(prefix: Prefix, test_ids: set[str], row: str) -> None:
     leaked = test_ids.intersection(prefix.shots)
     if leaked:
-        raise LeakageError(f"{prefix.method}: prefix of {pair.id} shows test pair(s) {sorted(leaked)}")
+        raise LeakageError(f"{prefix.method}: prefix of {row} shows test pair(s) {sorted(leaked)}")
+
+
+def _check_leakage(pair: Pair, prefix: Prefix, test_ids: set[str]) -> None:
+    _check_no_test_pairs(prefix, test_ids, pair.id)
     if pair.split == "train" and pair.id in prefix.shots:
         raise LeakageError(f"{prefix.method}: training row {pair.id} would see itself in its prefix")
 
@@ -69,16 +77,52 @@ def bake_records(method: str, pairs: Sequence[Pair], prefixes: Sequence[Prefix],
     return records
 
 
+def _bake_method(dataset: DatasetDir, method: str, pairs: Sequence[Pair]) -> None:
+    prefixes = dataset.prefixes(method)
+    counts = {}
+    for split in ("train", "test"):
+        records = bake_records(method, pairs, prefixes, split)
+        write_jsonl(dataset.dpo_path(method, split), records)
+        counts[split] = len(records)
+    record_step(dataset.manifest_path, "baked", method, **counts)
+
+
+def _task_part(dataset: DatasetDir, part: str, pairs: Sequence[Pair]) -> tuple[list[DpoRecord], dict[str, int]]:
+    """A persona task's rows; its chosen and rejected personas must not have been built from test pairs either."""
+    task = parse_persona_task(part)
+    personas = dataset.prefixes(task.source.name)
+    test_ids = {pair.id for pair in pairs if pair.split == "test"}
+    for persona in personas:
+        _check_no_test_pairs(persona, test_ids, f"the persona of {persona.name}")
+    built = task_records(task, dataset.personas(), pairs, personas)
+    return built.records, {"skipped_identical": built.skipped}
+
+
+def _part_rows(dataset: DatasetDir, part: str, pairs: Sequence[Pair]) -> tuple[list[DpoRecord], dict[str, int]]:
+    if is_persona_task(part):
+        return _task_part(dataset, part, pairs)
+    return bake_records(part, pairs, dataset.prefixes(part), "train"), {}
+
+
+def _bake_training_set(dataset: DatasetDir, name: str, pairs: Sequence[Pair]) -> None:
+    """Train rows only: a mix or a task trains a model, which is then tested with a single prefix method."""
+    records, parts = [], []
+    for part in split_training_set(name):
+        rows, info = _part_rows(dataset, part, pairs)
+        records += rows
+        parts.append({"part": part, "train": len(rows), **info})
+    write_jsonl(dataset.dpo_path(name, "train"), records)
+    record_step(dataset.manifest_path, "baked", name, train=len(records), parts=parts)
+
+
 def bake(dataset: DatasetDir, methods: Sequence[str]) -> None:
+    """Bake each prefix method (train and test) or training set (train only) named in `methods`."""
     pairs = dataset.pairs()
-    for method in methods:
-        prefixes = dataset.prefixes(method)
-        counts = {}
-        for split in ("train", "test"):
-            records = bake_records(method, pairs, prefixes, split)
-            write_jsonl(dataset.dpo_path(method, split), records)
-            counts[split] = len(records)
-        record_step(dataset.manifest_path, "baked", method, **counts)
+    for name in methods:
+        if is_training_only(name):
+            _bake_training_set(dataset, name, pairs)
+        else:
+            _bake_method(dataset, name, pairs)
 
 
 @exit_on_data_error

@@ -22,7 +22,7 @@ from famous_persona.config import parse_config
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.manifest import record_step
-from famous_persona.methods import Method, parse_method
+from famous_persona.methods import Method, parse_method, prefix_sources
 from famous_persona.schema import Pair, Persona, Prefix
 from sampling.persona_inference import DEFAULT_DIR, PersonaInference
 from sampling.prefix_budget import TokenBudget
@@ -271,7 +271,9 @@ def write_prefixes(
     inference_models: Path | str = DEFAULT_DIR,
     budget: TokenBudget | None = None,
 ) -> None:
-    """Build and write each method's prefix file; model replies are cached under <data>/cache."""
+    """Build and write each method's prefix file (a training set `a+b`: those of a and b); model replies are cached
+    under <data>/cache."""
+    methods = list(dict.fromkeys(method for name in methods for method in prefix_sources(name)))
     people, pairs = dataset.personas(), dataset.pairs()
     inference = PersonaInference(inference_models, dataset.root / "cache" / "persona_inference.sqlite")
     for method in methods:

@@ -13,24 +13,28 @@ from famous_persona.chat import user_turn
 from famous_persona.errors import DataError
 from famous_persona.io import read_json, read_jsonl, write_jsonl
 from famous_persona.schema import Prefix
+from sampling.bake import bake
 from training import dpo
 from training.common import RunArguments
 from training.persona_refresh import PersonaRefresher, RefreshArguments
 
 METHOD = "persona_xy_4s"
+TRAINING_SET = f"{METHOD}+persona_task_2s_from_persona_gold_ratio0.25"
+"""The model learns the inference task while it trains on its own inferences: the intended use of the refresh."""
 
 
-def _train(dataset, model, run_dir, force: bool = False) -> None:
+def _train(dataset, model, run_dir) -> None:
     config = DPOConfig(output_dir="unused", num_train_epochs=2, per_device_train_batch_size=16, learning_rate=1e-3,
                        max_length=256, logging_steps=5, **CPU_TRAINING)  # fmt: skip
-    run = RunArguments(data=str(dataset.root), method=METHOD, fold=0, run_dir=str(run_dir), force=force)
-    refresh = RefreshArguments(refresh_every=1, refresh_max_new_tokens=8)
+    run = RunArguments(data=str(dataset.root), method=TRAINING_SET, fold=0, run_dir=str(run_dir))
+    refresh = RefreshArguments(refresh_every=1, refresh_method=METHOD, refresh_max_new_tokens=8)
     dpo.train(run, config, ModelConfig(model_name_or_path=str(model)), refresh)
 
 
 @pytest.fixture(scope="module")
 def refreshed(tmp_path_factory, tiny_model):
     dataset = build_world(tmp_path_factory.mktemp("refresh"))
+    bake(dataset, [TRAINING_SET])
     run_dir = tmp_path_factory.mktemp("run") / "persona_xy_4s" / "fold0"
     _train(dataset, tiny_model, run_dir)
     return dataset, run_dir
@@ -47,6 +51,7 @@ def test_every_round_reinfers_and_logs_quality(refreshed):
         assert [p.shots for p in redone] == [original[(p.name, p.pair_id)].shots for p in redone]
         assert sum(p.text != original[(p.name, p.pair_id)].text for p in redone) > len(redone) // 2
     assert (run_dir / "refresh" / "round0" / "model").is_dir() and (run_dir / "model").is_dir()
+    assert read_json(run_dir / "manifest.json")["persona_refresh"]["method"] == METHOD
 
 
 def test_only_rows_showing_the_method_are_rebaked(refreshed):

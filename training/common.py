@@ -55,14 +55,15 @@ class FoldData:
 
 
 def fold_data(args: RunArguments, seed: int) -> FoldData:
-    """The seen people's train rows, less a validation slice drawn from those same train rows (never test pairs)."""
+    """The seen people's train rows, less a validation slice drawn from those same train rows (never test pairs).
+    The slice is drawn over distinct ids: a mix holds a pair once per part, and all its copies go to one side."""
     dataset = DatasetDir(args.data)
     seen, unseen = split_people(dataset.personas(), args.fold, args.fold_scheme)
     rows = [row for row in dataset.dpo(args.method, "train") if row.name in set(seen)]
     rng = random.Random(f"{seed}-validation-{args.fold}")
     validation_ids: set[str] = set()
     for name in seen:
-        own = sorted(row.id for row in rows if row.name == name)
+        own = sorted({row.id for row in rows if row.name == name})
         validation_ids.update(rng.sample(own, round(len(own) * args.val_fraction)))
     train = [row for row in rows if row.id not in validation_ids]
     validation = [row for row in rows if row.id in validation_ids]
