@@ -53,7 +53,7 @@ parse_common() {
 ensure_methods() {
   local todo=()
   for method in "$@"; do
-    [[ -n "$GENERATED" || ! -f "$DATA/dpo/$method/test.jsonl" ]] && todo+=("$method")
+    [[ -n "$GENERATED" || ! -f "$DATA/dpo/$method/train.jsonl" ]] && todo+=("$method")
   done
   [[ ${#todo[@]} -eq 0 ]] && return 0
   say "prefixes and baked DPO files: ${todo[*]}"
@@ -69,6 +69,11 @@ base_model() {
   else
     python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['model_name_or_path'])" "$MODEL_DIR/dpo.yaml"
   fi
+}
+
+# The prefix methods a model trained on METHOD is scored with: METHOD itself, or the method parts of a mix a+b.
+scored_methods() {
+  python -c 'import sys; from famous_persona.methods import scored_methods; print(*scored_methods(sys.argv[1]))' "$1"
 }
 
 # Runs a python module, through the --launch prefix (e.g. accelerate launch ...) when one is given.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Cross-validation over people: one model per (prefix method, fold), each scored on every person's test pairs with
-# its own prefix. --scheme picks the folds: persona folds (default), leave-one-axis-out, or one model per person.
+# its own prefix (a training set a+b: with each of its prefix methods). --scheme picks the folds: persona folds (default), leave-one-axis-out, or one model per person.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCRIPT_NAME=${SCRIPT_NAME:-cv}
@@ -30,7 +30,9 @@ for fold in "${FOLDS[@]}"; do
   for method in "${METHODS[@]}"; do
     run="$OUT/$MODEL/$method/$SCHEME$fold"
     logged "$run/run.log" train "$method" "$fold" "$SCHEME" "$run" "$BASE"
-    logged "$run/run.log" score "$run" "$method" "$method" "$fold" "$SCHEME"
+    for test_method in $(scored_methods "$method"); do
+      logged "$run/run.log" score "$run" "$method" "$test_method" "$fold" "$SCHEME"
+    done
     say "$SCHEME $fold $method: trained and scored"
   done
 done

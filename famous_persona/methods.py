@@ -141,3 +141,11 @@ def prefix_sources(name: str) -> list[str]:
     """The prefix files a training set is baked from: each method part, and each persona task's source."""
     parts = split_training_set(name)
     return list(dict.fromkeys(parse_persona_task(p).source.name if is_persona_task(p) else p for p in parts))
+
+
+def scored_methods(name: str) -> list[str]:
+    """The single prefix methods a model trained on `name` is tested with by default: its method parts."""
+    methods = [part for part in split_training_set(name) if not is_persona_task(part)]
+    if not methods:
+        raise DataError(f"training set {name!r} has no prefix method to test with; name one as the test method")
+    return methods

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import build_world
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = [
@@ -51,3 +52,13 @@ def test_smoke_runs_aggregate_and_rerun_skips(world, tmp_path):
     again = run("cv.sh", "--smoke", "--data", str(world.root), "--out", str(out), "--methods", "tag", "--folds", "0")
     assert again.returncode == 0 and manifest.stat().st_mtime_ns == before
     assert "skipping" in (out / "tiny" / "tag" / "fold0" / "run.log").read_text()
+
+
+def test_a_mixed_training_set_is_scored_with_each_of_its_methods(tmp_path):
+    data = build_world(tmp_path / "world").root
+    out = tmp_path / "exp"
+    mix = "tag+name+persona_task_2s_from_persona_gold_ratio0.25"
+    done = run("cv.sh", "--smoke", "--data", str(data), "--out", str(out), "--methods", mix, "--folds", "0")
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = pd.read_csv(out / "results.csv")
+    assert set(zip(results["train_method"], results["test_method"], strict=True)) == {(mix, "tag"), (mix, "name")}
