@@ -10,8 +10,8 @@ import pytest
 from famous_persona.errors import DataError
 from famous_persona.methods import parse_method
 from famous_persona.personas import FoldError, split_people
-from sampling.bake import LeakageError, bake_records
-from sampling.prefixes import build_prefixes, derangement
+from sampling.bake import LeakageError, bake, bake_records
+from sampling.prefixes import build_prefixes, derangement, write_prefixes
 from sampling.synthetic import WorldConfig, make_world
 from tests.conftest import METHODS, build_world
 
@@ -156,9 +156,33 @@ def test_methods_grammar():
             parse_method(bad)
 
 
-def test_model_written_personas_are_refused_on_the_templated_world(world):
-    with pytest.raises(DataError, match="model"):
+def test_a_model_written_persona_needs_an_inference_model(world):
+    with pytest.raises(DataError, match="inference-models folder"):
         build_prefixes("persona_gold_gpt4", world.personas(), world.pairs())
+
+
+EVERY_FAMILY = [
+    "no_prefix", "tag", "name", "xyw_1s", "xywyl_3s", "xyw_2s_seed2", "xyw_2s_bm25", "xywyl_2s_emb_reverse",
+    "persona_gold", "persona_gold_seed1", "persona_xy_1s", "persona_xy_8s_seed1", "persona_x_2s", "persona_xy_2s_bm25",
+    "persona_x_2s_emb_reverse", "shuffle_tag", "shuffle_xyw_2s", "shuffle_persona_xy_4s", "shuffle_persona_gold_seed1",
+]  # fmt: skip
+"""Every §3.2 family the synthetic world writes without a model (model-written ones: test_persona_inference.py)."""
+
+
+def test_every_family_bakes_without_leakage_deterministically(tmp_path):
+    dataset = build_world(tmp_path / "all")
+    write_prefixes(dataset, EVERY_FAMILY)
+    bake(dataset, EVERY_FAMILY)
+    people, pairs = dataset.personas(), dataset.pairs()
+    test_ids = {pair.id for pair in pairs if pair.split == "test"}
+    for method in EVERY_FAMILY:
+        prefixes = dataset.prefixes(method)
+        assert prefixes == build_prefixes(method, people, pairs), f"{method} is not deterministic"
+        assert all(not test_ids.intersection(p.shots) and p.pair_id not in p.shots for p in prefixes), method
+        assert len(dataset.dpo(method, "train")) + len(dataset.dpo(method, "test")) == len(pairs), method
+        if method.startswith("shuffle_"):
+            own = {p.name: p.text for p in dataset.prefixes(method.removeprefix("shuffle_")) if p.pair_id is None}
+            assert all(p.text != own[p.name] for p in prefixes), f"{method} left someone their own prefix"
 
 
 def test_fold_with_no_people_is_a_clear_error(world):
