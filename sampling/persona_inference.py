@@ -3,13 +3,14 @@ folder (default experiments/configs/inference/) that says which backend runs it,
 the API, the small base model in-process, or a local OpenAI-compatible server.
 
 Requests go through the shared request cache (<data>/cache/persona_inference.sqlite): a re-run pays for nothing twice
-and an interrupted run resumes. An empty reply is asked again as a new sample; a reply cut at the token limit is kept
-and counted, since it is still the model's persona.
+and an interrupted run resumes; a local model's entries are keyed by its weight files too. An empty reply is asked
+again as a new sample; a reply cut at the token limit is kept and counted, since it is still the model's persona.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -45,10 +46,21 @@ class InferenceModel:
     max_tokens: int = persona_prompts.SAMPLING["max_tokens"]
     attempts: int = 3
 
-    def params(self, seed: int, attempt: int) -> dict[str, float | int]:
-        """Sampling parameters; a re-ask changes the seed, so a server sees (and samples) a new request."""
+    def params(self, seed: int, attempt: int) -> dict[str, float | int | str]:
+        """Sampling parameters; a re-ask changes the seed, so a server sees (and samples) a new request. A local
+        model's weights are fingerprinted, so the cache never answers for a model that was since retrained."""
         seed = seed * 1_000_003 + attempt
-        return {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens, "seed": seed}
+        params = {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens, "seed": seed}
+        if self.backend == "transformers" and Path(self.model).is_dir():
+            params["weights"] = weights_fingerprint(Path(self.model))
+        return params
+
+
+def weights_fingerprint(model_dir: Path) -> str:
+    """Names, sizes and modification times of a local model's weight files: changes whenever they are rewritten."""
+    files = sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin"))
+    stamp = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    return hashlib.sha256(repr(stamp).encode()).hexdigest()[:16]
 
 
 def load_inference_model(directory: Path | str, short: str) -> InferenceModel:

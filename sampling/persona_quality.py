@@ -19,6 +19,7 @@ import pandas as pd
 from famous_persona.config import parse_config
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir
+from famous_persona.personas import split_people
 from famous_persona.schema import Persona
 from famous_persona.text_overlap import rouge_l
 from sampling.persona_inference import DEFAULT_DIR
@@ -41,6 +42,8 @@ class PersonaQualityConfig:
     inference_models: str = field(
         default=DEFAULT_DIR, metadata={"help": "Folder of <model>.yaml files for persona_*_{model} methods."}
     )
+    fold: int | None = field(default=None, metadata={"help": "Also split the means by seen/unseen of this fold."})
+    fold_scheme: str = field(default="fold", metadata={"help": "fold | axis | person (see training)."})
 
 
 def stated_facts(text: str) -> set[tuple[str, str]]:
@@ -102,10 +105,10 @@ def quality_rows(dataset: DatasetDir, methods: Sequence[str], inference_models: 
 
 
 def summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean of every score per method, in the order the methods were asked for."""
-    order = list(dict.fromkeys(frame["method"]))
-    means = frame.groupby("method", sort=False)[COLUMNS[2:]].mean()
-    return means.loc[order].assign(people=frame.groupby("method").size().loc[order])
+    """Mean of every score per method (and per seen/unseen when the frame has it), methods in the order asked for."""
+    keys = ["method", "seen"] if "seen" in frame else ["method"]
+    groups = frame.groupby(keys, sort=False)
+    return groups[COLUMNS[2:]].mean().assign(people=groups.size())
 
 
 @exit_on_data_error
@@ -113,6 +116,9 @@ def main(args: list[str] | None = None) -> None:
     (config,) = parse_config([PersonaQualityConfig], args)
     dataset = DatasetDir(config.data)
     frame = quality_rows(dataset, config.methods, config.inference_models)
+    if config.fold is not None:
+        seen, _ = split_people(dataset.personas(), config.fold, config.fold_scheme)
+        frame["seen"] = frame["name"].isin(seen).map({True: "seen", False: "unseen"})
     out = Path(config.out) if config.out else dataset.root / "persona_quality.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out, index=False)

@@ -3,6 +3,7 @@ OpenAI-compatible server with injected faults; provenance, leakage, seeds, cachi
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -137,3 +138,18 @@ def test_inference_model_errors_name_the_file_and_key(tmp_path, world):
         build_prefixes("persona_gold_odd", people, pairs, inference)
     with pytest.raises(DataError, match="persona_xy_2s_gpt4"):
         build_prefixes("persona_xy_2s", people, [p.model_copy(update={"meta": None}) for p in pairs])
+
+
+def test_a_retrained_local_model_is_asked_again(tmp_path, tiny_model):
+    """The cache keys a local model's replies by its weight files, so new weights never get old replies."""
+    dataset = build_world(tmp_path / "world")
+    model = shutil.copytree(tiny_model, tmp_path / "model")
+    models = _models_dir(tmp_path / "inference", tiny={"model": str(model), "backend": "transformers", "max_tokens": 8})
+    write_prefixes(dataset, ["persona_gold_tiny"], models)
+    before = dataset.prefix_path("persona_gold_tiny").read_bytes()
+    write_prefixes(dataset, ["persona_gold_tiny"], models)
+    assert dataset.prefix_path("persona_gold_tiny").read_bytes() == before
+    weights = next(model.glob("*.safetensors"))
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    write_prefixes(dataset, ["persona_gold_tiny"], models)
+    assert dataset.prefix_path("persona_gold_tiny").read_bytes() != before

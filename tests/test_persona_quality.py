@@ -60,6 +60,10 @@ def test_recall_grows_with_shots_and_files_are_written(tmp_path, capsys):
     recall = summary(frame)["attribute_recall"].loc[XY_METHODS].tolist()
     assert recall == sorted(recall) and recall[0] < recall[-1]
     assert frame.groupby("method").size().eq(len(dataset.personas())).all()
+    main(["--data", str(dataset.root), "--methods", "persona_xy_2s", "--out", str(out), "--fold", "0"])
+    by_fold = summary(pd.read_csv(out))
+    seen, unseen = by_fold.loc[("persona_xy_2s", "seen"), "people"], by_fold.loc[("persona_xy_2s", "unseen"), "people"]
+    assert seen + unseen == len(dataset.personas()) and unseen == 2
 
 
 def test_dataset_without_gold_is_a_clear_error(world, tmp_path):
