@@ -81,9 +81,10 @@ launch() { if [[ -n "$LAUNCH" ]]; then $LAUNCH -m "$@"; else python -m "$@"; fi;
 
 epochs_override() { [[ -n "$SMOKE" ]] && echo "--num_train_epochs $1"; }
 
-# train METHOD FOLD SCHEME RUN_DIR BASE: SFT warm-up when the model has a recipe for it, then DPO.
+# train METHOD FOLD SCHEME RUN_DIR BASE [DPO OPTIONS...]: SFT warm-up when the model has a recipe for it, then DPO.
 train() {
   local method=$1 fold=$2 scheme=$3 run=$4 base=$5
+  shift 5
   local start=$base
   mkdir -p "$run"
   if [[ -f "$MODEL_DIR/sft.yaml" ]]; then
@@ -92,7 +93,7 @@ train() {
     start="$run/sft/model"
   fi
   launch training.dpo --config "$MODEL_DIR/dpo.yaml" --data "$DATA" --method "$method" --fold "$fold" \
-    --fold_scheme "$scheme" --run_dir "$run" --model_name_or_path "$start" $(epochs_override 1) $FORCE
+    --fold_scheme "$scheme" --run_dir "$run" --model_name_or_path "$start" $(epochs_override 1) $FORCE "$@"
 }
 
 # score RUN_DIR TRAIN_METHOD TEST_METHOD FOLD SCHEME: a trained run's model on one test prefix.

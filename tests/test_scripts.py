@@ -14,6 +14,7 @@ from conftest import build_world
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = [
     "demo.sh", "cv.sh", "axis_cv.sh", "per_person.sh", "faithfulness.sh", "prompt_baseline.sh", "vpl_cv.sh", "slurm.sh",
+    "self_inference.sh",
 ]  # fmt: skip
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}
 
