@@ -63,3 +63,19 @@ def test_a_mixed_training_set_is_scored_with_each_of_its_methods(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     results = pd.read_csv(out / "results.csv")
     assert set(zip(results["train_method"], results["test_method"], strict=True)) == {(mix, "tag"), (mix, "name")}
+
+
+def test_self_inference_trains_refreshes_and_measures_persona_quality(tmp_path):
+    data = build_world(tmp_path / "world").root
+    out = tmp_path / "exp"
+    done = run("self_inference.sh", "--smoke", "--data", str(data), "--out", str(out), "--tokens", "16")
+    assert done.returncode == 0, done.stderr[-3000:]
+    quality = pd.read_csv(out / "persona_quality_fold0.csv")
+    assert quality.groupby("method").size().to_dict() == {
+        "persona_xy_4s": 10, "persona_xy_4s_base": 10, "persona_xy_4s_self0": 10,
+    }  # fmt: skip
+    assert set(quality["seen"]) == {"seen", "unseen"}
+    runs = list((out / "tiny").glob("*/fold0/refresh/log.jsonl"))
+    assert len(runs) == 1 and len(runs[0].read_text().splitlines()) == 1
+    results = pd.read_csv(out / "results.csv")
+    assert set(results["test_method"]) == {"persona_xy_4s"}
