@@ -23,12 +23,12 @@ TRAINING_SET = f"{METHOD}+persona_task_2s_from_persona_gold_ratio0.25"
 """The model learns the inference task while it trains on its own inferences: the intended use of the refresh."""
 
 
-def _train(dataset, model, run_dir) -> None:
+def _train(dataset, model, run_dir, **model_options) -> None:
     config = DPOConfig(output_dir="unused", num_train_epochs=2, per_device_train_batch_size=16, learning_rate=1e-3,
                        max_length=256, logging_steps=5, **CPU_TRAINING)  # fmt: skip
     run = RunArguments(data=str(dataset.root), method=TRAINING_SET, fold=0, run_dir=str(run_dir))
     refresh = RefreshArguments(refresh_every=1, refresh_method=METHOD, refresh_max_new_tokens=8)
-    dpo.train(run, config, ModelConfig(model_name_or_path=str(model)), refresh)
+    dpo.train(run, config, ModelConfig(model_name_or_path=str(model), **model_options), refresh)
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +76,17 @@ def test_a_run_stopped_after_a_round_resumes_from_that_rounds_model(refreshed, t
     refresh = read_json(run_dir / "manifest.json")["persona_refresh"]
     assert refresh["resumed_from"] == "refresh/round0/model"
     assert [entry["round"] for entry in refresh["rounds"]] == [0, 1]
+
+
+def test_lora_rounds_keep_the_base_model_as_reference(refreshed, tiny_model, tmp_path):
+    """Later rounds hand a trained adapter on; the reference must stay the base, never a frozen copy of the adapter."""
+    dataset, _ = refreshed
+    run_dir = tmp_path / "lora"
+    lora = dict(use_peft=True, lora_r=4, lora_alpha=8, lora_target_modules=["q_proj", "v_proj"])
+    _train(dataset, tiny_model, run_dir, **lora)
+    assert [entry["round"] for entry in read_json(run_dir / "manifest.json")["persona_refresh"]["rounds"]] == [0, 1]
+    saved = sorted(path.name for path in (run_dir / "model").iterdir())
+    assert "adapter_model.safetensors" in saved and "ref" not in saved
 
 
 def test_only_persona_methods_can_be_refreshed(refreshed):

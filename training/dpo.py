@@ -50,7 +50,10 @@ def train(
     select_on_validation(config, bool(data.validation))
     peft_config = get_peft_config(model_config)
     held = {"model": load_model(**model_inputs(model_config)).train(), "peft": peft_config}
-    ref_model = None if peft_config is not None else load_model(**model_inputs(model_config))
+    refreshing = refresh is not None and refresh.refresh_every > 0
+    # The reference is the base model: LoRA switched off, or a loaded copy where refresh rounds hand a trained
+    # adapter on (TRL would otherwise freeze that adapter as the reference and let it drift round by round).
+    ref_model = load_model(**model_inputs(model_config)) if peft_config is None or refreshing else None
 
     def make_trainer(train_rows: list, validation_rows: list, args: DPOConfig) -> DPOTrainer:
         """A trainer on the model as it stands; the LoRA adapter is added once and then trained further."""
@@ -68,7 +71,7 @@ def train(
         return trainer
 
     with Timer() as timer:
-        if refresh is not None and refresh.refresh_every > 0:
+        if refreshing:
             trainer, resume, extra = _train_with_refresh(run, config, refresh, data, make_trainer, tokenizer)
         else:
             trainer, extra = make_trainer(data.train, data.validation, config), {}
