@@ -89,7 +89,10 @@ def test_lora_rounds_keep_the_base_model_as_reference(refreshed, tiny_model, tmp
     assert "adapter_model.safetensors" in saved and "ref" not in saved
 
 
-def test_only_persona_methods_can_be_refreshed(refreshed):
+def test_only_persona_methods_shown_in_training_can_be_refreshed(refreshed):
     dataset, run_dir = refreshed
     with pytest.raises(DataError, match="only persona"):
         PersonaRefresher(dataset, "xyw_2s", RefreshArguments(), run_dir / "x")
+    gold = PersonaRefresher(dataset, "persona_gold", RefreshArguments(), run_dir / "x")
+    with pytest.raises(DataError, match="no training row shows"):
+        gold.check_shown(dataset.dpo(TRAINING_SET, "train"))

@@ -27,6 +27,7 @@ from famous_persona.io import DatasetDir, read_jsonl, write_jsonl
 from famous_persona.methods import parse_method
 from famous_persona.schema import DpoRecord, Message, Prefix
 from famous_persona.text_overlap import rouge_l
+from training.common import last_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -112,17 +113,31 @@ class PersonaRefresher:
         shots = [self.pairs[i] for i in prefix.shots]
         return persona_prompts.from_pairs(shots, use_answers=self.parsed.family == "persona_xy")
 
+    def check_shown(self, rows: Sequence[DpoRecord]) -> None:
+        """Refuse a refresh that would change nothing: no training row shows this method's prefixes."""
+        if not any(self._shown(row) for row in rows):
+            raise DataError(
+                f"refresh_method {self.method!r}: no training row shows its prefixes; name the train method or a "
+                "part of its '+' training set"
+            )
+
+    def _shown(self, row: DpoRecord) -> Key | None:
+        """The prefix key whose current text this row's user turn shows, if it shows one of this method."""
+        key = (row.name, row.id) if (row.name, row.id) in self.texts else (row.name, None)
+        pair = self.pairs.get(row.id)
+        if pair is None or key not in self.texts:
+            return None
+        return key if row.prompt[-1].content == self._turn(self.texts[key], pair.prompt) else None
+
     def _rebake(self, rows: Sequence[DpoRecord], new: dict[Key, str]) -> list[DpoRecord]:
         """Rows whose user turn shows this method's current prefix get the new text; other rows are left alone."""
         out = []
         for row in rows:
-            key = (row.name, row.id) if (row.name, row.id) in self.texts else (row.name, None)
-            pair = self.pairs.get(row.id)
-            turn = row.prompt[-1]
-            if pair is None or key not in self.texts or turn.content != self._turn(self.texts[key], pair.prompt):
+            key = self._shown(row)
+            if key is None:
                 out.append(row)
                 continue
-            content = self._turn(new[key], pair.prompt)
+            content = self._turn(new[key], self.pairs[row.id].prompt)
             out.append(row.model_copy(update={"prompt": [*row.prompt[:-1], Message(role="user", content=content)]}))
         self.texts.update(new)
         return out
@@ -146,12 +161,17 @@ def train_in_rounds(
 ) -> tuple[Any, str | None]:
     """Train round by round, re-inferring after each; returns the last trainer and the checkpoint resumed from."""
     rounds = max(1, -(-int(epochs) // every))
+    refresher.check_shown(rows[0])
     train_rows, validation_rows = (refresher.restore(part) for part in rows)
+    first = min(len(refresher.log()), rounds - 1)
     trainer, resumed = None, None
-    for round_index in range(min(len(refresher.log()), rounds - 1), rounds):
+    for round_index in range(first, rounds):
         trainer = make_trainer(train_rows, validation_rows, round_index, min(every, epochs - round_index * every))
-        resumed = _resume_point(trainer, refresher.out, round_index) or resumed
-        trainer.train(resume_from_checkpoint=_own_checkpoint(trainer))
+        own = last_checkpoint(trainer.args.output_dir)
+        if round_index == first and own is None:
+            resumed = _load_previous_round(trainer, refresher.out, round_index)
+        trainer.train(resume_from_checkpoint=own)
+        resumed = resumed or own
         entry = refresher.refresh(trainer.model, tokenizer, round_index, seed + round_index)
         if round_index < rounds - 1:
             trainer.save_model(str(refresher.out / f"round{round_index}" / "model"))
@@ -160,15 +180,10 @@ def train_in_rounds(
     return trainer, resumed
 
 
-def _own_checkpoint(trainer: Any) -> str | None:
-    checkpoints = sorted(Path(trainer.args.output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    return str(checkpoints[-1]) if checkpoints else None
-
-
-def _resume_point(trainer: Any, out: Path, round_index: int) -> str | None:
-    """Load the previous round's weights into a round that has no checkpoint of its own yet."""
+def _load_previous_round(trainer: Any, out: Path, round_index: int) -> str | None:
+    """Where a run restarts at a round with no checkpoint of its own: the weights the previous round saved."""
     previous = out / f"round{round_index - 1}" / "model"
-    if round_index == 0 or _own_checkpoint(trainer) or not previous.is_dir():
+    if round_index == 0 or not previous.is_dir():
         return None
     trainer._load_from_checkpoint(str(previous))  # the Trainer's own loader handles full weights and adapters
     return str(previous)
