@@ -3,7 +3,8 @@ the synthetic world, precision and recall of the (axis, category) facts the infe
 
 Usage: `python -m sampling.persona_quality --data data/synthetic_demo --methods persona_xy_1s persona_xy_4s
 [--out FILE]`; missing prefix files are built first. Per-person rows go to a CSV (default
-<data>/persona_quality.csv) and the means per method are printed last.
+<data>/persona_quality.csv); the means per method are printed, then how well each text measure ranks the rows like
+attribute recall does (synthetic world).
 """
 
 from __future__ import annotations
@@ -111,6 +112,19 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
     return groups[COLUMNS[2:]].mean().assign(people=groups.size())
 
 
+def agreement(frame: pd.DataFrame) -> pd.Series:
+    """Spearman correlation of each text measure with attribute recall over every (method, person) row: how far
+    ROUGE-L and embedding similarity rank personas the way the ground truth does (synthetic world only)."""
+    rows = frame.dropna(subset=["attribute_recall"])
+    return pd.Series(
+        {
+            measure: rows[measure].corr(rows["attribute_recall"], method="spearman")
+            for measure in ("rouge_l", "embedding_cosine")
+        },
+        name="spearman_with_attribute_recall",
+    )
+
+
 @exit_on_data_error
 def main(args: list[str] | None = None) -> None:
     (config,) = parse_config([PersonaQualityConfig], args)
@@ -124,6 +138,10 @@ def main(args: list[str] | None = None) -> None:
     frame.to_csv(out, index=False)
     print(f"wrote {len(frame)} rows to {out}")
     print(summary(frame).round(3).to_string())
+    if frame["attribute_recall"].notna().any():
+        rho = agreement(frame)
+        print(f"agreement with attribute recall over {len(frame)} rows (Spearman): "
+              f"ROUGE-L {rho['rouge_l']:.3f}, embedding cosine {rho['embedding_cosine']:.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":

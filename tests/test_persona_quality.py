@@ -10,7 +10,7 @@ import pytest
 from famous_persona.errors import DataError
 from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.text_overlap import rouge_l
-from sampling.persona_quality import attribute_scores, main, quality_rows, stated_facts, summary
+from sampling.persona_quality import agreement, attribute_scores, main, quality_rows, stated_facts, summary
 from sampling.world_personas import CATEGORIES
 from tests.conftest import build_world
 
@@ -55,11 +55,12 @@ def test_recall_grows_with_shots_and_files_are_written(tmp_path, capsys):
     main(["--data", str(dataset.root), "--methods", *XY_METHODS, "--out", str(out)])
     assert all(dataset.prefix_path(method).is_file() for method in XY_METHODS)
     printed = capsys.readouterr().out.strip().splitlines()
-    assert printed[-1].startswith("persona_xy_8s")
+    assert printed[-2].startswith("persona_xy_8s") and printed[-1].startswith("agreement with attribute recall")
     frame = pd.read_csv(out)
     recall = summary(frame)["attribute_recall"].loc[XY_METHODS].tolist()
     assert recall == sorted(recall) and recall[0] < recall[-1]
     assert frame.groupby("method").size().eq(len(dataset.personas())).all()
+    assert agreement(frame)["rouge_l"] > 0.3, "more revealed facts should mean more overlap with the gold text"
     main(["--data", str(dataset.root), "--methods", "persona_xy_2s", "--out", str(out), "--fold", "0"])
     by_fold = summary(pd.read_csv(out))
     seen, unseen = by_fold.loc[("persona_xy_2s", "seen"), "people"], by_fold.loc[("persona_xy_2s", "unseen"), "people"]
