@@ -58,8 +58,9 @@ def test_only_rows_showing_the_method_are_rebaked(refreshed):
     dataset, run_dir = refreshed
     refresher = PersonaRefresher(dataset, METHOD, RefreshArguments(), run_dir / "refresh")
     persona_rows, other_rows = dataset.dpo(METHOD, "train"), dataset.dpo("xyw_2s", "train")
-    rebaked = refresher.apply(persona_rows + other_rows, 0)
+    rebaked, validation = refresher.apply((persona_rows + other_rows, persona_rows[:5]), 0)
     assert rebaked[len(persona_rows) :] == other_rows
+    assert validation == rebaked[:5], "every list handed in is re-baked, not only the first"
     texts = {(p.name, p.pair_id): p.text for p in read_jsonl(run_dir / "refresh/round0/prefixes.jsonl", Prefix)}
     pairs = {pair.id: pair for pair in dataset.pairs()}
     for row in rebaked[: len(persona_rows)]:

@@ -70,14 +70,6 @@ class PersonaRefresher:
         write_jsonl(self.out / "log.jsonl", [*(e for e in self.log() if e["round"] != entry["round"]), entry])
         logger.info("persona refresh: %s", entry)
 
-    def restore(self, rows: Sequence[DpoRecord]) -> list[DpoRecord]:
-        """The rows as the last finished round left them (unchanged when no round has finished)."""
-        log = self.log()
-        if not log:
-            return list(rows)
-        done = read_jsonl(self.out / f"round{log[-1]['round']}" / "prefixes.jsonl", Prefix)
-        return self._rebake(rows, {(p.name, p.pair_id): p.text for p in done})
-
     def refresh(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, round_index: int, seed: int) -> dict:
         """Re-infer every prefix with `model`; write the texts and return the round's log line."""
         requests = [self._request(p) for p in self.prefixes]
@@ -103,9 +95,15 @@ class PersonaRefresher:
             "rouge_l_to_gold": self._quality(records),
         }
 
-    def apply(self, rows: Sequence[DpoRecord], round_index: int) -> list[DpoRecord]:
+    def apply(self, parts: Sequence[Sequence[DpoRecord]], round_index: int) -> list[list[DpoRecord]]:
+        """Each list of rows (train, validation) re-baked with the texts of a finished round (none before round 0)."""
+        if round_index < 0:
+            return [list(rows) for rows in parts]
         done = read_jsonl(self.out / f"round{round_index}" / "prefixes.jsonl", Prefix)
-        return self._rebake(rows, {(p.name, p.pair_id): p.text for p in done})
+        new = {(p.name, p.pair_id): p.text for p in done}
+        rebaked = [self._rebake(rows, new) for rows in parts]
+        self.texts.update(new)
+        return rebaked
 
     def _request(self, prefix: Prefix) -> str:
         if self.parsed.family == "persona_gold":
@@ -139,7 +137,6 @@ class PersonaRefresher:
                 continue
             content = self._turn(new[key], self.pairs[row.id].prompt)
             out.append(row.model_copy(update={"prompt": [*row.prompt[:-1], Message(role="user", content=content)]}))
-        self.texts.update(new)
         return out
 
     def _turn(self, text: str, question: str) -> str:
@@ -162,8 +159,8 @@ def train_in_rounds(
     """Train round by round, re-inferring after each; returns the last trainer and the checkpoint resumed from."""
     rounds = max(1, -(-int(epochs) // every))
     refresher.check_shown(rows[0])
-    train_rows, validation_rows = (refresher.restore(part) for part in rows)
     first = min(len(refresher.log()), rounds - 1)
+    train_rows, validation_rows = refresher.apply(rows, first - 1)
     trainer, resumed = None, None
     for round_index in range(first, rounds):
         trainer = make_trainer(train_rows, validation_rows, round_index, min(every, epochs - round_index * every))
@@ -175,7 +172,7 @@ def train_in_rounds(
         entry = refresher.refresh(trainer.model, tokenizer, round_index, seed + round_index)
         if round_index < rounds - 1:
             trainer.save_model(str(refresher.out / f"round{round_index}" / "model"))
-            train_rows, validation_rows = (refresher.apply(part, round_index) for part in (train_rows, validation_rows))
+            train_rows, validation_rows = refresher.apply((train_rows, validation_rows), round_index)
         refresher.record(entry)
     return trainer, resumed
 
