@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import stats
+from trl import TrlParser
 
-from famous_persona.config import parse_config
+from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import RecordError, read_json
 from famous_persona.metrics import METRICS, margin
@@ -139,9 +140,13 @@ def aggregate(experiment_dir: Path | str, metric: str = "ref_free_avg") -> pd.Da
     return table
 
 
+def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
+    return stage_parser("aggregate", [AggregateArguments], __doc__, subparsers)
+
+
 @exit_on_data_error
-def main(args: list[str] | None = None) -> None:
-    (config,) = parse_config([AggregateArguments], args)
+def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
+    (config,) = parse_config(parser or make_parser(), args)
     table = aggregate(config.experiment_dir, config.metric)
     print(f"{config.metric} accuracy (mean ± 95% CI over people; ties count as wrong)")
     print(table.to_string(index=False))

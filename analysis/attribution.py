@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import Lasso
 from tqdm import tqdm
+from trl import TrlParser
 
 from analysis.margins import model_scorer
-from famous_persona.config import parse_config
+from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, write_json, write_jsonl
 
@@ -155,9 +156,13 @@ def run_attribution(args: AttributionArguments, scorer_factory: Callable = model
     return summary
 
 
+def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
+    return stage_parser("attribution", [AttributionArguments], __doc__, subparsers)
+
+
 @exit_on_data_error
-def main(args: list[str] | None = None) -> None:
-    (config,) = parse_config([AttributionArguments], args)
+def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
+    (config,) = parse_config(parser or make_parser(), args)
     summary = run_attribution(config)
     for label in ("correct", "wrong"):
         values = ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in summary[label].items())

@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
+from trl import TrlParser
 
 from analysis.aggregate import person_totals, read_results
-from famous_persona.config import parse_config
+from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir
 from famous_persona.schema import Persona
@@ -178,9 +179,13 @@ def run_bias(args: BiasArguments) -> dict[str, pd.DataFrame]:
     return tables
 
 
+def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
+    return stage_parser("bias", [BiasArguments], __doc__, subparsers)
+
+
 @exit_on_data_error
-def main(args: list[str] | None = None) -> None:
-    (config,) = parse_config([BiasArguments], args)
+def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
+    (config,) = parse_config(parser or make_parser(), args)
     tables = run_bias(config)
     if tables["improvement"].empty:
         print("no unseen person has both a fine-tuned and a baseline (prompt-only or no_prefix) accuracy")

@@ -12,8 +12,9 @@ from itertools import combinations
 from pathlib import Path
 
 import pandas as pd
+from trl import TrlParser
 
-from famous_persona.config import parse_config
+from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import exit_on_data_error
 from famous_persona.io import DatasetDir
 
@@ -139,9 +140,13 @@ def dataset_stats(data: Path | str, out: Path | str | None = None) -> dict[str, 
     return tables
 
 
+def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
+    return stage_parser("dataset-stats", [DatasetStatsArguments], __doc__, subparsers)
+
+
 @exit_on_data_error
-def main(args: list[str] | None = None) -> None:
-    (config,) = parse_config([DatasetStatsArguments], args)
+def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
+    (config,) = parse_config(parser or make_parser(), args)
     for name, table in dataset_stats(config.data, config.out).items():
         print(f"\n## {name}\n{table.to_string(index=False, float_format=lambda v: f'{v:.3f}')}")
 

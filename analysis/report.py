@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from trl import TrlParser
 
 from analysis import plots
 from analysis.aggregate import aggregate, main_table, read_results
 from analysis.bias import BiasArguments, run_bias
 from analysis.dataset_stats import dataset_stats
-from famous_persona.config import parse_config
+from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import exit_on_data_error
 
 STYLE = """
@@ -186,9 +187,13 @@ def build_report(args: ReportArguments) -> Path:
     return page.write(experiment_dir / "report" / "index.html")
 
 
+def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
+    return stage_parser("report", [ReportArguments], __doc__, subparsers)
+
+
 @exit_on_data_error
-def main(args: list[str] | None = None) -> None:
-    (config,) = parse_config([ReportArguments], args)
+def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
+    (config,) = parse_config(parser or make_parser(), args)
     print(f"wrote {build_report(config)}")
 
 

@@ -9,6 +9,8 @@ Usage: `python -m evaluation.benchmark --prefix xyw_4s`.
 from __future__ import annotations
 
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -16,13 +18,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from trl import TrlParser
 
 from evaluation.fast_scoring import computed_tokens, score_pairs_fast
 from famous_persona import chat
-from famous_persona.config import parse_config
+from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.io import DatasetDir
 from famous_persona.logprobs import score_pairs
-from famous_persona.models import TinyShape, load_model, load_tokenizer
+from famous_persona.models import TinyShape, build_tiny_model, dataset_texts, load_model, load_tokenizer
 
 Scorer = Callable[..., list[tuple[float, int, float, int]]]
 
@@ -44,22 +47,23 @@ class BenchmarkArguments:
     threads: int = field(default=1, metadata={"help": "torch CPU threads (1: steady on a shared CPU; 0: default)."})
 
 
+def _stage(module: str, *options: object) -> None:
+    """Run a sampling stage through its command line: evaluation never imports another stage."""
+    subprocess.run([sys.executable, "-m", module, *map(str, options)], check=True, stdout=subprocess.DEVNULL)
+
+
 def _build(args: BenchmarkArguments, work: Path) -> tuple[str, str]:
     """The dataset and model to use; a synthetic world (demo settings) with the prefix baked and a tiny model on its
     text are built where missing, so a given `--work_dir` is reused."""
-    from famous_persona.models import build_tiny_model, dataset_texts
-    from sampling.bake import bake
-    from sampling.prefixes import write_prefixes
-    from sampling.synthetic import WorldConfig, make_world
-
     data = args.data or str(work / "world")
     model = args.model or str(work / "model")
     dataset = DatasetDir(data)
     if not dataset.pairs_path.is_file():
-        make_world(WorldConfig(out=data, people=args.people, axes=4, personal_per_person=8, divergent_per_person=16))
+        world = ("--people", args.people, "--axes", 4, "--personal_per_person", 8, "--divergent_per_person", 16)
+        _stage("sampling.world.synthetic", "--out", data, *world)
     if not dataset.dpo_path(args.prefix, args.split).is_file():
-        write_prefixes(dataset, [args.prefix])
-        bake(dataset, [args.prefix])
+        _stage("sampling.prefixes.build", "--data", data, "--methods", args.prefix)
+        _stage("sampling.prefixes.bake", "--data", data, "--methods", args.prefix)
     if not (Path(model) / "config.json").is_file():
         hidden = args.hidden_size
         shape = TinyShape(hidden, 3 * hidden, args.num_hidden_layers, args.num_attention_heads)
@@ -117,8 +121,12 @@ def run(args: BenchmarkArguments, work: Path) -> float:
     return speedup
 
 
-def main(argv: list[str] | None = None) -> None:
-    (args,) = parse_config([BenchmarkArguments], argv)
+def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
+    return stage_parser("benchmark", [BenchmarkArguments], __doc__, subparsers)
+
+
+def main(argv: list[str] | None = None, parser: TrlParser | None = None) -> None:
+    (args,) = parse_config(parser or make_parser(), argv)
     if args.work_dir is not None:
         run(args, Path(args.work_dir))
         return

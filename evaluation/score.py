@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from trl import TrlParser
 
 from evaluation import shards
 from evaluation.fast_scoring import score_pairs_fast
 from famous_persona import chat
-from famous_persona.config import parse_config
+from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, write_json, write_jsonl
 from famous_persona.logprobs import adapter_disabled, score_pairs
@@ -189,10 +190,14 @@ def write_outputs(
     return summary
 
 
+def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
+    return stage_parser("score", [ScoreArguments], __doc__, subparsers)
+
+
 @exit_on_data_error
-def main(args: list[str] | None = None) -> None:
+def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    (score_args,) = parse_config([ScoreArguments], args)
+    (score_args,) = parse_config(parser or make_parser(), args)
     print_accuracy(score(score_args))
 
 

@@ -17,10 +17,11 @@ from typing import Any
 
 import torch
 from transformers import PreTrainedModel
+from trl import TrlParser
 
 from evaluation.score import ScoreArguments, on_device, pair_rows, print_accuracy, write_outputs
 from famous_persona import chat
-from famous_persona.config import parse_config
+from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import exit_on_data_error
 from famous_persona.history import CACHE_NAME, build_history
 from famous_persona.io import DatasetDir
@@ -107,10 +108,14 @@ def score(args: VplScoreArguments) -> dict[str, Any] | None:
     return write_outputs(args, rows, convs, "evaluation.score_vpl")
 
 
+def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
+    return stage_parser("score-vpl", [VplScoreArguments], __doc__, subparsers)
+
+
 @exit_on_data_error
-def main(args: list[str] | None = None) -> None:
+def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    (score_args,) = parse_config([VplScoreArguments], args)
+    (score_args,) = parse_config(parser or make_parser(), args)
     print_accuracy(score(score_args))
 
 

@@ -43,7 +43,7 @@ parse_common() {
   if [[ -z "$DATA" ]]; then
     DATA=data/synthetic_$size GENERATED=1
     say "synthetic persona world ($size size) -> $DATA (fictional people, not FamousPersona data)"
-    python -m sampling.synthetic --config "$CONFIGS/worlds/$size.yaml" --out "$DATA" >/dev/null
+    python -m sampling.world.synthetic --config "$CONFIGS/worlds/$size.yaml" --out "$DATA" >/dev/null
   fi
   [[ -f "$DATA/pairs.jsonl" ]] || die "$DATA has no pairs.jsonl"
 }
@@ -57,8 +57,8 @@ ensure_methods() {
   done
   [[ ${#todo[@]} -eq 0 ]] && return 0
   say "prefixes and baked DPO files: ${todo[*]}"
-  python -m sampling.prefixes --data "$DATA" --methods "${todo[@]}" >/dev/null
-  python -m sampling.bake --data "$DATA" --methods "${todo[@]}" >/dev/null
+  python -m sampling.prefixes.build --data "$DATA" --methods "${todo[@]}" >/dev/null
+  python -m sampling.prefixes.bake --data "$DATA" --methods "${todo[@]}" >/dev/null
 }
 
 # The base model path: the tiny model is built from the dataset's text; others come from their recipe.

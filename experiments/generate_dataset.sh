@@ -11,7 +11,7 @@ usage: experiments/generate_dataset.sh [--config FILE] [--out DIR] [--dry-run] [
   --out DIR           dataset directory to write (default: the config's 'out')
   --dry-run           print the request, token and cost estimate; send nothing
   --scripted-server   start the scripted local server on port 8011 and build a tiny reward model (smoke.yaml)
-  --key value         any other pipeline option (python -m sampling.generate --help lists them)
+  --key value         any other pipeline option (python -m sampling.generation.generate --help lists them)
   --help              this text
 The API key is read from the variable named by api_key_env (default OPENAI_API_KEY) and never written anywhere.
 TXT
@@ -33,12 +33,12 @@ done
 export TRANSFORMERS_VERBOSITY=error HF_DATASETS_DISABLE_PROGRESS_BARS=1 TOKENIZERS_PARALLELISM=false
 
 if [[ -n "$DRY" ]]; then
-  exec python -m sampling.generate --config "$CONFIG" --dry_run true "${ARGS[@]}"
+  exec python -m sampling.generation.generate --config "$CONFIG" --dry_run true "${ARGS[@]}"
 fi
 if [[ -n "$SCRIPTED" ]]; then
   export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
-  [[ -f dump/tiny-reward/config.json ]] || python -m sampling.tiny_reward --out dump/tiny-reward >/dev/null
-  python -m sampling.scripted_server --port 8011 >/dev/null &
+  [[ -f dump/tiny-reward/config.json ]] || python -m tests.support.tiny_reward --out dump/tiny-reward >/dev/null
+  python -m tests.support.scripted_server --port 8011 >/dev/null &
   SERVER=$!
   trap 'kill "$SERVER" 2>/dev/null || true' EXIT
   for _ in $(seq 50); do
@@ -46,4 +46,4 @@ if [[ -n "$SCRIPTED" ]]; then
     sleep 0.1
   done
 fi
-python -m sampling.generate --config "$CONFIG" "${ARGS[@]}"
+python -m sampling.generation.generate --config "$CONFIG" "${ARGS[@]}"

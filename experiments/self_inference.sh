@@ -42,7 +42,8 @@ for fold in "${FOLDS[@]}"; do
   methods=(persona_xy_4s persona_xy_4s_base "persona_xy_4s_self$fold")
   rm -f "$DATA/prefixes/persona_xy_4s_base.jsonl" "$DATA/prefixes/persona_xy_4s_self$fold.jsonl"
   say "fold $fold: persona quality (templated inference, untrained base, trained model)"
-  python -m sampling.persona_quality --data "$DATA" --methods "${methods[@]}" --inference_models "$MODELS" \
+  python -m sampling.prefixes.build --data "$DATA" --methods "${methods[@]}" --inference_models "$MODELS" >/dev/null
+  python -m analysis.persona_quality --data "$DATA" --methods "${methods[@]}" \
     --fold "$fold" --out "$OUT/persona_quality_fold$fold.csv" 2>/dev/null | tail -n +2
 done
 aggregate

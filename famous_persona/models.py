@@ -146,7 +146,9 @@ def dataset_texts(data: str | Path) -> list[str]:
         for record in dataset.dpo(method, split):
             texts += [m.content for m in (*record.prompt, *record.chosen, *record.rejected)]
     if not texts:
-        raise ValueError(f"{dataset.root / 'dpo'}: no baked files to build a tokenizer from; run sampling.bake first")
+        raise ValueError(
+            f"{dataset.root / 'dpo'}: no baked files to build a tokenizer from; run sampling.prefixes.bake first"
+        )
     return texts
 
 
@@ -161,10 +163,16 @@ class TinyArguments:
     num_attention_heads: int = TinyShape.num_attention_heads
 
 
-def main(args: list[str] | None = None) -> None:
+def make_parser(subparsers=None):
+    from famous_persona.config import stage_parser
+
+    return stage_parser("tiny-model", [TinyArguments], "Build the tiny local model from a dataset's text.", subparsers)
+
+
+def main(args: list[str] | None = None, parser=None) -> None:
     from famous_persona.config import parse_config
 
-    (tiny,) = parse_config([TinyArguments], args)
+    (tiny,) = parse_config(parser or make_parser(), args)
     shape = TinyShape(tiny.hidden_size, tiny.intermediate_size, tiny.num_hidden_layers, tiny.num_attention_heads)
     out = build_tiny_model(dataset_texts(tiny.data), tiny.out, tiny.seed, shape)
     print(f"built the tiny model in {out}")

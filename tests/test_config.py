@@ -7,7 +7,7 @@ import pytest
 from famous_persona.cli import main as cli_main
 from famous_persona.config import parse_config
 from famous_persona.manifest import redact, write_manifest
-from sampling.synthetic import WorldConfig
+from sampling.world.synthetic import WorldConfig
 
 
 def test_yaml_then_command_line(tmp_path):

@@ -7,7 +7,6 @@ import json
 
 import pytest
 import torch
-from conftest import METHODS
 from peft import LoraConfig, get_peft_model
 
 from evaluation import shards
@@ -19,6 +18,7 @@ from famous_persona import chat
 from famous_persona.errors import DataError
 from famous_persona.logprobs import adapter_disabled, completion_logps, score_pairs
 from famous_persona.models import load_model, load_tokenizer
+from tests.support.world import METHODS
 
 
 def _encoded(world, model_dir, method: str) -> list[chat.EncodedPair]:

@@ -8,18 +8,18 @@ import shutil
 
 import pytest
 import yaml
-from gen_support import PEOPLE, SECRET, files_containing, small_args
 from trl import DPOConfig, ModelConfig
 
 from evaluation.score import ScoreArguments, score
 from famous_persona.errors import DataError
 from famous_persona.io import DatasetDir, read_json
 from famous_persona.models import TinyShape, build_tiny_model, dataset_texts
-from sampling import generate
-from sampling.bake import bake
-from sampling.prefixes import write_prefixes
-from sampling.scripted_server import FaultPlan, ScriptedServer
-from sampling.tiny_reward import build_tiny_reward_model
+from sampling.generation import generate
+from sampling.prefixes.bake import bake
+from sampling.prefixes.build import write_prefixes
+from tests.support.generation import PEOPLE, SECRET, files_containing, small_args
+from tests.support.scripted_server import FaultPlan, ScriptedServer
+from tests.support.tiny_reward import build_tiny_reward_model
 from training import dpo
 from training.common import RunArguments
 

@@ -11,11 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-from gen_support import SECRET, files_containing, small_args
-
 from famous_persona.io import DatasetDir
-from sampling.scripted_server import ScriptedServer
-from sampling.tiny_reward import build_tiny_reward_model
+from tests.support.generation import SECRET, files_containing, small_args
+from tests.support.scripted_server import ScriptedServer
+from tests.support.tiny_reward import build_tiny_reward_model
 
 ROOT = Path(__file__).resolve().parents[1]
 CONCURRENCY = 4
@@ -35,7 +34,7 @@ def test_kill_9_then_resume(tmp_path):
     server = ScriptedServer(latency_s=0.03, api_key=SECRET).start()
     reward = build_tiny_reward_model(tmp_path / "reward")
     out = tmp_path / "gen"
-    command = [sys.executable, "-m", "sampling.generate",
+    command = [sys.executable, "-m", "sampling.generation.generate",
                *small_args(out, server.base_url, reward, concurrency=CONCURRENCY, candidates=8)]  # fmt: skip
     env = {**os.environ, "OPENAI_API_KEY": SECRET, "PYTHONPATH": str(ROOT)}
     first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

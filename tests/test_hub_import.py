@@ -8,7 +8,7 @@ import time
 import pytest
 
 from famous_persona.errors import DataError
-from sampling.hub_import import HubImportConfig, import_dataset, main
+from sampling.generation.hub_import import HubImportConfig, import_dataset, main
 
 ROWS = {
     "train": [

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from gen_support import SECRET
 
 from famous_persona.io import write_jsonl
-from sampling import gen_judge
-from sampling.gen_config import Context, GenerateConfig
-from sampling.scripted_server import FaultPlan, ScriptedServer
+from sampling.generation import judge as gen_judge
+from sampling.generation.config import Context, GenerateConfig
+from tests.support.generation import SECRET
+from tests.support.scripted_server import FaultPlan, ScriptedServer
 
 
 def _judge(tmp_path, monkeypatch, plan: FaultPlan, n_candidates: int, attempts: int = 2):

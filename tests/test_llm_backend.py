@@ -13,14 +13,14 @@ import numpy as np
 import openai
 import pytest
 
-from sampling import generate, prompts
-from sampling.dedup import deduplicate
-from sampling.gen_filter import diverse, narrowest_band
-from sampling.llm import FatalRequestError, Tally, make_request, run_cached
-from sampling.llm_cache import RequestCache
-from sampling.llm_local import TransformersBackend
-from sampling.llm_openai import OpenAIBackend, RateLimiter, RetryPolicy, retry_after
-from sampling.scripted_server import ScriptedServer
+from sampling.generation import generate, prompts
+from sampling.generation.dedup import deduplicate
+from sampling.generation.filtering import diverse, narrowest_band
+from sampling.llm.backend import FatalRequestError, Tally, make_request
+from sampling.llm.cache import RequestCache, run_cached
+from sampling.llm.local import TransformersBackend
+from sampling.llm.openai_backend import OpenAIBackend, RateLimiter, RetryPolicy, retry_after
+from tests.support.scripted_server import ScriptedServer
 
 
 def _requests(n: int, model: str = "m") -> list:

@@ -8,16 +8,16 @@ import shutil
 
 import pytest
 import yaml
-from conftest import build_world
-from gen_support import SECRET, files_containing
 
 from famous_persona.errors import DataError
 from famous_persona.io import DatasetDir
 from famous_persona.methods import parse_method
-from sampling.bake import bake
-from sampling.persona_inference import PersonaInference
-from sampling.prefixes import build_prefixes, write_prefixes
-from sampling.scripted_server import FaultPlan, ScriptedServer
+from sampling.prefixes.bake import bake
+from sampling.prefixes.build import build_prefixes, write_prefixes
+from sampling.prefixes.inference import PersonaInference
+from tests.support.generation import SECRET, files_containing
+from tests.support.scripted_server import FaultPlan, ScriptedServer
+from tests.support.world import build_world
 
 TINY_METHODS = ["persona_xy_2s_tiny", "persona_x_2s_tiny", "persona_gold_tiny", "persona_xy_2s_tiny_bm25"]
 API_METHODS = ["persona_xy_2s_api", "persona_x_4s_api", "persona_gold_api", "persona_xy_2s_api_emb"]

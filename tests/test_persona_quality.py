@@ -7,12 +7,13 @@ import math
 import pandas as pd
 import pytest
 
+from analysis.persona_quality import agreement, attribute_scores, main, quality_rows, stated_facts, summary
 from famous_persona.errors import DataError
 from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.text_overlap import rouge_l
-from sampling.persona_quality import agreement, attribute_scores, main, quality_rows, stated_facts, summary
-from sampling.world_personas import CATEGORIES
-from tests.conftest import build_world
+from famous_persona.world_vocab import CATEGORIES
+from sampling.prefixes.build import write_prefixes
+from tests.support.world import build_world
 
 XY_METHODS = ["persona_xy_1s", "persona_xy_2s", "persona_xy_4s", "persona_xy_8s"]
 
@@ -52,8 +53,10 @@ def test_gold_against_itself_is_perfect(world):
 def test_recall_grows_with_shots_and_files_are_written(tmp_path, capsys):
     dataset = build_world(tmp_path / "world")
     out = tmp_path / "quality.csv"
+    with pytest.raises(DataError, match="famous-persona prefixes"):
+        quality_rows(dataset, XY_METHODS)
+    write_prefixes(dataset, XY_METHODS)
     main(["--data", str(dataset.root), "--methods", *XY_METHODS, "--out", str(out)])
-    assert all(dataset.prefix_path(method).is_file() for method in XY_METHODS)
     printed = capsys.readouterr().out.strip().splitlines()
     assert printed[-2].startswith("persona_xy_8s") and printed[-1].startswith("agreement with attribute recall")
     frame = pd.read_csv(out)

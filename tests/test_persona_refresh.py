@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import CPU_TRAINING, build_world
 from trl import DPOConfig, ModelConfig
 
 from famous_persona.chat import user_turn
 from famous_persona.errors import DataError
 from famous_persona.io import read_json, read_jsonl, write_jsonl
 from famous_persona.schema import Prefix
-from sampling.bake import bake
+from sampling.prefixes.bake import bake
+from tests.support.world import CPU_TRAINING, build_world
 from training import dpo
 from training.common import RunArguments
 from training.persona_refresh import PersonaRefresher, RefreshArguments

@@ -10,7 +10,7 @@ from analysis.aggregate import COLUMNS, aggregate
 from evaluation.score import ScoreArguments, score
 from famous_persona.io import read_json
 from famous_persona.models import is_adapter
-from tests.conftest import CPU_TRAINING
+from tests.support.world import CPU_TRAINING
 from training import dpo, sft
 from training.common import RunArguments, fold_data
 

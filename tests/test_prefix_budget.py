@@ -4,12 +4,12 @@ and cut is counted in the manifest."""
 from __future__ import annotations
 
 import pytest
-from conftest import build_world
 
 from famous_persona.io import read_json
-from sampling import prefixes
-from sampling.prefix_budget import TokenBudget
-from sampling.prefixes import build_prefixes, format_xyw, write_prefixes
+from sampling.prefixes import build as prefixes
+from sampling.prefixes.budget import TokenBudget
+from sampling.prefixes.build import build_prefixes, format_xyw, write_prefixes
+from tests.support.world import build_world
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import pytest
 
 from famous_persona.errors import DataError
 from famous_persona.schema import Pair
-from sampling.bake import bake_records
-from sampling.prefixes import build_prefixes
-from sampling.retrieval import EMBEDDER, Retriever, rank
+from sampling.prefixes.bake import bake_records
+from sampling.prefixes.build import build_prefixes
+from sampling.prefixes.retrieval import EMBEDDER, Retriever, rank
 
 QUESTIONS = {
     "q": "How do I prune an apple tree in my orchard?",

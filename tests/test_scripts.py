@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import build_world
+
+from tests.support.world import build_world
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = [

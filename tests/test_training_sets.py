@@ -14,10 +14,10 @@ from famous_persona.errors import DataError
 from famous_persona.io import read_json
 from famous_persona.methods import parse_persona_task, split_training_set
 from famous_persona.schema import Prefix
-from sampling.bake import bake
-from sampling.persona_task import task_records
-from sampling.prefixes import write_prefixes
-from tests.conftest import CPU_TRAINING, build_world
+from sampling.prefixes.bake import bake
+from sampling.prefixes.build import write_prefixes
+from sampling.prefixes.persona_task import task_records
+from tests.support.world import CPU_TRAINING, build_world
 from training import dpo
 from training.common import RunArguments, fold_data
 

@@ -10,10 +10,10 @@ import pytest
 from famous_persona.errors import DataError
 from famous_persona.methods import parse_method
 from famous_persona.personas import FoldError, split_people
-from sampling.bake import LeakageError, bake, bake_records
-from sampling.prefixes import build_prefixes, derangement, write_prefixes
-from sampling.synthetic import WorldConfig, make_world
-from tests.conftest import METHODS, build_world
+from sampling.prefixes.bake import LeakageError, bake, bake_records
+from sampling.prefixes.build import build_prefixes, derangement, write_prefixes
+from sampling.world.synthetic import WorldConfig, make_world
+from tests.support.world import METHODS, build_world
 
 
 def test_same_seed_gives_byte_identical_files(world, tmp_path):

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from transformers import PreTrainedTokenizerBase
-from trl import DPOConfig, DPOTrainer, ModelConfig, get_peft_config
+from trl import DPOConfig, DPOTrainer, ModelConfig, TrlParser, get_peft_config
 
-from famous_persona.config import parse_config
+from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import exit_on_data_error
 from famous_persona.io import DatasetDir
 from famous_persona.models import load_model, load_tokenizer
@@ -122,9 +122,13 @@ def _train_with_refresh(
 
 
 @exit_on_data_error
-def main(args: list[str] | None = None) -> None:
+def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
+    return stage_parser("train", [RunArguments, DPOConfig, ModelConfig, RefreshArguments], __doc__, subparsers)
+
+
+def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    train(*parse_config([RunArguments, DPOConfig, ModelConfig, RefreshArguments], args))
+    train(*parse_config(parser or make_parser(), args))
 
 
 if __name__ == "__main__":

@@ -11,9 +11,9 @@ import logging
 from collections import Counter
 from pathlib import Path
 
-from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
+from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
 
-from famous_persona.config import parse_config
+from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import exit_on_data_error
 from famous_persona.models import load_model, load_tokenizer
 from training.common import (
@@ -72,9 +72,13 @@ def train(run: RunArguments, config: SFTConfig, model_config: ModelConfig) -> No
 
 
 @exit_on_data_error
-def main(args: list[str] | None = None) -> None:
+def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
+    return stage_parser("sft", [RunArguments, SFTConfig, ModelConfig], __doc__, subparsers)
+
+
+def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    train(*parse_config([RunArguments, SFTConfig, ModelConfig], args))
+    train(*parse_config(parser or make_parser(), args))
 
 
 if __name__ == "__main__":

@@ -26,10 +26,10 @@ from typing import Any
 
 import torch
 from datasets import Dataset
-from trl import DPOConfig, DPOTrainer, ModelConfig, get_peft_config
+from trl import DPOConfig, DPOTrainer, ModelConfig, TrlParser, get_peft_config
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 
-from famous_persona.config import parse_config
+from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import exit_on_data_error
 from famous_persona.history import CACHE_NAME, History, build_history
 from famous_persona.io import DatasetDir
@@ -261,9 +261,13 @@ def train(run: RunArguments, vpl: VplArguments, config: DPOConfig, model_config:
 
 
 @exit_on_data_error
-def main(args: list[str] | None = None) -> None:
+def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
+    return stage_parser("vpl", [RunArguments, VplArguments, DPOConfig, ModelConfig], __doc__, subparsers)
+
+
+def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    train(*parse_config([RunArguments, VplArguments, DPOConfig, ModelConfig], args))
+    train(*parse_config(parser or make_parser(), args))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 The field map's defaults follow the original's files: `name`, `prompt`, `yw`/`yl` or `chosen`/`rejected` (strings or
 message lists), `question_type` (`personal`; `common` or `divergent` → divergent), `axis`, `split` (else the dataset
 split's name). People come from the people table. With HF_HUB_OFFLINE set, a hub id fails at once with a message.
-Usage: `python -m sampling.hub_import --source zilu-peter-tang/famous-persona --out data/famous_persona_hub`."""
+Usage: `python -m sampling.generation.hub_import --source zilu-peter-tang/famous-persona --out
+data/famous_persona_hub`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from famous_persona.config import parse_config
+from trl import TrlParser
+
+from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, RecordError, read_jsonl, write_jsonl
 from famous_persona.manifest import write_manifest
@@ -124,14 +127,18 @@ def import_dataset(config: HubImportConfig) -> DatasetDir:
     dataset = DatasetDir(config.out)
     write_jsonl(dataset.personas_path, [p for p in table.values() if p.name in present])
     write_jsonl(dataset.pairs_path, pairs)
-    write_manifest(dataset.manifest_path, "sampling.hub_import", asdict(config), status="finished",
+    write_manifest(dataset.manifest_path, "sampling.generation.hub_import", asdict(config), status="finished",
                    counts={"people": len(present), "pairs": len(pairs)})  # fmt: skip
     return dataset
 
 
+def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
+    return stage_parser("hub-import", [HubImportConfig], __doc__, subparsers)
+
+
 @exit_on_data_error
-def main(args: list[str] | None = None) -> None:
-    (config,) = parse_config([HubImportConfig], args)
+def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
+    (config,) = parse_config(parser or make_parser(), args)
     dataset = import_dataset(config)
     print(f"imported {config.source} into {dataset.root}")
 

@@ -2,7 +2,7 @@
 judge model, reasoning first, predicts which answer the named person prefers. Every comparison is asked in both orders;
 a disagreement (position bias) is a tie, and ties and unparseable replies are re-asked up to `judge_attempts` times,
 never settled by a coin. Chosen = the winner, rejected = a seeded random non-winner; the judge's raw text goes into
-`meta`. Usage: `python -m sampling.gen_judge --config <yaml>`."""
+`meta`. Usage: `python -m sampling.generation.judge --config <yaml>`."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
-from famous_persona.errors import exit_on_data_error
-from sampling import prompts
-from sampling.gen_config import Context, stage_main
-from sampling.llm import Results
+from sampling.generation import prompts
+from sampling.generation.config import Context, stage_command
+from sampling.llm.cache import Results
 
 
 @dataclass
@@ -153,9 +152,7 @@ def _pair(ctx: Context, name: str, row: dict, winner: dict, matches: list[Match]
     }  # fmt: skip
 
 
-@exit_on_data_error
-def main(args: list[str] | None = None) -> None:
-    stage_main("judge", run, args)
+make_parser, main = stage_command("judge", run, __doc__)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 A training set `a+b` (famous_persona.methods) gets dpo/a+b/train.jsonl only: the train rows of each part in order,
 each part baked from its own prefix file (a persona task from its source's), so every check runs per part.
 Leakage rules are enforced here as well as tested: no prefix shows a test pair, and no training row sees itself.
-Usage: `python -m sampling.bake --data data/my_world --methods no_prefix persona_gold xyw_2s+persona_gold`.
+Usage: `python -m sampling.prefixes.bake --data data/my_world --methods no_prefix persona_gold xyw_2s+persona_gold`.
 """
 
 from __future__ import annotations
@@ -11,14 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from trl import TrlParser
+
 from famous_persona.chat import user_turn
-from famous_persona.config import parse_config
+from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.manifest import record_step
 from famous_persona.methods import is_persona_task, is_training_only, parse_persona_task, split_training_set
 from famous_persona.schema import DpoRecord, Message, Pair, Prefix
-from sampling.persona_task import task_records
+from sampling.prefixes.persona_task import task_records
 
 
 class LeakageError(DataError):
@@ -125,9 +127,13 @@ def bake(dataset: DatasetDir, methods: Sequence[str]) -> None:
             _bake_method(dataset, name, pairs)
 
 
+def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
+    return stage_parser("bake", [BakeConfig], __doc__, subparsers)
+
+
 @exit_on_data_error
-def main(args: list[str] | None = None) -> None:
-    (config,) = parse_config([BakeConfig], args)
+def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
+    (config,) = parse_config(parser or make_parser(), args)
     bake(DatasetDir(config.data), config.methods)
     print(f"baked {len(config.methods)} methods into {DatasetDir(config.data).root / 'dpo'}")
 

@@ -1,6 +1,6 @@
 """Benchmark: the candidate stage against the scripted server with a fixed latency per request, once with 1 request
 in flight and once with many; the last line printed is `concurrency_speedup=<ratio>`.
-Usage: `python -m sampling.bench_concurrency [--latency_s 0.2 --requests 128 --concurrency 32]`."""
+Usage: `python -m tests.support.bench_concurrency [--latency_s 0.2 --requests 128 --concurrency 32]`."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 from famous_persona.io import write_jsonl
-from sampling import gen_candidates
-from sampling.gen_config import Context, GenerateConfig
-from sampling.scripted_server import ScriptedServer
+from sampling.generation import candidates as gen_candidates
+from sampling.generation.config import Context, GenerateConfig
+from tests.support.scripted_server import ScriptedServer
 
 PER_QUESTION = 8
 

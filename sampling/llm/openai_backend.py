@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import openai
 
-from sampling.llm import Completion, FatalRequestError, OnDone, Request, RequestFailed, Tally
+from sampling.llm.backend import Completion, FatalRequestError, OnDone, Request, RequestFailed, Tally
 
 FATAL = (
     openai.AuthenticationError,

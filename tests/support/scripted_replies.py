@@ -8,7 +8,7 @@ import hashlib
 import json
 import re
 
-from sampling.prompts import TASKS
+from sampling.generation.prompts import TASKS
 
 TOPICS = (
     "weekend plans", "a birthday gift", "a workout routine", "a dinner menu", "a book to read", "a trip abroad",

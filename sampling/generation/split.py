@@ -1,17 +1,17 @@
 """Stage 7, the split: per person up to `personal_target` personal and `divergent_target` divergent pairs, half
 train and half test within each type; a divergent question is in the same split for everyone on its axis. Writes
-pairs.jsonl (validated records) and the dataset manifest. Usage: `python -m sampling.gen_split --config <yaml>`."""
+pairs.jsonl (validated records) and the dataset manifest. Usage: `python -m sampling.generation.split
+--config <yaml>`."""
 
 from __future__ import annotations
 
 import random
 from collections import defaultdict
 
-from famous_persona.errors import exit_on_data_error
 from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.personas import name_key
 from famous_persona.schema import Pair
-from sampling.gen_config import Context, GenerateConfig, stage_main
+from sampling.generation.config import Context, GenerateConfig, stage_command
 
 
 def divergent_splits(rows: list[dict], seed: int) -> dict[str, str]:
@@ -86,9 +86,7 @@ def _counts(name: str, pairs: list[Pair]) -> dict:
     return {"name": name, "pairs": len(pairs), **counts}
 
 
-@exit_on_data_error
-def main(args: list[str] | None = None) -> None:
-    stage_main("split", run, args)
+make_parser, main = stage_command("split", run, __doc__)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,13 @@
 """Stage 4, candidate answers: the sampler first reasons about which kind of user a question suggests, then answers
 for one kind, so the candidates of a question span different users; leaked user types are cleaned from answers.
-Usage: `python -m sampling.gen_candidates --config <yaml>`."""
+Usage: `python -m sampling.generation.candidates --config <yaml>`."""
 
 from __future__ import annotations
 
 from collections import Counter
 
-from famous_persona.errors import exit_on_data_error
-from sampling import prompts
-from sampling.gen_config import Context, stage_main
+from sampling.generation import prompts
+from sampling.generation.config import Context, stage_command
 
 
 def questions(ctx: Context) -> list[dict]:
@@ -46,9 +45,7 @@ def run(ctx: Context) -> None:
     ctx.finish("candidates", rows, left_out, **counts)
 
 
-@exit_on_data_error
-def main(args: list[str] | None = None) -> None:
-    stage_main("candidates", run, args)
+make_parser, main = stage_command("candidates", run, __doc__)
 
 
 if __name__ == "__main__":

@@ -1,27 +1,30 @@
 """Regenerate the dataset (SPEC §4.2): every stage in order, each skipped when its output exists, all requests
 through one on-disk cache, so the same command after a crash resumes where it stopped. `--dry_run true` prints the
-token and cost estimate and sends nothing. Usage: `python -m sampling.generate --config <yaml> [--out DIR]`."""
+token and cost estimate and sends nothing. Usage: `python -m sampling.generation.generate --config <yaml>
+[--out DIR]`."""
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
 
-from famous_persona.config import parse_config
+from trl import TrlParser
+
+from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import read_json
 from famous_persona.manifest import write_manifest
-from sampling import gen_candidates, gen_filter, gen_judge, gen_personas, gen_questions, gen_split, prompts
-from sampling.gen_config import Context, GenerateConfig, config_dict
-from sampling.llm_cost import Estimate, count_tokens, format_estimates
+from sampling.generation import candidates, filtering, judge, personas, prompts, questions, split
+from sampling.generation.config import Context, GenerateConfig, config_dict
+from sampling.llm.cost import Estimate, count_tokens, format_estimates
 
 STAGES = {
-    "personas": gen_personas.run,
-    "questions": gen_questions.run,
-    "candidates": gen_candidates.run,
-    "filter": gen_filter.run,
-    "judge": gen_judge.run,
-    "split": gen_split.run,
+    "personas": personas.run,
+    "questions": questions.run,
+    "candidates": candidates.run,
+    "filter": filtering.run,
+    "judge": judge.run,
+    "split": split.run,
 }
 TYPICAL_QUESTION = "What would be a good way for me to spend a free weekend afternoon with the people I care about?"
 TYPICAL_ANSWER_TOKENS = 300
@@ -33,7 +36,7 @@ def estimate(config: GenerateConfig) -> list[Estimate]:
     """Requests each stage will send for a full run (first asks only; re-asks of ties are extra)."""
     ctx = Context(config, "dry-run")
     people = ctx.people()
-    axes = gen_questions.axis_categories(ctx)
+    axes = questions.axis_categories(ctx)
     per_request = config.questions_per_request
     personal_n = math.ceil(config.personal_target * config.overgenerate)
     divergent_n = math.ceil(config.divergent_target * config.overgenerate)
@@ -73,19 +76,23 @@ def generate(config: GenerateConfig) -> None:
         raise DataError(f"unknown stages {sorted(unknown)}; the stages are {list(STAGES)}")
     ctx = Context(config, "generate")
     previous = read_json(ctx.out / "manifest.json") if (ctx.out / "manifest.json").is_file() else {}
-    write_manifest(ctx.out / "manifest.json", "sampling.generate", config_dict(config), status="running",
+    write_manifest(ctx.out / "manifest.json", "sampling.generation.generate", config_dict(config), status="running",
                    generation=previous.get("generation", {}))  # fmt: skip
     for name, run in STAGES.items():
         if not config.stages or name in config.stages:
             run(Context(config, name))
     manifest = read_json(ctx.out / "manifest.json")
-    write_manifest(ctx.out / "manifest.json", "sampling.generate", config_dict(config), status="finished",
+    write_manifest(ctx.out / "manifest.json", "sampling.generation.generate", config_dict(config), status="finished",
                    generation=manifest.get("generation", {}))  # fmt: skip
 
 
+def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
+    return stage_parser("generate", [GenerateConfig], __doc__, subparsers)
+
+
 @exit_on_data_error
-def main(args: list[str] | None = None) -> None:
-    (config,) = parse_config([GenerateConfig], args)
+def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
+    (config,) = parse_config(parser or make_parser(), args)
     if config.dry_run:
         print(format_estimates(estimate(config)))
         return

@@ -6,19 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from famous_persona.errors import DataError
+from trl import TrlParser
+
+from famous_persona.config import Subparsers, parse_config, stage_parser
+from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import read_jsonl, write_json, write_jsonl
 from famous_persona.manifest import record_step
 from famous_persona.schema import Persona
-from sampling.llm import Backend, Request, Results, Tally, make_request, run_cached
-from sampling.llm_cache import RequestCache
-from sampling.llm_cost import price
-from sampling.llm_openai import OpenAIBackend, RetryPolicy
+from sampling.llm.backend import Backend, Request, Tally, make_request
+from sampling.llm.cache import RequestCache, Results, run_cached
+from sampling.llm.cost import price
+from sampling.llm.openai_backend import OpenAIBackend, RetryPolicy
 
 ROLES = ("writer", "sampler", "judge")
 
@@ -147,7 +150,7 @@ def sampling_params(config: GenerateConfig, role: str) -> dict[str, Any]:
 def build_backend(config: GenerateConfig, role: str, tally: Tally) -> Backend:
     kind = getattr(config, f"{role}_backend")
     if kind == "transformers":
-        from sampling.llm_local import TransformersBackend
+        from sampling.llm.local import TransformersBackend
 
         return TransformersBackend(getattr(config, f"{role}_model"))
     if kind != "openai":
@@ -168,9 +171,15 @@ def config_dict(config: GenerateConfig) -> dict[str, Any]:
     return asdict(config)
 
 
-def stage_main(name: str, run: Any, args: list[str] | None) -> None:
-    """Parse the shared config and run one stage, so each stage module is runnable on its own."""
-    from famous_persona.config import parse_config
+def stage_command(stage: str, run: Callable[[Context], Any], doc: str | None) -> tuple[Callable, Callable]:
+    """`make_parser` and `main` of one pipeline stage (`famous-persona gen-<stage>`), all parsing the shared config."""
 
-    (config,) = parse_config([GenerateConfig], args)
-    run(Context(config, name))
+    def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
+        return stage_parser(f"gen-{stage}", [GenerateConfig], doc, subparsers)
+
+    @exit_on_data_error
+    def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
+        (config,) = parse_config(parser or make_parser(), args)
+        run(Context(config, stage))
+
+    return make_parser, main

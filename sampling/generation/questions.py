@@ -1,5 +1,5 @@
 """Stages 2 and 3, questions: personal questions per person and divergent questions per axis, each list
-de-duplicated (exact and near-duplicate). Usage: `python -m sampling.gen_questions --config <yaml>`."""
+de-duplicated (exact and near-duplicate). Usage: `python -m sampling.generation.questions --config <yaml>`."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import math
 import re
 from collections import defaultdict
 
-from famous_persona.errors import exit_on_data_error
-from sampling import prompts
-from sampling.dedup import deduplicate
-from sampling.gen_config import Context, stage_main
+from sampling.generation import prompts
+from sampling.generation.config import Context, stage_command
+from sampling.generation.dedup import deduplicate
 
 
 def slug(text: str) -> str:
@@ -93,9 +92,7 @@ def run(ctx: Context) -> None:
     divergent(ctx)
 
 
-@exit_on_data_error
-def main(args: list[str] | None = None) -> None:
-    stage_main("questions", run, args)
+make_parser, main = stage_command("questions", run, __doc__)
 
 
 if __name__ == "__main__":

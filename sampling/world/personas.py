@@ -6,14 +6,14 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 
+from famous_persona import world_vocab as vocab
 from famous_persona.schema import Pair
-from sampling import world_vocab as vocab
 
 WHO_AXES = ("age", "gender", "geographical location", "profession", "education level", "family/marriage status")
 SUBJECTS = ("This user", "The person", "This individual")
 UNKNOWN = "Nothing else about them is known."
 NOTHING = "Nothing is known about this user yet."
-CATEGORIES = {axis.name: {category.key: category for category in axis.categories} for axis in vocab.AXES}
+CATEGORIES = vocab.CATEGORIES
 
 
 def _sentence(category: vocab.Category, rng: random.Random) -> str:
@@ -58,7 +58,3 @@ def infer_persona(shots: Sequence[Pair], use_answers: bool, n_axes: int, rng: ra
     found = revealed_categories(shots, use_answers)
     ordered = {axis.name: found[axis.name] for axis in vocab.AXES if axis.name in found}
     return describe(ordered, rng, complete=len(ordered) >= n_axes)
-
-
-def is_synthetic(pairs: Sequence[Pair]) -> bool:
-    return bool(pairs) and all((pair.meta or {}).get("synthetic") for pair in pairs)

@@ -1,4 +1,5 @@
-"""Vocabulary of the synthetic persona world, read from world_vocab.yaml beside this module.
+"""Vocabulary of the synthetic persona world, read from world_vocab.yaml beside this module. It lives in the core
+because the world writes with it and analysis and evaluation read its ground truth back with it.
 
 Each category has a persona phrase (how a description of the person says it), four answer words (what an answer
 written for that kind of person mentions) and two cue words (what such a person drops into their own questions).
@@ -6,10 +7,13 @@ written for that kind of person mentions) and two cue words (what such a person 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from famous_persona.schema import Pair
 
 
 @dataclass(frozen=True)
@@ -50,3 +54,9 @@ LAST_NAMES: tuple[str, ...] = tuple(_RAW["last_names"])
 RACES: tuple[str, ...] = tuple(_RAW["races"])
 ECONOMIC: tuple[str, ...] = tuple(_RAW["economic"])
 ORIENTATIONS: tuple[str, ...] = tuple(_RAW["orientations"])
+CATEGORIES = {axis.name: {category.key: category for category in axis.categories} for axis in AXES}
+
+
+def is_synthetic(pairs: Sequence[Pair]) -> bool:
+    """A dataset made by the synthetic world: every pair carries its ground-truth metadata."""
+    return bool(pairs) and all((pair.meta or {}).get("synthetic") for pair in pairs)

@@ -1,14 +1,14 @@
 """Stage 1, personas: write the dataset's personas.jsonl from the curated people table; with `--propose_personas
 true` the writer model also proposes categories and representative people per axis (work/persona_proposals.jsonl),
 a starting point for extending the table by hand.
-Usage: `python -m sampling.gen_personas --config experiments/configs/generate/full.yaml`."""
+Usage: `python -m sampling.generation.personas --config experiments/configs/generate/full.yaml`."""
 
 from __future__ import annotations
 
-from famous_persona.errors import DataError, exit_on_data_error
+from famous_persona.errors import DataError
 from famous_persona.io import DatasetDir, write_jsonl
-from sampling import prompts
-from sampling.gen_config import Context, stage_main
+from sampling.generation import prompts
+from sampling.generation.config import Context, stage_command
 
 AXES = (
     "sports", "diet", "politics", "religion", "age", "profession", "geographical location", "gender",
@@ -38,9 +38,7 @@ def run(ctx: Context) -> None:
     ctx.finish("persona_proposals", rows, left_out)
 
 
-@exit_on_data_error
-def main(args: list[str] | None = None) -> None:
-    stage_main("personas", run, args)
+make_parser, main = stage_command("personas", run, __doc__)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 concurrency benchmark: deterministic replies for every pipeline task, a fixed latency, and injected faults (429 with
 Retry-After, 500/503, timeouts, malformed bodies, empty and truncated completions, verdicts naming neither answer).
 It counts what it served per request body, so a test can prove no finished request was sent twice.
-Usage: `python -m sampling.scripted_server --port 8011 [--latency_s 0.05]`."""
+Usage: `python -m tests.support.scripted_server --port 8011 [--latency_s 0.05]`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from sampling.scripted_replies import reply_for
+from tests.support.scripted_replies import reply_for
 
 FAULTS = ("rate_limit", "server_500", "server_503", "timeout", "malformed", "empty", "truncated", "neither", "biased")
 JUDGE_ONLY = ("neither", "biased")

@@ -5,9 +5,11 @@ loses only the requests in flight and a re-run never pays twice. It stores repli
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from sampling.llm import Completion
+from sampling.llm.backend import Backend, Completion, Request, Tally
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS completions (
@@ -62,3 +64,57 @@ class RequestCache:
 
     def close(self) -> None:
         self._db.close()
+
+
+@dataclass
+class Results:
+    completions: dict[str, Completion]
+    failures: dict[str, str]
+
+
+async def run_cached(
+    requests: Sequence[Request],
+    backend: Backend,
+    cache: RequestCache,
+    tally: Tally,
+    price: Callable[[str, int, int], float] | None = None,
+) -> Results:
+    """Serve what the cache has; send the rest through the backend, storing each reply as soon as it arrives."""
+    done: dict[str, Completion] = {}
+    missing: list[Request] = []
+    for request in requests:
+        hit = cache.get(request.key)
+        if hit is None:
+            missing.append(request)
+        else:
+            done[request.id] = hit
+            tally.cached += 1
+
+    by_key: dict[str, Completion] = {}
+
+    def store(request: Request, completion: Completion) -> None:
+        cache.put(request.key, request.model, completion)
+        by_key[request.key] = completion
+        tally.sent += 1
+        tally.prompt_tokens += completion.prompt_tokens
+        tally.completion_tokens += completion.completion_tokens
+        if price is not None:
+            tally.cost_usd += price(request.model, completion.prompt_tokens, completion.completion_tokens)
+
+    unique = _unique(missing)
+    failed = await backend.run(unique, store) if unique else {}
+    reasons = {r.key: failed[r.id] for r in unique if r.id in failed}
+    failures = {}
+    for request in missing:
+        if request.key in by_key:
+            done[request.id] = by_key[request.key]
+        else:
+            failures[request.id] = reasons.get(request.key, "no reply")
+    tally.failed += len(failures)
+    tally.unusable += sum(not c.usable for c in done.values())
+    return Results(done, failures)
+
+
+def _unique(requests: Sequence[Request]) -> list[Request]:
+    seen: set[str] = set()
+    return [r for r in requests if not (r.key in seen or seen.add(r.key))]

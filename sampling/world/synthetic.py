@@ -3,7 +3,7 @@
 Every fictional person has a category on every axis. A question belongs to one axis and has one candidate answer per
 category, all the same template with different category words, so chosen and rejected are equally long and fluent.
 Divergent questions are shared by everyone (same question, different winners); personal ones carry a cue word of the
-asker's own category. Usage: `python -m sampling.synthetic --out data/my_world --people 20`.
+asker's own category. Usage: `python -m sampling.world.synthetic --out data/my_world --people 20`.
 """
 
 from __future__ import annotations
@@ -12,14 +12,16 @@ import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from famous_persona.config import parse_config
+from trl import TrlParser
+
+from famous_persona import world_vocab as vocab
+from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.manifest import write_manifest
 from famous_persona.personas import name_key
 from famous_persona.schema import Pair, Persona
-from sampling import world_vocab as vocab
-from sampling.world_personas import describe
+from sampling.world.personas import describe
 
 SYNTHETIC_NOTE = "synthetic persona world: fictional people, not FamousPersona data"
 
@@ -209,7 +211,7 @@ def make_world(config: WorldConfig) -> DatasetDir:
     flipped = sum(bool(pair.meta and pair.meta["flipped"]) for pair in pairs)
     write_manifest(
         dataset.manifest_path,
-        stage="sampling.synthetic",
+        stage="sampling.world.synthetic",
         config=asdict(config),
         note=SYNTHETIC_NOTE,
         counts={"people": len(people), "pairs": len(pairs), "flipped": flipped},
@@ -217,9 +219,13 @@ def make_world(config: WorldConfig) -> DatasetDir:
     return dataset
 
 
+def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
+    return stage_parser("world", [WorldConfig], __doc__, subparsers)
+
+
 @exit_on_data_error
-def main(args: list[str] | None = None) -> None:
-    (config,) = parse_config([WorldConfig], args)
+def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
+    (config,) = parse_config(parser or make_parser(), args)
     dataset = make_world(config)
     print(f"wrote {SYNTHETIC_NOTE} to {Path(dataset.root)}")
 

@@ -6,34 +6,19 @@ Order: most similar first (least similar first when reversed); equal scores are 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from functools import lru_cache
 
 import numpy as np
 from rank_bm25 import BM25Okapi
 
+from famous_persona.embeddings import MINILM, embed
 from famous_persona.errors import DataError
 from famous_persona.schema import Pair
 from famous_persona.text_overlap import tokens
 
-EMBEDDER = "all-MiniLM-L6-v2"
+EMBEDDER = MINILM
 MODEL_NAMES = {"bm25": "bm25", "emb": EMBEDDER}
 
 Scorer = Callable[[str], list[float]]
-
-
-@lru_cache(maxsize=1)
-def _embedder():
-    """The packaged MiniLM, loaded once per process because loading costs seconds."""
-    from sampling.gen_filter import load_embedder
-
-    return load_embedder("minilm")
-
-
-def embed(questions: Iterable[str]) -> dict[str, np.ndarray]:
-    """Unit-length embeddings of each distinct question, computed in one batch."""
-    distinct = sorted(set(questions))
-    vectors = _embedder().encode(distinct, normalize_embeddings=True, convert_to_numpy=True)
-    return dict(zip(distinct, vectors, strict=True))
 
 
 def rank(pool: Sequence[Pair], scores: Sequence[float], k: int, exclude: str, reverse: bool) -> list[Pair]:

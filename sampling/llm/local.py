@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from famous_persona.generation import generate
 from famous_persona.models import load_model, load_tokenizer
-from sampling.llm import Completion, OnDone, Request
+from sampling.llm.backend import Completion, OnDone, Request
 
 
 class TransformersBackend:

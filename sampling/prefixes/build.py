@@ -3,9 +3,9 @@
 Shot-based prefixes are drawn only from the person's train pairs. A per-person prefix whose shots include a train pair
 would show that pair to its own training row, so each such row gets its own prefix (`pair_id` set) drawn without it.
 Retrieval methods (`_bm25`, `_emb`) give every pair its own prefix: the train pairs most similar to its question, or
-a persona inferred from them. `persona_*_{model}` methods ask the named inference model (sampling.persona_inference).
-With `--max_prefix_tokens`, every prefix is fitted to a token budget (sampling.prefix_budget).
-Usage: `python -m sampling.prefixes --data data/my_world --methods no_prefix tag xyw_2s persona_gold`.
+a persona inferred from them. `persona_*_{model}` methods ask the named inference model (sampling.prefixes.inference).
+With `--max_prefix_tokens`, every prefix is fitted to a token budget (sampling.prefixes.budget).
+Usage: `python -m sampling.prefixes.build --data data/my_world --methods no_prefix tag xyw_2s persona_gold`.
 """
 
 from __future__ import annotations
@@ -17,17 +17,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from trl import TrlParser
+
 from famous_persona import persona_prompts
-from famous_persona.config import parse_config
+from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.manifest import record_step
 from famous_persona.methods import Method, parse_method, prefix_sources
 from famous_persona.schema import Pair, Persona, Prefix
-from sampling.persona_inference import DEFAULT_DIR, PersonaInference
-from sampling.prefix_budget import TokenBudget
-from sampling.retrieval import Retriever, rank
-from sampling.world_personas import infer_persona, is_synthetic, redescribe
+from famous_persona.world_vocab import is_synthetic
+from sampling.prefixes.budget import TokenBudget
+from sampling.prefixes.inference import DEFAULT_DIR, PersonaInference
+from sampling.prefixes.retrieval import Retriever, rank
+from sampling.world.personas import infer_persona, redescribe
 
 logger = logging.getLogger(__name__)
 
@@ -286,9 +289,13 @@ def write_prefixes(
         record_step(dataset.manifest_path, "prefixes", "persona_inference", tally=inference.tally.as_dict())
 
 
+def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
+    return stage_parser("prefixes", [PrefixConfig], __doc__, subparsers)
+
+
 @exit_on_data_error
-def main(args: list[str] | None = None) -> None:
-    (config,) = parse_config([PrefixConfig], args)
+def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
+    (config,) = parse_config(parser or make_parser(), args)
     budget = None
     if config.max_prefix_tokens:
         if not config.budget_tokenizer:

@@ -1,6 +1,6 @@
 """A tiny random-init sequence-classification reward model (a Llama with one score head) on a word-level tokenizer,
 so the filtering stage runs offline in tests and the smoke config. Its scores are random: it checks plumbing, not
-quality. Usage: `python -m sampling.tiny_reward --out dump/tiny-reward`."""
+quality. Usage: `python -m tests.support.tiny_reward --out dump/tiny-reward`."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from transformers import LlamaForSequenceClassification
+from trl import TrlParser
 
-from famous_persona.config import parse_config
+from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.models import TinyShape, build_tiny_model
-from sampling import prompts, scripted_replies
+from sampling.generation import prompts
+from tests.support import scripted_replies
 
 
 def vocabulary() -> list[str]:
@@ -32,8 +34,12 @@ class TinyRewardArguments:
     seed: int = 0
 
 
-def main(args: list[str] | None = None) -> None:
-    (options,) = parse_config([TinyRewardArguments], args)
+def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
+    return stage_parser("tiny-reward", [TinyRewardArguments], __doc__, subparsers)
+
+
+def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
+    (options,) = parse_config(parser or make_parser(), args)
     print(f"built a tiny random reward model in {build_tiny_reward_model(options.out, options.seed)}")
 
 

@@ -1,0 +1,1 @@
+"""The test suite (a package, so its support modules import one way: `tests.support...`)."""
