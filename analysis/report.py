@@ -45,13 +45,10 @@ window.addEventListener("load", function () {
 
 
 @dataclass
-class ReportArguments:
-    experiment_dir: str = field(default="dump/demo", metadata={"help": "dump/<experiment> to report on."})
+class ReportArguments(BiasArguments):
+    """The bias options, and a dataset that is optional: without it the bias and dataset sections are skipped."""
+
     data: str | None = field(default=None, metadata={"help": "Dataset dir; enables the bias and dataset sections."})
-    metric: str = field(default="ref_free_avg", metadata={"help": "Accuracy metric of tables and figures."})
-    n_boot: int = field(default=2000, metadata={"help": "Bootstrap resamples for the bias CIs."})
-    correction: str = field(default="holm", metadata={"help": "holm | fdr_bh: decides 'significant' in bias."})
-    seed: int = field(default=0, metadata={"help": "Bootstrap seed."})
 
 
 class Page:
@@ -117,8 +114,7 @@ def _bias(page: Page, args: ReportArguments, figures: Path) -> None:
     if args.data is None:
         page.text("Skipped: needs --data (the dataset's personas.jsonl carries the demographics).", note=True)
         return
-    tables = run_bias(BiasArguments(args.experiment_dir, args.data, args.metric, n_boot=args.n_boot,
-                                    correction=args.correction, seed=args.seed))  # fmt: skip
+    tables = run_bias(args)
     page.text("Improvement = fine-tuned total accuracy with the run's own prefix minus the prompt-only accuracy with "
               "that prefix (or minus the no_prefix model of the same fold). Tests on person means; p-values adjusted "
               f"across all rows; 'significant' uses {args.correction}.")  # fmt: skip
