@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -45,15 +46,14 @@ def _dump(root: Path, world, runs=RUNS) -> Path:
 
 
 def _chromium() -> str:
-    """The browser, installed with apt-get when missing; skip only when that fails."""
-    found = shutil.which("chromium")
+    """The browser `make test` installs; without it the check is skipped here and fails in CI, where it must run."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found:
         return found
-    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
-        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-        if done.returncode != 0:
-            pytest.skip(f"chromium is not installed and `{' '.join(command)}` failed: {done.stderr.strip()[-200:]}")
-    return shutil.which("chromium") or pytest.skip("apt-get installed chromium but it is not on PATH")
+    reason = "no chromium on PATH (`make test` installs it with apt-get where it can)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; CI must run the browser check")
+    pytest.skip(reason)
 
 
 def _open(page: Path) -> tuple[str, str]:
