@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from evaluation.score import ScoreArguments, score
 from famous_persona.io import read_json
 
@@ -34,6 +36,7 @@ def _train(world, tiny_model, run_dir: Path, fold: int, processes: int, rows: in
     assert done.returncode == 0, done.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_two_processes_train_the_same_model_as_one(world, tiny_model, tmp_path):
     from training.common import RunArguments, fold_data
 
@@ -62,6 +65,7 @@ def test_two_processes_train_the_same_model_as_one(world, tiny_model, tmp_path):
     assert max(abs(a["chosen_logp"] - b["chosen_logp"]) for a, b in zip(one, base, strict=True)) > 1e-2
 
 
+@pytest.mark.slow
 def test_two_processes_share_the_scoring_and_every_pair_is_scored_once(world, tiny_model, tmp_path):
     out = tmp_path / "sharded"
     launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",

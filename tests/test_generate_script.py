@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
@@ -21,6 +23,7 @@ def test_help():
     assert done.returncode == 0 and "--dry-run" in done.stdout
 
 
+@pytest.mark.slow
 def test_dry_run_of_the_full_config_sends_nothing(tmp_path):
     done = run("--config", "experiments/configs/generate/full.yaml", "--out", str(tmp_path / "x"), "--dry-run")
     assert done.returncode == 0, done.stderr

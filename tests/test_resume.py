@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from famous_persona.io import read_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +30,7 @@ def _checkpoints(run_dir: Path) -> list[int]:
     return sorted(int(p.name.split("-")[-1]) for p in (run_dir / "checkpoints").glob("checkpoint-*"))
 
 
+@pytest.mark.slow
 def test_sigkill_then_rerun_resumes_from_the_checkpoint(world, tiny_model, tmp_path):
     run_dir = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}

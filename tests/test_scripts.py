@@ -38,6 +38,7 @@ def test_unknown_option_and_unknown_model_are_clear_errors(world, tmp_path):
     assert done.returncode == 2 and "unknown model 'nonesuch'" in done.stderr
 
 
+@pytest.mark.slow
 def test_smoke_runs_aggregate_and_rerun_skips(world, tmp_path):
     out = tmp_path / "exp"
     done = run("cv.sh", "--smoke", "--data", str(world.root), "--out", str(out), "--methods", "tag", "--folds", "0")
@@ -56,6 +57,7 @@ def test_smoke_runs_aggregate_and_rerun_skips(world, tmp_path):
     assert "skipping" in (out / "tiny" / "tag" / "fold0" / "run.log").read_text()
 
 
+@pytest.mark.slow
 def test_a_mixed_training_set_is_scored_with_each_of_its_methods(tmp_path):
     data = build_world(tmp_path / "world").root
     out = tmp_path / "exp"
@@ -66,6 +68,7 @@ def test_a_mixed_training_set_is_scored_with_each_of_its_methods(tmp_path):
     assert set(zip(results["train_method"], results["test_method"], strict=True)) == {(mix, "tag"), (mix, "name")}
 
 
+@pytest.mark.slow
 def test_self_inference_trains_refreshes_and_measures_persona_quality(tmp_path):
     data = build_world(tmp_path / "world").root
     out = tmp_path / "exp"
