@@ -6,40 +6,41 @@ Usage: `python -m evaluation.score --model dump/demo/tiny/persona_gold/fold0/mod
 persona_gold --fold 0 --out dump/demo/tiny/persona_gold/fold0/eval/persona_gold --experiment demo --model_short tiny
 --train_method persona_gold`. Prompt-only: `--train_method none --fold -1`. `--scorer naive` scores every sequence
 in full (the reference); the default reuses shared prefixes. Several processes (`--num_shards N --shard_index i`, or
-`accelerate launch`) each score a share of the people; the last to finish merges the shares.
+`accelerate launch`) each score a share of the people; the last to finish merges the shares. A VPL model (its
+directory holds the user encoder) is scored with each person's soft token in front of the prompt (`--scorer vpl`,
+chosen by itself for such a directory).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
+from accelerate.utils import gather_object
 from trl import TrlParser
 
 from evaluation import shards
 from evaluation.fast_scoring import score_pairs_fast
+from evaluation.vpl_scoring import has_encoder, person_tokens, score_with_tokens
 from famous_persona import chat
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, write_json, write_jsonl
 from famous_persona.logprobs import adapter_disabled, score_pairs
-from famous_persona.manifest import is_finished, write_manifest
+from famous_persona.manifest import skip_finished, write_manifest
 from famous_persona.metrics import METRICS, TIE_POLICY, margin
-from famous_persona.models import is_adapter, load_model, load_tokenizer
+from famous_persona.models import is_adapter, load_model, load_tokenizer, process_state
 from famous_persona.personas import held_out
 
 logger = logging.getLogger(__name__)
 
-SCORERS: dict[str, Callable[..., list[tuple[float, int, float, int]]]] = {
-    "fast": score_pairs_fast,
-    "naive": score_pairs,
-}
+Scorer = Callable[[Any, list[chat.EncodedPair], int, int], list[tuple[float, int, float, int]]]
+SCORERS: dict[str, Scorer] = {"fast": score_pairs_fast, "naive": score_pairs}
+CHOICES = ("auto", *SCORERS, "vpl")
 
 
 @dataclass
@@ -60,38 +61,61 @@ class ScoreArguments:
     batch_size: int = field(default=32, metadata={"help": "Sequences per forward pass."})
     max_length: int = field(default=512, metadata={"help": "Tokens; longer prefixes are cut deliberately."})
     system_prompt: str | None = field(default=None, metadata={"help": "System message, as in training."})
-    dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16."})
+    dtype: str = field(default="float32", metadata={"help": "auto (bfloat16 where supported), float32, bfloat16..."})
     force: bool = field(default=False, metadata={"help": "Re-score even if a finished summary exists."})
-    scorer: str = field(default="fast", metadata={"help": "fast (shared prefixes computed once) or naive."})
+    scorer: str = field(
+        default="auto",
+        metadata={
+            "help": "fast (shared prefixes computed once), naive (every sequence in full), vpl (a VPL model: each "
+            "person's soft token before the prompt); auto = vpl for a VPL model directory, fast otherwise."
+        },
+    )
     num_shards: int = field(default=1, metadata={"help": "Processes sharing the work; a launcher's count if 1."})
     shard_index: int = field(default=0, metadata={"help": "This process's share, 0..num_shards-1."})
 
 
-def _reference_scores(args: ScoreArguments, model: Any, encoded: list[chat.EncodedPair], pad_id: int):
-    scorer = SCORERS[args.scorer]
-    if args.ref_model is not None:
-        return scorer(on_device(load_model(args.ref_model, dtype=args.dtype)), encoded, pad_id, args.batch_size)
-    if is_adapter(args.model):
-        with adapter_disabled(model):
-            return scorer(model, encoded, pad_id, args.batch_size)
-    return None
+def resolve_scorer(args: ScoreArguments) -> str:
+    """The scorer asked for, `auto` made concrete from the model directory."""
+    if args.scorer not in CHOICES:
+        raise DataError(f"scorer must be one of {list(CHOICES)}, got {args.scorer!r}")
+    if args.scorer == "auto":
+        return "vpl" if has_encoder(args.model) else "fast"
+    return args.scorer
 
 
 def on_device(model: Any) -> Any:
-    """The GPU of this process (its local rank under a launcher) when there is one."""
-    if torch.cuda.is_available():
-        return model.to(torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))))
-    return model
+    """The one place scoring places a model: this process's device as accelerate sees it (its GPU under a
+    launcher, the CPU without one)."""
+    return model.to(process_state().device)
 
 
-def _score_rows(args: ScoreArguments, records: list, convs: list[chat.Conversation], unseen: set[str]) -> list[dict]:
+def vpl_scorer(args: ScoreArguments, dataset: DatasetDir, records: list) -> Scorer:
+    """Every-sequence scoring with each record's person's soft token (posterior mean from their own train pairs)."""
+    names = [record.name for record in records]
+    tokens = person_tokens(args.model, dataset, sorted(set(names)))
+
+    def scorer(model: Any, encoded: list[chat.EncodedPair], pad_id: int, batch_size: int) -> list:
+        return score_with_tokens(model, encoded, names, tokens, pad_id, batch_size)
+
+    return scorer
+
+
+def _score_rows(args: ScoreArguments, scorer: Scorer, records: list, unseen: set[str]) -> list[dict]:
     """One scores.jsonl row per record, from the policy and (when known) the reference."""
     tokenizer = load_tokenizer(args.model)
-    encoded = [chat.encode(tokenizer, conv) for conv in convs]
+    encoded = [
+        chat.encode(tokenizer, chat.conversation(r, tokenizer, args.max_length, args.system_prompt)) for r in records
+    ]
     model = on_device(load_model(args.model, dtype=args.dtype))
     pad_id = tokenizer.pad_token_id
-    scores = SCORERS[args.scorer](model, encoded, pad_id, args.batch_size)
-    return pair_rows(records, unseen, args.fold, scores, _reference_scores(args, model, encoded, pad_id))
+    scores = scorer(model, encoded, pad_id, args.batch_size)
+    reference = None
+    if args.ref_model is not None:
+        reference = scorer(on_device(load_model(args.ref_model, dtype=args.dtype)), encoded, pad_id, args.batch_size)
+    elif is_adapter(args.model):
+        with adapter_disabled(model):
+            reference = scorer(model, encoded, pad_id, args.batch_size)
+    return pair_rows(records, unseen, args.fold, scores, reference)
 
 
 def pair_rows(records: list, unseen: set[str], fold: int, scores: list, reference: list | None) -> list[dict]:
@@ -139,29 +163,38 @@ def summarise(rows: list[dict[str, Any]], beta: float) -> dict[str, Any]:
 
 
 def score(args: ScoreArguments) -> dict[str, Any] | None:
-    """Score this process's share of the pairs; whoever completes the set writes scores.jsonl and summary.json."""
-    out = Path(args.out)
-    if is_finished(out / "manifest.json") and not args.force:
-        logger.warning("%s is finished; skipping (use --force to redo it)", out)
+    """Score this process's share of the pairs; the complete set goes to scores.jsonl and summary.json."""
+    if skip_finished(args.out, args.force):
         return None
-    if args.scorer not in SCORERS:
-        raise DataError(f"scorer must be one of {sorted(SCORERS)}, got {args.scorer!r}")
-    index, count = shards.from_launcher(args.shard_index, args.num_shards)
+    name = resolve_scorer(args)
     dataset = DatasetDir(args.data)
     unseen = held_out(dataset.personas(), args.fold, args.fold_scheme)
     records = dataset.dpo(args.test_method, "test")
-    tokenizer = load_tokenizer(args.model)
-    convs = {r.id: chat.conversation(r, tokenizer, args.max_length, args.system_prompt) for r in records}
-    mine = shards.select(records, index, count)
-    rows = _score_rows(args, mine, [convs[r.id] for r in mine], unseen)
-    if count > 1:
-        shards.write_shard(out, index, count, rows)
-        rows = shards.merge(out, records, count)
+    state = process_state()
+    launched = args.num_shards == 1 and state.num_processes > 1
+    if launched:
+        index, count = state.process_index, state.num_processes
+        with state.split_between_processes(shards.people(records)) as names:
+            mine = [record for record in records if record.name in set(names)]
+    else:
+        index, count = shards.checked_shard(args.shard_index, args.num_shards)
+        mine = shards.select(records, index, count)
+    scorer = vpl_scorer(args, dataset, mine) if name == "vpl" else SCORERS[name]
+    rows = _score_rows(args, scorer, mine, unseen)
+    if launched:
+        rows = shards.merge_rows(gather_object(rows), records, Path(args.out))
+        if not state.is_main_process:
+            return None
+    elif count > 1:
+        shards.write_shard(Path(args.out), index, count, rows)
+        rows = shards.merge(Path(args.out), records, count)
         if rows is None:
             logger.info("shard %d of %d written; the last shard to finish writes the summary", index, count)
             return None
-    summary = write_outputs(args, rows, list(convs.values()), "evaluation.score", scorer=args.scorer, shards=count)
-    shards.clear(out, count)
+    tokenizer = load_tokenizer(args.model)
+    convs = [chat.conversation(r, tokenizer, args.max_length, args.system_prompt) for r in records]
+    summary = write_outputs(args, rows, convs, "evaluation.score", scorer=name, shards=count)
+    shards.clear(Path(args.out), count)
     return summary
 
 

@@ -71,6 +71,14 @@ base_model() {
   fi
 }
 
+# A recipe's keys as command-line options, one per line, so a small recipe (vpl.yaml) sits on top of a shared one
+# (dpo.yaml): `mapfile -t opts < <(recipe_options FILE)`.
+recipe_options() {
+  python -c 'import sys, yaml
+for key, value in (yaml.safe_load(open(sys.argv[1])) or {}).items():
+    print(f"--{key}"); print(value)' "$1"
+}
+
 # The prefix methods a model trained on METHOD is scored with: METHOD itself, or the method parts of a mix a+b.
 scored_methods() {
   python -c 'import sys; from famous_persona.methods import scored_methods; print(*scored_methods(sys.argv[1]))' "$1"
@@ -89,11 +97,11 @@ train() {
   mkdir -p "$run"
   if [[ -f "$MODEL_DIR/sft.yaml" ]]; then
     launch training.sft --config "$MODEL_DIR/sft.yaml" --data "$DATA" --method "$method" --fold "$fold" \
-      --fold_scheme "$scheme" --run_dir "$run/sft" --model_name_or_path "$base" $(epochs_override 4) $FORCE
+      --fold_scheme "$scheme" --output_dir "$run/sft" --model_name_or_path "$base" $(epochs_override 4) $FORCE
     start="$run/sft/model"
   fi
   launch training.dpo --config "$MODEL_DIR/dpo.yaml" --data "$DATA" --method "$method" --fold "$fold" \
-    --fold_scheme "$scheme" --run_dir "$run" --model_name_or_path "$start" $(epochs_override 1) $FORCE "$@"
+    --fold_scheme "$scheme" --output_dir "$run" --model_name_or_path "$start" $(epochs_override 1) $FORCE "$@"
 }
 
 # score RUN_DIR TRAIN_METHOD TEST_METHOD FOLD SCHEME: a trained run's model on one test prefix.

@@ -11,7 +11,8 @@ usage() {
 usage: experiments/vpl_cv.sh [options] [--folds K ...]
 $COMMON_USAGE
   --folds K...    folds to run (default: all; with --smoke the first two)
-The VPL recipe is experiments/configs/models/<model>/vpl.yaml (only the tiny model has one so far).
+The VPL recipe is experiments/configs/models/<model>/vpl.yaml on top of the DPO recipe dpo.yaml beside it (only
+the tiny model has one so far).
 TXT
 }
 
@@ -30,11 +31,13 @@ vpl_fold() {
   if ! finished "$sft"; then
     sft="$run/sft"
     launch training.sft --config "$MODEL_DIR/sft.yaml" --data "$DATA" --method no_prefix --fold "$fold" \
-      --run_dir "$sft" --model_name_or_path "$BASE" $(epochs_override 4) $FORCE
+      --output_dir "$sft" --model_name_or_path "$BASE" $(epochs_override 4) $FORCE
   fi
-  launch training.vpl --config "$MODEL_DIR/vpl.yaml" --data "$DATA" --fold "$fold" --run_dir "$run" \
-    --model_name_or_path "$sft/model" $(epochs_override 1) $FORCE
-  python -m evaluation.score_vpl --config "$MODEL_DIR/eval.yaml" --model "$run/model" --ref_model "$sft/model" \
+  local vpl_options
+  mapfile -t vpl_options < <(recipe_options "$MODEL_DIR/vpl.yaml")
+  launch training.vpl --config "$MODEL_DIR/dpo.yaml" "${vpl_options[@]}" --data "$DATA" --fold "$fold" \
+    --output_dir "$run" --model_name_or_path "$sft/model" $(epochs_override 1) $FORCE
+  python -m evaluation.score --config "$MODEL_DIR/eval.yaml" --model "$run/model" --ref_model "$sft/model" \
     --data "$DATA" --test_method no_prefix --fold "$fold" --out "$run/eval/no_prefix" \
     --experiment "$(basename "$OUT")" --model_short "$MODEL" --train_method vpl $FORCE
 }

@@ -6,7 +6,7 @@ Only pairs with split=train are ever candidates, so no test pair can reach z. Ea
 
 from __future__ import annotations
 
-import os
+import io
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +17,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from famous_persona import chat
 from famous_persona.errors import DataError
+from famous_persona.io import atomic_write_bytes
 from famous_persona.models import load_model
 from famous_persona.schema import DpoRecord, Message, Pair
 
@@ -95,11 +96,10 @@ def _read_cache(path: Path, embedder: str) -> dict[str, tuple[list[str], torch.T
 
 
 def _write_cache(path: Path, embedder: str, people: dict[str, tuple[list[str], torch.Tensor]]) -> None:
-    """Written to a temporary file and renamed, so a crash never leaves a half-written cache."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save({"embedder": embedder, "people": people}, tmp)
-    os.replace(tmp, path)
+    """Written atomically, so a crash never leaves a half-written cache."""
+    buffer = io.BytesIO()
+    torch.save({"embedder": embedder, "people": people}, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def build_history(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,20 +34,10 @@ def _first_problem(error: ValidationError) -> tuple[str | None, str]:
     return field, first["msg"]
 
 
-def read_jsonl(
-    path: Path | str,
-    model: type[T],
-    unique: str | None = None,
-    known: Mapping[str, Iterable[str]] | None = None,
-) -> list[T]:
-    """Read and validate every line; `unique` names a field that must not repeat, `known` fields whose values must be
-    in a given set (e.g. pair names among the people)."""
-    path = Path(path)
+def _objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, JSON object) for every non-blank line; a missing file or a bad line is a located error."""
     if not path.is_file():
         raise RecordError(path, None, None, "file not found")
-    allowed = {field: set(values) for field, values in (known or {}).items()}
-    seen: dict[Any, int] = {}
-    records: list[T] = []
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -58,29 +48,56 @@ def read_jsonl(
                 raise RecordError(path, number, None, f"malformed JSON ({error.msg} at column {error.colno})") from None
             if not isinstance(raw, dict):
                 raise RecordError(path, number, None, f"expected a JSON object, got {type(raw).__name__}")
-            try:
-                record = model.model_validate(raw)
-            except ValidationError as error:
-                field, problem = _first_problem(error)
-                raise RecordError(path, number, field, problem) from None
-            for field, values in allowed.items():
-                if getattr(record, field) not in values:
-                    raise RecordError(path, number, field, f"unknown value {getattr(record, field)!r}")
-            if unique is not None:
-                value = getattr(record, unique)
-                if value in seen:
-                    raise RecordError(path, number, unique, f"duplicate {value!r} (first on line {seen[value]})")
-                seen[value] = number
-            records.append(record)
+            yield number, raw
+
+
+def read_rows(path: Path | str) -> list[dict[str, Any]]:
+    """Every JSON object of a JSONL file, unvalidated: for files this project wrote itself (logs, shards)."""
+    return [raw for _, raw in _objects(Path(path))]
+
+
+def read_jsonl(
+    path: Path | str,
+    model: type[T],
+    unique: str | None = None,
+    known: Mapping[str, Iterable[str]] | None = None,
+) -> list[T]:
+    """Read and validate every line; `unique` names a field that must not repeat, `known` fields whose values must be
+    in a given set (e.g. pair names among the people)."""
+    path = Path(path)
+    allowed = {field: set(values) for field, values in (known or {}).items()}
+    seen: dict[Any, int] = {}
+    records: list[T] = []
+    for number, raw in _objects(path):
+        try:
+            record = model.model_validate(raw)
+        except ValidationError as error:
+            field, problem = _first_problem(error)
+            raise RecordError(path, number, field, problem) from None
+        for field, values in allowed.items():
+            if getattr(record, field) not in values:
+                raise RecordError(path, number, field, f"unknown value {getattr(record, field)!r}")
+        if unique is not None:
+            value = getattr(record, unique)
+            if value in seen:
+                raise RecordError(path, number, unique, f"duplicate {value!r} (first on line {seen[value]})")
+            seen[value] = number
+        records.append(record)
     return records
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path | str, data: bytes) -> None:
+    """Write to a temporary file beside `path` and rename it, so a crash never leaves a half-written file."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

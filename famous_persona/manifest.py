@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import platform
 import re
 import subprocess
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from famous_persona.io import read_json, write_json
+
+logger = logging.getLogger(__name__)
 
 PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers", "numpy", "pandas")
 SECRET_WORDS = {"key", "apikey", "token", "secret", "password", "credentials"}
@@ -68,6 +71,14 @@ def is_finished(path: Path | str) -> bool:
     """A run is finished when its manifest says so; anything else is redone or resumed."""
     path = Path(path)
     return path.is_file() and read_json(path).get("status") == "finished"
+
+
+def skip_finished(out_dir: Path | str, force: bool) -> bool:
+    """The one skip-if-finished check of every stage: true (and said) when `out_dir` holds a finished manifest."""
+    done = is_finished(Path(out_dir) / "manifest.json") and not force
+    if done:
+        logger.warning("%s is finished; skipping (use --force to redo it)", out_dir)
+    return done
 
 
 def record_step(path: Path | str, step: str, name: str, **info: Any) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 import torch
+from accelerate import PartialState
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import (
     AutoModelForCausalLM,
@@ -18,6 +19,7 @@ from transformers import (
     PreTrainedTokenizerBase,
     PreTrainedTokenizerFast,
 )
+from trl import ModelConfig, get_quantization_config
 
 BOS, EOS, PAD, UNK = "<s>", "</s>", "<pad>", "<unk>"
 ROLE_TOKENS = ["<|system|>", "<|user|>", "<|assistant|>"]
@@ -32,11 +34,11 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 class TinyShape:
     """Shape of the random-init Llama used on CPU; a few hundred thousand to a few million parameters."""
 
-    hidden_size: int = 128
-    intermediate_size: int = 384
-    num_hidden_layers: int = 2
-    num_attention_heads: int = 4
-    max_position_embeddings: int = 512
+    hidden_size: int = field(default=128, metadata={"help": "Width of the residual stream."})
+    intermediate_size: int = field(default=384, metadata={"help": "Width of the feed-forward layers."})
+    num_hidden_layers: int = field(default=2, metadata={"help": "Transformer layers."})
+    num_attention_heads: int = field(default=4, metadata={"help": "Attention heads (as many key/value heads)."})
+    max_position_embeddings: int = field(default=512, metadata={"help": "Longest sequence, in tokens."})
 
 
 def train_word_tokenizer(texts: Iterable[str]) -> PreTrainedTokenizerFast:
@@ -54,7 +56,7 @@ def train_word_tokenizer(texts: Iterable[str]) -> PreTrainedTokenizerFast:
         unk_token=UNK,
         additional_special_tokens=ROLE_TOKENS,
         chat_template=CHAT_TEMPLATE,
-        model_max_length=TinyShape.max_position_embeddings,
+        model_max_length=TinyShape().max_position_embeddings,
     )
 
 
@@ -102,31 +104,59 @@ def is_adapter(path: str | Path) -> bool:
     return (Path(path) / "adapter_config.json").is_file()
 
 
+def process_state() -> PartialState:
+    """This process's place among launched processes and its device, the one source of device placement: gloo
+    between CPU processes, the local GPU otherwise."""
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
+    """`auto` (or none) is bfloat16 where the accelerator supports it and float32 on the CPU, for training and scoring
+    alike."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype in (None, "auto"):
+        return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be auto or one of {sorted(DTYPES)}, got {dtype!r}")
+    return DTYPES[dtype]
+
+
+def model_init_kwargs(model_config: ModelConfig, trust_remote_code: bool = False) -> dict[str, Any]:
+    """`from_pretrained` arguments from every loading field of TRL's ModelConfig (revision, attention, dtype and the
+    bitsandbytes options through TRL's own `get_quantization_config`)."""
+    dtype = resolve_dtype(model_config.dtype)
+    kwargs: dict[str, Any] = {
+        "dtype": dtype,
+        "revision": model_config.model_revision,
+        "attn_implementation": model_config.attn_implementation,
+        "trust_remote_code": trust_remote_code,
+    }
+    quantization = get_quantization_config(replace(model_config, dtype=dtype))
+    if quantization is not None:
+        kwargs["quantization_config"] = quantization
+        kwargs["device_map"] = {"": process_state().local_process_index}
+    return kwargs
+
+
 def load_model(
     name_or_path: str | Path,
-    dtype: str = "float32",
+    dtype: str | torch.dtype | None = "float32",
     quantization: str | None = None,
     adapter: str | Path | None = None,
+    **init_kwargs: Any,
 ) -> PreTrainedModel:
     """A causal LM from a hub id or a local dir; `adapter` (or an adapter dir as `name_or_path`) adds LoRA weights;
-    `quantization` is '4bit' or '8bit' through bitsandbytes (GPU only)."""
+    `quantization` is '4bit' or '8bit' through bitsandbytes (GPU only); `init_kwargs` (see `model_init_kwargs`) go
+    to `from_pretrained` and win over `dtype` and `quantization`."""
     if adapter is None and is_adapter(name_or_path):
         from peft import PeftConfig
 
         adapter, name_or_path = name_or_path, PeftConfig.from_pretrained(str(name_or_path)).base_model_name_or_path
-    kwargs: dict = {"dtype": DTYPES[dtype]}
-    if quantization is not None:
-        from transformers import BitsAndBytesConfig
-
-        if quantization not in ("4bit", "8bit"):
-            raise ValueError(f"quantization must be '4bit' or '8bit', got {quantization!r}")
-        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))}
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=quantization == "4bit",
-            load_in_8bit=quantization == "8bit",
-            bnb_4bit_compute_dtype=DTYPES[dtype],
-            bnb_4bit_quant_type="nf4",
-        )
+    if quantization not in (None, "4bit", "8bit"):
+        raise ValueError(f"quantization must be '4bit' or '8bit', got {quantization!r}")
+    shorthand = ModelConfig(dtype=dtype, load_in_4bit=quantization == "4bit", load_in_8bit=quantization == "8bit")
+    kwargs = {**model_init_kwargs(shorthand), **init_kwargs}
     model = AutoModelForCausalLM.from_pretrained(str(name_or_path), **kwargs)
     if adapter is not None:
         from peft import PeftModel
@@ -152,15 +182,13 @@ def dataset_texts(data: str | Path) -> list[str]:
     return texts
 
 
-@dataclass
-class TinyArguments:
+@dataclass(frozen=True)
+class TinyArguments(TinyShape):
+    """The tiny model's shape (TinyShape's fields) plus where its text comes from and where it goes."""
+
     data: str = field(default="data/synthetic", metadata={"help": "Dataset whose baked text trains the tokenizer."})
     out: str = field(default="dump/tiny-base", metadata={"help": "Where the model and tokenizer are saved."})
     seed: int = field(default=0, metadata={"help": "Initialisation seed."})
-    hidden_size: int = TinyShape.hidden_size
-    intermediate_size: int = TinyShape.intermediate_size
-    num_hidden_layers: int = TinyShape.num_hidden_layers
-    num_attention_heads: int = TinyShape.num_attention_heads
 
 
 def make_parser(subparsers=None):
@@ -173,7 +201,7 @@ def main(args: list[str] | None = None, parser=None) -> None:
     from famous_persona.config import parse_config
 
     (tiny,) = parse_config(parser or make_parser(), args)
-    shape = TinyShape(tiny.hidden_size, tiny.intermediate_size, tiny.num_hidden_layers, tiny.num_attention_heads)
+    shape = TinyShape(**{f.name: getattr(tiny, f.name) for f in fields(TinyShape)})
     out = build_tiny_model(dataset_texts(tiny.data), tiny.out, tiny.seed, shape)
     print(f"built the tiny model in {out}")
 

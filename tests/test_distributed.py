@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,19 +17,26 @@ from famous_persona.io import read_json
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def free_port() -> int:
+    """A port no one listens on now, so parallel runs of the suite never collide."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def _train(world, tiny_model, run_dir: Path, fold: int, processes: int, rows: int) -> None:
     """One plain SGD step over all training rows: the same update whether the batch is split over ranks or not."""
     per_device = rows // processes
     args = [
-        "--data", str(world.root), "--method", "persona_gold", "--fold", str(fold), "--run_dir", str(run_dir),
-        "--model_name_or_path", str(tiny_model), "--output_dir", str(run_dir), "--use_cpu", "true", "--bf16", "false",
+        "--data", str(world.root), "--method", "persona_gold", "--fold", str(fold), "--output_dir", str(run_dir),
+        "--model_name_or_path", str(tiny_model), "--use_cpu", "true", "--bf16", "false",
         "--per_device_train_batch_size", str(per_device), "--max_steps", "1", "--learning_rate", "0.5",
         "--optim", "sgd", "--val_fraction", "0", "--report_to", "none", "--disable_tqdm", "true", "--seed", "0",
     ]  # fmt: skip
     launcher = [sys.executable, "-m", "accelerate.commands.launch"]
     if processes > 1:
         config = ROOT / "experiments/accelerate/cpu_2proc.yaml"
-        launcher += ["--config_file", str(config), "--main_process_port", "29533"]
+        launcher += ["--config_file", str(config), "--main_process_port", str(free_port())]
     else:
         launcher += ["--num_processes", "1", "--cpu"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
@@ -68,8 +76,9 @@ def test_two_processes_train_the_same_model_as_one(world, tiny_model, tmp_path):
 @pytest.mark.slow
 def test_two_processes_share_the_scoring_and_every_pair_is_scored_once(world, tiny_model, tmp_path):
     out = tmp_path / "sharded"
-    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-                str(ROOT / "experiments/accelerate/cpu_2proc.yaml"), "--main_process_port", "29534"]  # fmt: skip
+    config = ROOT / "experiments/accelerate/cpu_2proc.yaml"
+    launch = ["accelerate.commands.launch", "--config_file", str(config), "--main_process_port", str(free_port())]
+    launcher = [sys.executable, "-m", *launch]
     args = ["-m", "evaluation.score", "--model", str(tiny_model), "--data", str(world.root), "--test_method", "xyw_2s",
             "--fold", "1", "--out", str(out)]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}

@@ -115,17 +115,14 @@ def test_a_merge_refuses_pairs_scored_twice_or_missing(world, tmp_path):
     assert shards.merge(tmp_path, records, 2) == rows
 
 
-def test_people_are_split_whole_and_the_launcher_rank_is_used(world, monkeypatch):
+def test_people_are_split_whole_and_a_shard_outside_the_range_is_refused(world):
     records = world.dpo("tag", "test")
     parts = [shards.select(records, index, 3) for index in range(3)]
     assert sorted(r.id for part in parts for r in part) == sorted(r.id for r in records)
     assert not {r.name for r in parts[0]} & {r.name for r in parts[1]}
-    assert shards.from_launcher(2, 4) == (2, 4)
-    monkeypatch.setenv("WORLD_SIZE", "3")
-    monkeypatch.setenv("RANK", "1")
-    assert shards.from_launcher(0, 1) == (1, 3)
-    with pytest.raises(DataError):
-        shards.from_launcher(4, 4)
+    assert shards.checked_shard(2, 4) == (2, 4)
+    with pytest.raises(DataError, match="shard_index must be in 0..3"):
+        shards.checked_shard(4, 4)
 
 
 def test_the_benchmark_checks_agreement_and_ends_with_the_speedup(world, tiny_model, tmp_path, capsys):

@@ -142,10 +142,10 @@ def test_stages_downstream_consume_the_dataset(run, tmp_path):
     shape = TinyShape(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)
     base = build_tiny_model(dataset_texts(dataset.root), tmp_path / "base", shape=shape)
     run_dir = tmp_path / "dump" / "tiny" / "xyw_2s" / "fold0"
-    config = DPOConfig(output_dir="unused", num_train_epochs=1, per_device_train_batch_size=8, report_to="none",
+    config = DPOConfig(output_dir=str(run_dir), num_train_epochs=1, per_device_train_batch_size=8, report_to="none",
                        use_cpu=True, bf16=False, disable_tqdm=True, max_length=512, learning_rate=1e-3)  # fmt: skip
     fold = dataset.personas()[0].fold
-    dpo.train(RunArguments(data=str(dataset.root), method="xyw_2s", fold=fold, run_dir=str(run_dir)), config,
+    dpo.train(RunArguments(data=str(dataset.root), method="xyw_2s", fold=fold), config,
               ModelConfig(model_name_or_path=str(base)))  # fmt: skip
     score(ScoreArguments(model=str(run_dir / "model"), data=str(dataset.root), test_method="xyw_2s", fold=fold,
                          out=str(run_dir / "eval"), experiment="gen", model_short="tiny",

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from trl import DPOConfig, ModelConfig
+import torch
+from trl import DPOConfig, DPOTrainer, ModelConfig
 
 from famous_persona.chat import user_turn
 from famous_persona.errors import DataError
 from famous_persona.io import read_json, read_jsonl, write_jsonl
+from famous_persona.models import load_model
 from famous_persona.schema import Prefix
 from sampling.prefixes.bake import bake
 from tests.support.world import CPU_TRAINING, build_world
@@ -24,9 +26,9 @@ TRAINING_SET = f"{METHOD}+persona_task_2s_from_persona_gold_ratio0.25"
 
 
 def _train(dataset, model, run_dir, **model_options) -> None:
-    config = DPOConfig(output_dir="unused", num_train_epochs=2, per_device_train_batch_size=16, learning_rate=1e-3,
+    config = DPOConfig(output_dir=str(run_dir), num_train_epochs=2, per_device_train_batch_size=16, learning_rate=1e-3,
                        max_length=256, logging_steps=5, **CPU_TRAINING)  # fmt: skip
-    run = RunArguments(data=str(dataset.root), method=TRAINING_SET, fold=0, run_dir=str(run_dir))
+    run = RunArguments(data=str(dataset.root), method=TRAINING_SET, fold=0)
     refresh = RefreshArguments(refresh_every=1, refresh_method=METHOD, refresh_max_new_tokens=8)
     dpo.train(run, config, ModelConfig(model_name_or_path=str(model), **model_options), refresh)
 
@@ -79,15 +81,32 @@ def test_a_run_stopped_after_a_round_resumes_from_that_rounds_model(refreshed, t
     assert [entry["round"] for entry in refresh["rounds"]] == [0, 1]
 
 
-def test_lora_rounds_keep_the_base_model_as_reference(refreshed, tiny_model, tmp_path):
+def test_lora_rounds_keep_the_base_model_as_reference(refreshed, tiny_model, tmp_path, monkeypatch):
     """Later rounds hand a trained adapter on; the reference must stay the base, never a frozen copy of the adapter."""
     dataset, _ = refreshed
+    trainers: list[DPOTrainer] = []
+
+    class Recorded(DPOTrainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            trainers.append(self)
+
+    monkeypatch.setattr(dpo, "DPOTrainer", Recorded)
     run_dir = tmp_path / "lora"
     lora = dict(use_peft=True, lora_r=4, lora_alpha=8, lora_target_modules=["q_proj", "v_proj"])
     _train(dataset, tiny_model, run_dir, **lora)
     assert [entry["round"] for entry in read_json(run_dir / "manifest.json")["persona_refresh"]["rounds"]] == [0, 1]
     saved = sorted(path.name for path in (run_dir / "model").iterdir())
     assert "adapter_model.safetensors" in saved and "ref" not in saved
+    base = load_model(tiny_model).state_dict()
+    assert len(trainers) == 2
+    for trainer in trainers:
+        reference = trainer.accelerator.unwrap_model(trainer.ref_model).state_dict()
+        assert not any("lora" in name for name in reference), "the reference carries an adapter"
+        assert reference.keys() == base.keys()
+        assert all(torch.equal(reference[name], base[name]) for name in base)
+    policy = trainers[1].model.state_dict()
+    assert any("lora" in name for name in policy), "round 1 trains the adapter handed on by round 0"
 
 
 def test_only_persona_methods_shown_in_training_can_be_refreshed(refreshed):

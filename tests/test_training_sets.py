@@ -149,9 +149,9 @@ def test_mixes_are_their_own_kind_in_plots():
 
 def test_dpo_on_a_mix_with_the_task_trains_and_scores(mixed, tiny_model, tmp_path):
     run_dir = tmp_path / "tiny" / WITH_TASK / "fold0"
-    run = RunArguments(data=str(mixed.root), method=WITH_TASK, fold=0, run_dir=str(run_dir))
+    run = RunArguments(data=str(mixed.root), method=WITH_TASK, fold=0)
     config = DPOConfig(
-        output_dir="unused", **CPU_TRAINING, per_device_train_batch_size=16, per_device_eval_batch_size=16,
+        output_dir=str(run_dir), **CPU_TRAINING, per_device_train_batch_size=16, per_device_eval_batch_size=16,
         max_length=256, num_train_epochs=1, learning_rate=1e-3,
     )  # fmt: skip
     assert any(row.question_type == "persona_task" for row in fold_data(run, config.seed).train)

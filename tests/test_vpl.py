@@ -9,21 +9,22 @@ import pytest
 import torch
 from trl import DPOConfig, ModelConfig
 
-from evaluation.score_vpl import VplScoreArguments, score, score_with_tokens
+from evaluation.score import ScoreArguments, score
+from evaluation.vpl_scoring import score_with_tokens
 from famous_persona import chat
 from famous_persona.errors import DataError
 from famous_persona.history import CACHE_NAME, build_history, history_ids
 from famous_persona.models import load_tokenizer
 from famous_persona.vpl import kl_to_prior, load_encoder, mean_tokens, sample_z
 from tests.support.world import CPU_TRAINING
-from training.common import RunArguments
+from training.common import RunArguments, prepare
 from training.vpl import VplArguments, build_trainer, context_mask
 
 
 def _config(tmp_path, **overrides) -> DPOConfig:
     settings = dict(
         **CPU_TRAINING,
-        output_dir=str(tmp_path / "checkpoints"),
+        output_dir=str(tmp_path),
         gradient_checkpointing=False,
         per_device_train_batch_size=8,
         learning_rate=1e-2,
@@ -37,9 +38,9 @@ def _config(tmp_path, **overrides) -> DPOConfig:
 
 @pytest.fixture
 def trainer(world, tiny_model, tmp_path):
-    run = RunArguments(data=str(world.root), method="no_prefix", fold=0, run_dir=str(tmp_path), val_fraction=0.0)
-    built, _, _ = build_trainer(run, VplArguments(), _config(tmp_path), ModelConfig(model_name_or_path=str(tiny_model)))
-    return built
+    run = RunArguments(data=str(world.root), method="no_prefix", fold=0, val_fraction=0.0)
+    job = prepare(run, _config(tmp_path), ModelConfig(model_name_or_path=str(tiny_model)))
+    return build_trainer(job, VplArguments())
 
 
 def _batch(trainer) -> dict[str, torch.Tensor]:
@@ -65,12 +66,12 @@ def test_kl_is_positive_differentiable_and_in_the_loss(trainer):
     assert kl_to_prior(torch.zeros(2, 3), torch.zeros(2, 3)).item() == 0.0
     trainer.model.eval()
     batch = _batch(trainer)
-    without = trainer._compute_loss(trainer.model, dict(batch), False)
+    without = trainer.compute_loss(trainer.model, dict(batch))
     trainer.vpl.beta_kl = 1.0
-    with_kl = trainer._compute_loss(trainer.model, dict(batch), False)
+    with_kl = trainer.compute_loss(trainer.model, dict(batch))
     _, expected = trainer.user_tokens(batch["user"], batch["own"], training=False)
     trainer.vpl.beta_kl = 0.0
-    dpo_only = trainer._compute_loss(trainer.model, dict(batch), False)
+    dpo_only = trainer.compute_loss(trainer.model, dict(batch))
     assert with_kl.item() == pytest.approx(dpo_only.item() + expected.item(), rel=1e-5)
     assert without.item() == pytest.approx(dpo_only.item() + 0.01 * expected.item(), rel=1e-5)
 
@@ -93,7 +94,7 @@ def test_policy_and_reference_receive_the_same_z(trainer):
         model.model.layers[0].register_forward_pre_hook(record, with_kwargs=True)
     trainer.model.train()
     torch.manual_seed(1)
-    trainer._compute_loss(trainer.model, dict(_batch(trainer)), False)
+    trainer.compute_loss(trainer.model, dict(_batch(trainer)))
     assert len(seen["policy"]) == len(seen["reference"]) == 1
     assert torch.equal(seen["policy"][0], seen["reference"][0])
     half = seen["policy"][0].shape[0] // 2
@@ -114,8 +115,9 @@ def test_save_load_score_reproduces_scores(trainer, world, tmp_path):
     by_name = {name: tokens[row] for row, name in enumerate(history.names)}
     names = [r.name for r in records]
     in_memory = score_with_tokens(trainer.model.eval(), encoded, names, by_name, tokenizer.pad_token_id, 8)
-    args = VplScoreArguments(
+    args = ScoreArguments(
         model=str(model_dir),
+        train_method="vpl",
         data=str(world.root),
         test_method="no_prefix",
         fold=0,
@@ -125,6 +127,7 @@ def test_save_load_score_reproduces_scores(trainer, world, tmp_path):
     summary = score(args)
     rows = [json.loads(line) for line in (tmp_path / "eval" / "scores.jsonl").read_text().splitlines()]
     assert summary["train_method"] == "vpl" and summary["n_pairs"] == len(records)
+    assert summary["scorer"] == "vpl", "a VPL model directory is scored with its soft tokens without being told"
     assert [(r["chosen_logp"], r["rejected_logp"]) for r in rows] == [(s[0], s[2]) for s in in_memory]
     assert score(args) is None  # finished: skipped
 

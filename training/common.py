@@ -1,23 +1,31 @@
-"""What SFT and DPO runs share: run arguments, the fold's data with its validation slice, skipping and manifests."""
+"""The one training skeleton every trainer runs through: skip a finished run, take the fold's data and its validation
+slice, load the tokenizer, let the trainer build and train, then save the model, the log and a finished manifest.
+
+The run directory is the training config's `output_dir`: checkpoints (`checkpoint-N`, removed once the run is
+finished), `model/`, `train_log.jsonl` and `manifest.json`. A new trainer writes one `build` function (docs/design.md).
+"""
 
 from __future__ import annotations
 
 import logging
 import random
 import shutil
-import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
 from datasets import Dataset
-from transformers import PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+from trl import ModelConfig
 
 from famous_persona import chat
 from famous_persona.errors import DataError
 from famous_persona.io import DatasetDir, write_jsonl
-from famous_persona.manifest import is_finished, write_manifest
+from famous_persona.manifest import skip_finished, write_manifest
+from famous_persona.models import load_model, load_tokenizer, model_init_kwargs
 from famous_persona.personas import split_people
 from famous_persona.schema import DpoRecord
 
@@ -26,9 +34,9 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class RunArguments:
-    """Which data, prefix method and fold to train on, and where the run goes."""
+    """Which data, prefix method and fold to train on; the run directory is `--output_dir`."""
 
-    data: str = field(default="data/synthetic", metadata={"help": "Dataset directory (SPEC §3.1)."})
+    data: str = field(default="data/synthetic", metadata={"help": "Dataset directory (docs/design.md)."})
     method: str = field(default="no_prefix", metadata={"help": "Train prefix method: reads dpo/<method>/train.jsonl."})
     fold: int = field(default=0, metadata={"help": "People of this fold are held out (unseen)."})
     fold_scheme: str = field(
@@ -38,7 +46,6 @@ class RunArguments:
             "k-th person alone (per-person models)."
         },
     )
-    run_dir: str = field(default="dump/run", metadata={"help": "Run directory; the model goes to <run_dir>/model."})
     val_fraction: float = field(
         default=0.1, metadata={"help": "Share of each seen person's train pairs kept for checkpoint selection."}
     )
@@ -94,35 +101,7 @@ def to_dataset(
     return Dataset.from_list(rows)
 
 
-def should_skip(args: RunArguments) -> bool:
-    done = is_finished(Path(args.run_dir) / "manifest.json") and not args.force
-    if done:
-        logger.warning("%s is finished; skipping (use --force to redo it)", args.run_dir)
-    return done
-
-
-def last_checkpoint(output_dir: str | Path) -> str | None:
-    checkpoints = sorted(Path(output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    return str(checkpoints[-1]) if checkpoints else None
-
-
-def finish_run(args: RunArguments, stage: str, configs: list[Any], log_history: list[dict], **extra: Any) -> None:
-    run_dir = Path(args.run_dir)
-    write_jsonl(run_dir / "train_log.jsonl", log_history)
-    config = {type(c).__name__: c.to_dict() if hasattr(c, "to_dict") else asdict(c) for c in configs if is_dataclass(c)}
-    write_manifest(run_dir / "manifest.json", stage=stage, config=config, status="finished", **extra)
-
-
-class Timer:
-    def __enter__(self) -> Timer:
-        self.start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.seconds = time.perf_counter() - self.start
-
-
-def select_on_validation(config: Any, has_validation: bool) -> None:
+def select_on_validation(config: TrainingArguments, has_validation: bool) -> None:
     """Checkpoint selection on the validation slice of seen people's train pairs, never on test pairs."""
     if not has_validation:
         config.eval_strategy = "no"
@@ -135,29 +114,111 @@ def select_on_validation(config: Any, has_validation: bool) -> None:
     config.greater_is_better = config.metric_for_best_model != "eval_loss"
 
 
-def model_inputs(model_config: Any) -> dict[str, Any]:
-    """Arguments of `famous_persona.models.load_model` from TRL's ModelConfig."""
-    quantization = "4bit" if model_config.load_in_4bit else "8bit" if model_config.load_in_8bit else None
-    dtype = model_config.dtype if model_config.dtype not in (None, "auto") else "float32"
-    return {"name_or_path": model_config.model_name_or_path, "dtype": dtype, "quantization": quantization}
+def last_checkpoint(output_dir: str | Path) -> str | None:
+    """The newest `checkpoint-N` a run left behind, through transformers' own lookup."""
+    return get_last_checkpoint(str(output_dir)) if Path(output_dir).is_dir() else None
 
 
-def save_and_finish(trainer: Any, tokenizer: Any, args: RunArguments, stage: str, configs: list[Any], **extra: Any):
+@dataclass
+class Job:
+    """What a trainer's `build` is handed: the configs, the fold's rows and the tokenizer."""
+
+    run: RunArguments
+    config: TrainingArguments
+    model_config: ModelConfig
+    data: FoldData
+    tokenizer: PreTrainedTokenizerBase
+    counter: Counter = field(default_factory=Counter)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.config.output_dir)
+
+    def dataset(self, records: list[DpoRecord], sft: bool = False, max_length: int | None = None) -> Dataset | None:
+        """TRL's conversational rows (None for no records), truncations counted for the manifest."""
+        if not records:
+            return None
+        length = max_length if max_length is not None else self.config.max_length
+        return to_dataset(records, self.tokenizer, self.run, length, self.counter, sft)
+
+    def load_model(self) -> PreTrainedModel:
+        """The starting model with every ModelConfig field honoured (dtype, revision, attention, quantization)."""
+        kwargs = model_init_kwargs(self.model_config, self.config.trust_remote_code)
+        return load_model(self.model_config.model_name_or_path, **kwargs)
+
+
+@dataclass
+class Fitted:
+    """A trained trainer, its `train_result.metrics`, the checkpoint it resumed from and extra manifest fields."""
+
+    trainer: Trainer
+    metrics: dict[str, Any]
+    resumed_from: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def fit(trainer: Trainer, before_resume: Callable[[str], None] | None = None) -> Fitted:
+    """Train, resuming from the run's last checkpoint when there is one."""
+    resume = last_checkpoint(trainer.args.output_dir)
+    if resume:
+        logger.info("resuming from %s", resume)
+        if before_resume is not None:
+            before_resume(resume)
+    result = trainer.train(resume_from_checkpoint=resume)
+    return Fitted(trainer, result.metrics, resume and Path(resume).name)
+
+
+def prepare(run: RunArguments, config: TrainingArguments, model_config: ModelConfig) -> Job:
+    """The fold's data, checkpoint selection on its validation slice, and the tokenizer."""
+    data = fold_data(run, config.seed)
+    select_on_validation(config, bool(data.validation))
+    return Job(run, config, model_config, data, load_tokenizer(model_config.model_name_or_path))
+
+
+def run_training(
+    stage: str,
+    run: RunArguments,
+    config: TrainingArguments,
+    model_config: ModelConfig,
+    build: Callable[[Job], Fitted],
+    configs: list[Any],
+) -> None:
+    """The skeleton: skip if finished, prepare, let `build` make and train its trainer, save and finish."""
+    if skip_finished(config.output_dir, run.force):
+        return
+    job = prepare(run, config, model_config)
+    save_and_finish(build(job), job, stage, configs)
+
+
+def save_and_finish(fitted: Fitted, job: Job, stage: str, configs: list[Any]) -> None:
     """Save the selected model, the log and a finished manifest, then drop the resume checkpoints."""
-    model_dir = Path(args.run_dir) / "model"
-    trainer.save_model(str(model_dir))
+    trainer, run_dir = fitted.trainer, job.run_dir
+    trainer.save_model(str(run_dir / "model"))
     if not trainer.is_world_process_zero():
         return
-    tokenizer.save_pretrained(str(model_dir))
+    job.tokenizer.save_pretrained(str(run_dir / "model"))
+    write_jsonl(run_dir / "train_log.jsonl", trainer.state.log_history)
     best = trainer.state.best_model_checkpoint
-    finish_run(
-        args,
-        stage,
-        configs,
-        trainer.state.log_history,
+    config = {type(c).__name__: c.to_dict() if hasattr(c, "to_dict") else asdict(c) for c in configs if is_dataclass(c)}
+    write_manifest(
+        run_dir / "manifest.json",
+        stage=stage,
+        config=config,
+        status="finished",
         best_checkpoint=best and Path(best).name,
         processes=trainer.args.world_size,
         global_step=trainer.state.global_step,
-        **extra,
+        base_model=job.model_config.model_name_or_path,
+        seen=job.data.seen,
+        unseen=job.data.unseen,
+        rows={
+            "train": len(job.data.train),
+            "validation": len(job.data.validation),
+            "truncated": job.counter["truncated"],
+        },
+        train_seconds=round(fitted.metrics.get("train_runtime", 0.0), 2),
+        resumed_from=fitted.resumed_from,
+        **fitted.extra,
     )
-    shutil.rmtree(Path(args.run_dir) / "checkpoints", ignore_errors=True)
+    for checkpoint in [*run_dir.glob("checkpoint-*"), run_dir / "rounds"]:
+        shutil.rmtree(checkpoint, ignore_errors=True)

@@ -4,12 +4,11 @@ training rows that show those personas are re-baked with the new texts, so a sma
 Training runs in rounds of N epochs on the same model (each round starts a fresh optimiser and schedule). After each
 round the policy re-infers every person's prefixes of the method from the same shots, with the request of
 `famous_persona.persona_prompts`; the texts, the model and a log line with persona quality (ROUGE-L to the gold
-persona) go to <run_dir>/refresh/, so a crashed run resumes after the last finished round.
+persona) go to <output_dir>/refresh/, so a crashed run resumes after the last finished round.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import statistics
 from collections.abc import Callable, Sequence
@@ -23,7 +22,7 @@ from famous_persona import persona_prompts
 from famous_persona.chat import user_turn
 from famous_persona.errors import DataError
 from famous_persona.generation import generate
-from famous_persona.io import DatasetDir, read_jsonl, write_jsonl
+from famous_persona.io import DatasetDir, read_jsonl, read_rows, write_jsonl
 from famous_persona.methods import parse_method
 from famous_persona.schema import DpoRecord, Message, Prefix
 from famous_persona.text_overlap import rouge_l
@@ -63,8 +62,7 @@ class PersonaRefresher:
     def log(self) -> list[dict[str, Any]]:
         """One line per finished round (its texts and model are on disk before its line is written)."""
         path = self.out / "log.jsonl"
-        lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
-        return [json.loads(line) for line in lines if line.strip()]
+        return read_rows(path) if path.is_file() else []
 
     def record(self, entry: dict[str, Any]) -> None:
         write_jsonl(self.out / "log.jsonl", [*(e for e in self.log() if e["round"] != entry["round"]), entry])
@@ -155,26 +153,27 @@ def train_in_rounds(
     make_trainer: Callable[[list[DpoRecord], list[DpoRecord], int, float], Any],
     tokenizer: PreTrainedTokenizerBase,
     seed: int,
-) -> tuple[Any, str | None]:
-    """Train round by round, re-inferring after each; returns the last trainer and the checkpoint resumed from."""
+) -> tuple[Any, str | None, float]:
+    """Train round by round, re-inferring after each; returns the last trainer, the checkpoint resumed from and the
+    seconds spent training (the rounds' `train_runtime`)."""
     rounds = max(1, -(-int(epochs) // every))
     refresher.check_shown(rows[0])
     first = min(len(refresher.log()), rounds - 1)
     train_rows, validation_rows = refresher.apply(rows, first - 1)
-    trainer, resumed = None, None
+    trainer, resumed, seconds = None, None, 0.0
     for round_index in range(first, rounds):
         trainer = make_trainer(train_rows, validation_rows, round_index, min(every, epochs - round_index * every))
         own = last_checkpoint(trainer.args.output_dir)
         if round_index == first and own is None:
             resumed = _load_previous_round(trainer, refresher.out, round_index)
-        trainer.train(resume_from_checkpoint=own)
+        seconds += trainer.train(resume_from_checkpoint=own).metrics["train_runtime"]
         resumed = resumed or own
         entry = refresher.refresh(trainer.model, tokenizer, round_index, seed + round_index)
         if round_index < rounds - 1:
             trainer.save_model(str(refresher.out / f"round{round_index}" / "model"))
             train_rows, validation_rows = refresher.apply((train_rows, validation_rows), round_index)
         refresher.record(entry)
-    return trainer, resumed
+    return trainer, resumed, seconds
 
 
 def _load_previous_round(trainer: Any, out: Path, round_index: int) -> str | None:

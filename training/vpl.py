@@ -6,26 +6,27 @@ pair encoder, attention pooling, mean and log-variance heads; z = mu + exp(logva
 token that replaces position 0 of the input embeddings, in front of the `no_prefix` text. The same soft token goes to
 the policy and to the reference. Loss = TRL's DPO loss + beta_kl * KL(q(z) || N(0, I)).
 
-Why a DPOTrainer subclass: TRL 1.16 has no stand-alone DPO loss function (the loss lives inside
-`DPOTrainer._compute_loss`), so the subclass wraps that method instead of re-writing it: it draws z, adds a slot
-column in front of each sequence, opens the soft-token context for both models, calls TRL, and adds the KL term. The
-encoder is a separate module whose parameters join the optimizer and are saved and restored with every checkpoint,
-the best-model selection and the final model (`vpl_encoder.safetensors` beside the weights).
+Why a DPOTrainer subclass: TRL has no stand-alone DPO loss function, so the subclass wraps the public
+`compute_loss` instead of re-writing it: it draws z, adds a slot column in front of each sequence, opens the
+soft-token context for both models, calls TRL, and adds the KL term. Only public Trainer hooks are overridden
+(`compute_loss`, `create_optimizer`, `save_model`, `log`) and a callback restores the encoder of the best checkpoint,
+so a TRL upgrade that renames its private methods leaves VPL working. The encoder is a separate module whose
+parameters join the optimizer and are saved beside the weights of every checkpoint and of the final model
+(`vpl_encoder.safetensors`).
 
 Usage: `python -m training.vpl --config experiments/configs/models/tiny/vpl.yaml --data DIR --fold 0
---run_dir dump/demo/tiny/vpl/fold0 --model_name_or_path dump/demo/tiny/no_prefix/fold0/sft/model`.
+--output_dir dump/demo/tiny/vpl/fold0 --model_name_or_path dump/demo/tiny/no_prefix/fold0/sft/model`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 from datasets import Dataset
+from transformers import TrainerCallback
 from trl import DPOConfig, DPOTrainer, ModelConfig, TrlParser, get_peft_config
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 
@@ -33,7 +34,6 @@ from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import exit_on_data_error
 from famous_persona.history import CACHE_NAME, History, build_history
 from famous_persona.io import DatasetDir
-from famous_persona.models import load_model, load_tokenizer
 from famous_persona.schema import DpoRecord
 from famous_persona.vpl import (
     EncoderShape,
@@ -44,18 +44,7 @@ from famous_persona.vpl import (
     save_encoder,
     soft_token,
 )
-from training.common import (
-    FoldData,
-    RunArguments,
-    Timer,
-    fold_data,
-    last_checkpoint,
-    model_inputs,
-    save_and_finish,
-    select_on_validation,
-    should_skip,
-    to_dataset,
-)
+from training.common import Fitted, Job, RunArguments, fit, run_training
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +99,17 @@ class UserCollator:
         return batch
 
 
+class BestEncoder(TrainerCallback):
+    """Once training ends on the best checkpoint's weights, the encoder is put back to that checkpoint's too."""
+
+    def __init__(self, encoder: UserEncoder):
+        self.encoder = encoder
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if args.load_best_model_at_end and state.best_model_checkpoint:
+            load_encoder_weights(self.encoder, state.best_model_checkpoint)
+
+
 class VplTrainer(DPOTrainer):
     """DPOTrainer whose policy and reference both read one soft token drawn from the user's posterior."""
 
@@ -119,10 +119,8 @@ class VplTrainer(DPOTrainer):
         self.history = history
         self.vpl = vpl
         self.encoder_info: dict[str, Any] = {}
-
-    def _set_signature_columns_if_needed(self) -> None:
-        super()._set_signature_columns_if_needed()
-        self._signature_columns = [*self._signature_columns, "user", "own"]
+        self.kl: dict[str, list[float]] = {"train": [], "eval": []}
+        self.add_callback(BestEncoder(self.encoder))
 
     def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
         """TRL's optimizer for the model, plus one parameter group for the encoder."""
@@ -141,8 +139,9 @@ class VplTrainer(DPOTrainer):
         z = sample_z(mu, logvar) if training else mu
         return self.encoder.token(z), kl_to_prior(mu, logvar)
 
-    def _compute_loss(self, model: Any, inputs: dict[str, torch.Tensor], return_outputs: bool) -> Any:
-        mode = "train" if self.model.training else "eval"
+    def compute_loss(
+        self, model: Any, inputs: dict[str, torch.Tensor], return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
         users, own = inputs.pop("user"), inputs.pop("own")
         tokens, kl = self.user_tokens(users, own, self.model.training)
         inputs = with_slot(inputs, self.processing_class.pad_token_id)
@@ -150,23 +149,25 @@ class VplTrainer(DPOTrainer):
         if self.ref_model is not None:
             models.append(self.accelerator.unwrap_model(self.ref_model))
         with soft_token(models, tokens.repeat(2, 1)):  # the batch is [chosen rows; rejected rows]
-            result = super()._compute_loss(model, inputs, return_outputs)
-        self._metrics[mode]["kl"].append(kl.item())
+            result = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        self.kl["train" if self.model.training else "eval"].append(kl.item())
         if return_outputs:
             return result[0] + self.vpl.beta_kl * kl, result[1]
         return result + self.vpl.beta_kl * kl
 
-    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
-        super()._save(output_dir, state_dict)
-        save_encoder(self.encoder, output_dir or self.args.output_dir, **self.encoder_info)
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """TRL's averaged metrics plus the mean KL since the last log."""
+        mode = "train" if self.model.training else "eval"
+        if self.kl[mode]:
+            logs[("eval_" if mode == "eval" else "") + "kl"] = sum(self.kl[mode]) / len(self.kl[mode])
+            self.kl[mode].clear()
+        super().log(logs, start_time)
 
-    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
-        super()._load_from_checkpoint(resume_from_checkpoint, model)
-        load_encoder_weights(self.encoder, resume_from_checkpoint)
-
-    def _load_best_model(self) -> None:
-        super()._load_best_model()
-        load_encoder_weights(self.encoder, self.state.best_model_checkpoint)
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """The model as TRL saves it (checkpoints included), the encoder beside it."""
+        super().save_model(output_dir, _internal_call)
+        if self.is_world_process_zero():
+            save_encoder(self.encoder, output_dir or self.args.output_dir, **self.encoder_info)
 
 
 def user_dataset(records: list[DpoRecord], base: Dataset, history: History) -> Dataset:
@@ -187,44 +188,38 @@ def build_encoder(model: Any, history: History, vpl: VplArguments, seed: int) ->
     return UserEncoder(shape)
 
 
-def build_trainer(
-    run: RunArguments, vpl: VplArguments, config: DPOConfig, model_config: ModelConfig
-) -> tuple[VplTrainer, FoldData, Counter]:
+def build_trainer(job: Job, vpl: VplArguments) -> VplTrainer:
     """Models, every person's embedded history (train pairs only), the fold's rows with their users, the trainer."""
+    config, run = job.config, job.run
     if config.precompute_ref_log_probs:
         logger.warning("precompute_ref_log_probs is off for VPL: the reference reads the same fresh z as the policy")
         config.precompute_ref_log_probs = False
-    data = fold_data(run, config.seed)
+    config.remove_unused_columns = False  # the collator reads each row's user and own pair; TRL's picks its columns
     dataset = DatasetDir(run.data)
-    name_or_path = model_config.model_name_or_path
-    tokenizer = load_tokenizer(name_or_path)
-    peft_config = get_peft_config(model_config)
-    model = load_model(**model_inputs(model_config)).train()
-    ref_model = None if peft_config is not None else load_model(**model_inputs(model_config))
+    name_or_path = job.model_config.model_name_or_path
+    peft_config = get_peft_config(job.model_config)
+    model = job.load_model().train()
+    ref_model = None if peft_config is not None else job.load_model()
     everyone = [person.name for person in dataset.personas()]
-    embedder = (name_or_path, ref_model, tokenizer)
-    cache = Path(run.run_dir) / "model" / CACHE_NAME
+    embedder = (name_or_path, ref_model, job.tokenizer)
+    cache = job.run_dir / "model" / CACHE_NAME
     history = build_history(
         dataset.pairs(), everyone, vpl.history_size, config.seed, embedder, cache, config.max_length, run.system_prompt
     )
-    counter: Counter = Counter()
-    train_set = user_dataset(data.train, to_dataset(data.train, tokenizer, run, config.max_length, counter), history)
-    validation = None
-    if data.validation:
-        base = to_dataset(data.validation, tokenizer, run, config.max_length, counter)
-        validation = user_dataset(data.validation, base, history)
-    config.output_dir = str(Path(run.run_dir) / "checkpoints")
-    select_on_validation(config, validation is not None)
+    train_set = user_dataset(job.data.train, job.dataset(job.data.train), history)
+    validation = job.dataset(job.data.validation)
+    if validation is not None:
+        validation = user_dataset(job.data.validation, validation, history)
     trainer = VplTrainer(
         model=model,
         ref_model=ref_model,
         args=config,
         train_dataset=train_set,
         eval_dataset=validation,
-        processing_class=tokenizer,
+        processing_class=job.tokenizer,
         peft_config=peft_config,
         data_collator=UserCollator(
-            DataCollatorForPreference(tokenizer.pad_token_id, config.max_length, config.truncation_mode)
+            DataCollatorForPreference(job.tokenizer.pad_token_id, config.max_length, config.truncation_mode)
         ),
         encoder=build_encoder(model, history, vpl, config.seed),
         history=history,
@@ -237,34 +232,24 @@ def build_trainer(
         "max_length": config.max_length,
         "system_prompt": run.system_prompt,
     }
-    return trainer, data, counter
+    return trainer
+
+
+def build(job: Job, vpl: VplArguments) -> Fitted:
+    trainer = build_trainer(job, vpl)
+    return fit(trainer, before_resume=lambda checkpoint: load_encoder_weights(trainer.encoder, checkpoint))
 
 
 def train(run: RunArguments, vpl: VplArguments, config: DPOConfig, model_config: ModelConfig) -> None:
-    if should_skip(run):
-        return
-    trainer, data, counter = build_trainer(run, vpl, config, model_config)
-    with Timer() as timer:
-        trainer.train(resume_from_checkpoint=last_checkpoint(config.output_dir))
-    save_and_finish(
-        trainer,
-        trainer.processing_class,
-        run,
-        "training.vpl",
-        [run, vpl, config, model_config],
-        base_model=model_config.model_name_or_path,
-        seen=data.seen,
-        unseen=data.unseen,
-        rows={"train": len(data.train), "validation": len(data.validation), "truncated": counter["truncated"]},
-        train_seconds=round(timer.seconds, 2),
-    )
+    configs = [run, vpl, config, model_config]
+    run_training("training.vpl", run, config, model_config, lambda job: build(job, vpl), configs)
 
 
-@exit_on_data_error
 def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
     return stage_parser("vpl", [RunArguments, VplArguments, DPOConfig, ModelConfig], __doc__, subparsers)
 
 
+@exit_on_data_error
 def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     train(*parse_config(parser or make_parser(), args))
