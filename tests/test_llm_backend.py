@@ -13,13 +13,14 @@ import numpy as np
 import openai
 import pytest
 
+from famous_persona import judge_prompts
+from famous_persona.llm.backend import FatalRequestError, Tally, make_request
+from famous_persona.llm.cache import RequestCache, run_cached
+from famous_persona.llm.local import TransformersBackend
+from famous_persona.llm.openai_backend import OpenAIBackend, RateLimiter, RetryPolicy, retry_after
 from sampling.generation import generate, prompts
 from sampling.generation.dedup import deduplicate
 from sampling.generation.filtering import diverse, narrowest_band
-from sampling.llm.backend import FatalRequestError, Tally, make_request
-from sampling.llm.cache import RequestCache, run_cached
-from sampling.llm.local import TransformersBackend
-from sampling.llm.openai_backend import OpenAIBackend, RateLimiter, RetryPolicy, retry_after
 from tests.support.scripted_server import ScriptedServer
 
 
@@ -103,8 +104,8 @@ def test_dry_run_estimates_the_full_regeneration(capsys):
 
 
 def test_parsers():
-    assert prompts.parse_verdict("thinking...\nPreferred: 2") == 2
-    assert prompts.parse_verdict("I cannot decide.") is None
+    assert judge_prompts.parse_verdict("thinking...\nPreferred: 2") == 2
+    assert judge_prompts.parse_verdict("I cannot decide.") is None
     kind, answer = prompts.parse_candidate("Reasoning: x\nUser type: a chef\nAnswer: Use salt. As a chef, enjoy.")
     assert kind == "a chef" and answer == "Use salt."
     assert prompts.parse_list("1. How do I cook rice?\n- What about pasta?\nnot an item") == [

@@ -16,12 +16,12 @@ from trl import TrlParser
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import read_jsonl, write_json, write_jsonl
+from famous_persona.llm.backend import Backend, Request, Tally, make_request
+from famous_persona.llm.cache import RequestCache, Results, run_cached
+from famous_persona.llm.cost import price
+from famous_persona.llm.openai_backend import OpenAIBackend, RetryPolicy
 from famous_persona.manifest import record_step
 from famous_persona.schema import Persona
-from sampling.llm.backend import Backend, Request, Tally, make_request
-from sampling.llm.cache import RequestCache, Results, run_cached
-from sampling.llm.cost import price
-from sampling.llm.openai_backend import OpenAIBackend, RetryPolicy
 
 ROLES = ("writer", "sampler", "judge")
 
@@ -150,7 +150,7 @@ def sampling_params(config: GenerateConfig, role: str) -> dict[str, Any]:
 def build_backend(config: GenerateConfig, role: str, tally: Tally) -> Backend:
     kind = getattr(config, f"{role}_backend")
     if kind == "transformers":
-        from sampling.llm.local import TransformersBackend
+        from famous_persona.llm.local import TransformersBackend
 
         return TransformersBackend(getattr(config, f"{role}_model"))
     if kind != "openai":

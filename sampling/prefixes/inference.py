@@ -19,10 +19,10 @@ import yaml
 
 from famous_persona import persona_prompts
 from famous_persona.errors import DataError
-from sampling.llm.backend import Backend, Tally, make_request
-from sampling.llm.cache import RequestCache, run_cached
-from sampling.llm.cost import price
-from sampling.llm.openai_backend import OpenAIBackend, RetryPolicy
+from famous_persona.llm.backend import Backend, Tally, make_request
+from famous_persona.llm.cache import RequestCache, run_cached
+from famous_persona.llm.cost import price
+from famous_persona.llm.openai_backend import OpenAIBackend, RetryPolicy
 
 DEFAULT_DIR = "experiments/configs/inference"
 
@@ -135,7 +135,7 @@ class PersonaInference:
 
 def open_backend(spec: InferenceModel, tally: Tally) -> Backend:
     if spec.backend == "transformers":
-        from sampling.llm.local import TransformersBackend
+        from famous_persona.llm.local import TransformersBackend
 
         return TransformersBackend(spec.model, dtype=spec.dtype, batch_size=spec.batch_size)
     policy = RetryPolicy(spec.max_retries, timeout_s=spec.timeout_s)
