@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,11 +43,36 @@ def read_jsonl(
     """Read and validate every line; `unique` names a field that must not repeat, `known` fields whose values must be
     in a given set (e.g. pair names among the people)."""
     path = Path(path)
-    if not path.is_file():
-        raise RecordError(path, None, None, "file not found")
     allowed = {field: set(values) for field, values in (known or {}).items()}
     seen: dict[Any, int] = {}
     records: list[T] = []
+    for number, raw in _objects(path):
+        try:
+            record = model.model_validate(raw)
+        except ValidationError as error:
+            field, problem = _first_problem(error)
+            raise RecordError(path, number, field, problem) from None
+        for field, values in allowed.items():
+            if getattr(record, field) not in values:
+                raise RecordError(path, number, field, f"unknown value {getattr(record, field)!r}")
+        if unique is not None:
+            value = getattr(record, unique)
+            if value in seen:
+                raise RecordError(path, number, unique, f"duplicate {value!r} (first on line {seen[value]})")
+            seen[value] = number
+        records.append(record)
+    return records
+
+
+def read_rows(path: Path | str) -> list[dict[str, Any]]:
+    """Every JSON object of a file whose rows have no record type (a pipeline's intermediate files)."""
+    return [raw for _, raw in _objects(Path(path))]
+
+
+def _objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line; anything that is not a JSON object names its line."""
+    if not path.is_file():
+        raise RecordError(path, None, None, "file not found")
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -58,21 +83,7 @@ def read_jsonl(
                 raise RecordError(path, number, None, f"malformed JSON ({error.msg} at column {error.colno})") from None
             if not isinstance(raw, dict):
                 raise RecordError(path, number, None, f"expected a JSON object, got {type(raw).__name__}")
-            try:
-                record = model.model_validate(raw)
-            except ValidationError as error:
-                field, problem = _first_problem(error)
-                raise RecordError(path, number, field, problem) from None
-            for field, values in allowed.items():
-                if getattr(record, field) not in values:
-                    raise RecordError(path, number, field, f"unknown value {getattr(record, field)!r}")
-            if unique is not None:
-                value = getattr(record, unique)
-                if value in seen:
-                    raise RecordError(path, number, unique, f"duplicate {value!r} (first on line {seen[value]})")
-                seen[value] = number
-            records.append(record)
-    return records
+            yield number, raw
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

@@ -47,6 +47,10 @@ class PrefixConfig:
     inference_models: str = field(
         default=DEFAULT_DIR, metadata={"help": "Folder of <model>.yaml files for persona_*_{model} methods."}
     )
+    inference_set: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Overrides of every inference-model YAML as key=value, e.g. concurrency=4 max_tokens=256."},
+    )
     max_prefix_tokens: int = field(default=0, metadata={"help": "Token budget per prefix (0 = no budget)."})
     budget_tokenizer: str | None = field(default=None, metadata={"help": "Tokenizer that counts the budget."})
 
@@ -273,12 +277,14 @@ def write_prefixes(
     methods: Sequence[str],
     inference_models: Path | str = DEFAULT_DIR,
     budget: TokenBudget | None = None,
+    inference_set: Sequence[str] = (),
 ) -> None:
     """Build and write each method's prefix file (a training set `a+b`: those of a and b); model replies are cached
     under <data>/cache."""
     methods = list(dict.fromkeys(method for name in methods for method in prefix_sources(name)))
     people, pairs = dataset.personas(), dataset.pairs()
-    inference = PersonaInference(inference_models, dataset.root / "cache" / "persona_inference.sqlite")
+    cache = dataset.root / "cache" / "persona_inference.sqlite"
+    inference = PersonaInference(inference_models, cache, overrides(inference_set))
     for method in methods:
         records = build_prefixes(method, people, pairs, inference, budget)
         write_jsonl(dataset.prefix_path(method), records)
@@ -287,6 +293,14 @@ def write_prefixes(
         record_step(dataset.manifest_path, "prefixes", method, records=len(records), models=models, **extra)
     if inference.tally.sent or inference.tally.cached:
         record_step(dataset.manifest_path, "prefixes", "persona_inference", tally=inference.tally.as_dict())
+
+
+def overrides(settings: Sequence[str]) -> list[str]:
+    """`key=value` settings as the `--key value` arguments of the inference-model parser."""
+    bad = [item for item in settings if "=" not in item]
+    if bad:
+        raise DataError(f"--inference_set takes key=value items, got {bad}")
+    return [part for item in settings for part in (f"--{item.partition('=')[0]}", item.partition("=")[2])]
 
 
 def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
@@ -301,7 +315,7 @@ def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None
         if not config.budget_tokenizer:
             raise DataError("--max_prefix_tokens needs --budget_tokenizer (the model's tokenizer)")
         budget = TokenBudget(config.budget_tokenizer, config.max_prefix_tokens)
-    write_prefixes(DatasetDir(config.data), config.methods, config.inference_models, budget)
+    write_prefixes(DatasetDir(config.data), config.methods, config.inference_models, budget, config.inference_set)
     print(f"wrote {len(config.methods)} prefix files to {DatasetDir(config.data).root / 'prefixes'}")
 
 
