@@ -26,6 +26,7 @@ from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.manifest import record_step
 from famous_persona.methods import Method, parse_method, prefix_sources
 from famous_persona.schema import Pair, Persona, Prefix
+from famous_persona.seeding import seeded
 from famous_persona.world_vocab import is_synthetic
 from sampling.prefixes.budget import TokenBudget
 from sampling.prefixes.inference import DEFAULT_DIR, PersonaInference
@@ -71,10 +72,6 @@ class Draft:
 Writer = Callable[[Sequence[Draft]], list[str]]
 
 
-def _rng(*purpose: object) -> random.Random:
-    return random.Random("-".join(str(part) for part in purpose))
-
-
 def format_xyw(shots: Sequence[Pair], with_rejected: bool) -> str:
     header = "Earlier questions from this user, with the answer they preferred"
     header += " and the one they did not:" if with_rejected else ":"
@@ -89,14 +86,14 @@ def format_xyw(shots: Sequence[Pair], with_rejected: bool) -> str:
 
 def _text_rng(method: Method, draft: Draft) -> random.Random:
     own = (draft.pair_id,) if draft.pair_id else ()
-    return _rng(method.seed, "text", draft.person.name, *own)
+    return seeded(method.seed, "text", draft.person.name, *own)
 
 
 def _gold_text(method: Method, person: Persona) -> str:
     if person.description is None:
         raise DataError(f"{method.name}: {person.name} has no written description; a gold persona needs a model")
     if method.seed:
-        return redescribe(person.axes, _rng(method.seed, "gold", person.name))
+        return redescribe(person.axes, seeded(method.seed, "gold", person.name))
     return person.description
 
 
@@ -168,11 +165,11 @@ def _shot_drafts(method: Method, people: Sequence[Persona], pairs: Sequence[Pair
     drafts = []
     for person in people:
         pool = pools[person.name]
-        shots = _draw(pool, method.shots, _rng(method.seed, "shots", method.shots, person.name))
+        shots = _draw(pool, method.shots, seeded(method.seed, "shots", method.shots, person.name))
         drafts.append(Draft(person, None, shots))
         for own in shots:
             rest = [pair for pair in pool if pair.id != own.id]
-            rng = _rng(method.seed, "shots", method.shots, person.name, own.id)
+            rng = seeded(method.seed, "shots", method.shots, person.name, own.id)
             drafts.append(Draft(person, own.id, _draw(rest, method.shots, rng)))
     return drafts
 
@@ -257,7 +254,7 @@ def build_prefixes(
     if method.shuffle:
         own = [r for r in build_prefixes(method.base, people, pairs, inference, budget) if r.pair_id is None]
         by_name = {r.name: r for r in own}
-        donor = derangement([p.name for p in people], _rng(method.seed, "shuffle", method.base))
+        donor = derangement([p.name for p in people], seeded(method.seed, "shuffle", method.base))
         return [by_name[donor[p.name]].model_copy(update={"name": p.name, "method": method_name}) for p in people]
     if _uses_model(method) and inference is None:
         raise DataError(f"{method_name}: persona inference by a model needs an inference-models folder")
