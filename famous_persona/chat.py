@@ -42,7 +42,7 @@ def user_turn(method: str, prefix_text: str, question: str) -> str:
     """The prefix sits before the question, inside the user turn; persona texts get a short lead-in."""
     if not prefix_text:
         return question
-    if parse_method(method).family.startswith("persona"):
+    if parse_method(method).persona:
         prefix_text = f"{PERSONA_LEAD}\n{prefix_text}"
     return f"{prefix_text}\n\n{question}"
 

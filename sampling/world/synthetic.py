@@ -22,7 +22,7 @@ from famous_persona.manifest import write_manifest
 from famous_persona.personas import name_key
 from famous_persona.schema import Pair, Persona
 from famous_persona.seeding import seeded
-from sampling.world.personas import describe
+from famous_persona.world_personas import describe
 
 SYNTHETIC_NOTE = "synthetic persona world: fictional people, not FamousPersona data"
 
