@@ -13,7 +13,7 @@ from transformers import PreTrainedTokenizerBase
 
 from famous_persona.errors import DataError
 from famous_persona.methods import parse_method
-from famous_persona.schema import DpoRecord
+from famous_persona.schema import DpoRecord, Message, Pair
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +42,22 @@ def user_turn(method: str, prefix_text: str, question: str) -> str:
     """The prefix sits before the question, inside the user turn; persona texts get a short lead-in."""
     if not prefix_text:
         return question
-    if parse_method(method).family.startswith("persona"):
+    if parse_method(method).persona:
         prefix_text = f"{PERSONA_LEAD}\n{prefix_text}"
     return f"{prefix_text}\n\n{question}"
+
+
+def pair_record(pair: Pair, user_content: str) -> DpoRecord:
+    """A pair as a one-turn preference record whose user turn is `user_content` (the question, maybe prefixed)."""
+    return DpoRecord(
+        id=pair.id,
+        name=pair.name,
+        question_type=pair.question_type,
+        axis=pair.axis,
+        prompt=[Message(role="user", content=user_content)],
+        chosen=[Message(role="assistant", content=pair.chosen)],
+        rejected=[Message(role="assistant", content=pair.rejected)],
+    )
 
 
 def _prompt_messages(record: DpoRecord, system_prompt: str | None) -> Messages:

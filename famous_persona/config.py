@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 from trl import TrlParser
 
+from famous_persona.errors import DataError
+
 Subparsers = argparse._SubParsersAction
+T = TypeVar("T")
 
 
 def stage_parser(
@@ -32,3 +36,21 @@ def parse_config(parser: TrlParser | Sequence[type], args: Iterable[str] | None 
     except (ValueError, FileNotFoundError) as error:
         where = args[args.index("--config") + 1] if "--config" in args[:-1] else "command line"
         parser.error(f"{where}: {error}")
+
+
+def read_config(path: Path | str, dataclass_type: type[T], overrides: Sequence[str] = ()) -> T:
+    """One dataclass from a YAML file and `--key value` overrides, through the same parser as every stage; an unknown
+    key or a bad value is an error that names the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    parser = TrlParser([dataclass_type])
+    try:
+        config, rest = parser.parse_args_and_config(["--config", str(path), *overrides], return_remaining_strings=True)
+    except ValueError as error:
+        raise DataError(f"{path}: {error}") from None
+    if rest:
+        unknown = [item.removeprefix("--") for item in rest if item.startswith("--")]
+        known = sorted(f.dest for f in parser._actions if f.dest != "help")
+        raise DataError(f"{path}: unknown key(s) {unknown or rest}; known keys: {known}")
+    return config

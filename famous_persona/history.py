@@ -19,7 +19,7 @@ from famous_persona import chat
 from famous_persona.errors import DataError
 from famous_persona.io import atomic_write_bytes
 from famous_persona.models import load_model
-from famous_persona.schema import DpoRecord, Message, Pair
+from famous_persona.schema import Pair
 
 CACHE_NAME = "vpl_history.pt"
 
@@ -49,15 +49,7 @@ def history_ids(pairs: Sequence[Pair], names: Sequence[str], k: int, seed: int) 
 
 
 def _sequences(pair: Pair, tokenizer: PreTrainedTokenizerBase, max_length: int | None, system: str | None):
-    record = DpoRecord(
-        id=pair.id,
-        name=pair.name,
-        question_type=pair.question_type,
-        axis=pair.axis,
-        prompt=[Message(role="user", content=pair.prompt)],
-        chosen=[Message(role="assistant", content=pair.chosen)],
-        rejected=[Message(role="assistant", content=pair.rejected)],
-    )
+    record = chat.pair_record(pair, pair.prompt)
     ids = chat.encode(tokenizer, chat.conversation(record, tokenizer, max_length, system))
     return ids.prompt_ids + ids.chosen_ids, ids.prompt_ids + ids.rejected_ids
 

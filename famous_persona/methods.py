@@ -3,31 +3,29 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
 from famous_persona.errors import DataError
+from famous_persona.families import FAMILIES, family
 
-FAMILIES = ("no_prefix", "tag", "name", "xyw", "xywyl", "persona_gold", "persona_xy", "persona_x")
-KINDS = {
-    "no_prefix": "none",
-    "tag": "passive",
-    "name": "named",
-    "xyw": "passive",
-    "xywyl": "passive",
-    "persona_gold": "active",
-    "persona_xy": "active",
-    "persona_x": "active",
-}
-SHOT_FAMILIES = ("xyw", "xywyl", "persona_xy", "persona_x")
-_PATTERN = re.compile(
-    r"^(?P<shuffle>shuffle_)?"
-    r"(?P<family>no_prefix|tag|name|persona_gold|xywyl|xyw|persona_xy|persona_x)"
+_MODIFIERS = (
     r"(?:_(?P<shots>\d+)s)?"
     r"(?:_(?P<model>(?!seed\d|bm25|emb|reverse)[A-Za-z0-9.\-]+))?"
     r"(?:_(?P<retrieval>bm25|emb))?(?P<reverse>_reverse)?"
     r"(?:_seed(?P<seed>\d+))?$"
 )
+
+
+@functools.cache
+def _compiled(names: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(r"^(?P<shuffle>shuffle_)?(?P<family>" + "|".join(map(re.escape, names)) + ")" + _MODIFIERS)
+
+
+def _pattern() -> re.Pattern[str]:
+    """The grammar over the registered families, longest name first so `xywyl` is never read as `xyw`."""
+    return _compiled(tuple(sorted(FAMILIES, key=lambda name: (-len(name), name))))
 
 
 @dataclass(frozen=True)
@@ -45,7 +43,12 @@ class Method:
 
     @property
     def kind(self) -> str:
-        return "control" if self.shuffle else KINDS[self.family]
+        return "control" if self.shuffle else family(self.family).kind
+
+    @property
+    def persona(self) -> bool:
+        """A persona method: its text is a persona, which a model can infer."""
+        return family(self.family).persona
 
     @property
     def base(self) -> str:
@@ -54,19 +57,17 @@ class Method:
 
 
 def parse_method(name: str) -> Method:
-    match = _PATTERN.match(name)
+    match = _pattern().match(name)
     if match is None:
         raise DataError(f"unknown prefix method {name!r}; see SPEC §3.2 for the grammar (e.g. xyw_2s, persona_xy_4s)")
-    family, shots = match["family"], match["shots"]
-    if (family in SHOT_FAMILIES) != (shots is not None):
-        raise DataError(
-            f"prefix method {name!r}: {family} {'needs' if family in SHOT_FAMILIES else 'takes no'} _{{k}}s"
-        )
+    kin, shots = family(match["family"]), match["shots"]
+    if kin.shots != (shots is not None):
+        raise DataError(f"prefix method {name!r}: {kin.name} {'needs' if kin.shots else 'takes no'} _{{k}}s")
     if shots is not None and int(shots) < 1:
         raise DataError(f"prefix method {name!r}: the number of shots must be at least 1")
     return Method(
         name=name,
-        family=family,
+        family=kin.name,
         shots=int(shots) if shots else None,
         model=match["model"],
         retrieval=match["retrieval"],
@@ -107,7 +108,7 @@ def parse_persona_task(name: str) -> PersonaTask:
         source = parse_method(match["source"])
     except DataError as error:
         raise DataError(f"persona task {name!r}: {error}") from None
-    if not source.family.startswith("persona") or source.shuffle or source.retrieval is not None:
+    if not source.persona or source.shuffle or source.retrieval is not None:
         raise DataError(
             f"persona task {name!r}: the source must give each person their own persona (persona_gold, "
             f"persona_xy_4s, ...), not {source.name!r}"

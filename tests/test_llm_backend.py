@@ -13,13 +13,16 @@ import numpy as np
 import openai
 import pytest
 
+from famous_persona import judge_prompts
+from famous_persona.config import parse_config
+from famous_persona.llm.backend import FatalRequestError, Tally, make_request
+from famous_persona.llm.cache import RequestCache, run_cached
+from famous_persona.llm.local import TransformersBackend
+from famous_persona.llm.openai_backend import OpenAIBackend, RateLimiter, RetryPolicy, retry_after
 from sampling.generation import generate, prompts
+from sampling.generation.config import GenerateConfig
 from sampling.generation.dedup import deduplicate
 from sampling.generation.filtering import diverse, narrowest_band
-from sampling.llm.backend import FatalRequestError, Tally, make_request
-from sampling.llm.cache import RequestCache, run_cached
-from sampling.llm.local import TransformersBackend
-from sampling.llm.openai_backend import OpenAIBackend, RateLimiter, RetryPolicy, retry_after
 from tests.support.scripted_server import ScriptedServer
 
 
@@ -103,8 +106,8 @@ def test_dry_run_estimates_the_full_regeneration(capsys):
 
 
 def test_parsers():
-    assert prompts.parse_verdict("thinking...\nPreferred: 2") == 2
-    assert prompts.parse_verdict("I cannot decide.") is None
+    assert judge_prompts.parse_verdict("thinking...\nPreferred: 2") == 2
+    assert judge_prompts.parse_verdict("I cannot decide.") is None
     kind, answer = prompts.parse_candidate("Reasoning: x\nUser type: a chef\nAnswer: Use salt. As a chef, enjoy.")
     assert kind == "a chef" and answer == "Use salt."
     assert prompts.parse_list("1. How do I cook rice?\n- What about pasta?\nnot an item") == [
@@ -125,6 +128,16 @@ def test_narrowest_band_and_diverse_pick():
     points = np.array([[0, 0], [0, 0.1], [10, 10], [10, 10.1], [-10, 5]], dtype=float)
     picked = diverse(points, 3, seed=0)
     assert len(picked) == 3 and {2, 3} & set(picked) and 4 in picked
+
+
+def test_each_role_gets_one_backend_config_overridden_by_its_flat_spelling():
+    (config,) = parse_config(
+        [GenerateConfig], ["--judge_model", "judge-x", "--sampler_top_p", "0.5", "--concurrency", "3"]
+    )
+    judge, sampler, writer = config.roles["judge"], config.roles["sampler"], config.roles["writer"]
+    assert (judge.model, judge.temperature, sampler.top_p) == ("judge-x", 0.0, 0.5)
+    assert {role.concurrency for role in config.roles.values()} == {3}
+    assert writer.params(seed=2, sample=1) == {"temperature": 1.0, "max_tokens": 2048, "seed": 2 * 1_000_003 + 1}
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,8 @@ from famous_persona.errors import DataError
 from famous_persona.io import DatasetDir
 from famous_persona.methods import parse_method
 from sampling.prefixes.bake import bake
-from sampling.prefixes.build import build_prefixes, write_prefixes
-from sampling.prefixes.inference import PersonaInference
+from sampling.prefixes.build import build_prefixes, overrides, write_prefixes
+from sampling.prefixes.inference import PersonaInference, load_inference_model
 from tests.support.generation import SECRET, files_containing
 from tests.support.scripted_server import FaultPlan, ScriptedServer
 from tests.support.world import build_world
@@ -138,6 +138,17 @@ def test_inference_model_errors_name_the_file_and_key(tmp_path, world):
         build_prefixes("persona_gold_odd", people, pairs, inference)
     with pytest.raises(DataError, match="persona_xy_2s_gpt4"):
         build_prefixes("persona_xy_2s", people, [p.model_copy(update={"meta": None}) for p in pairs])
+
+
+def test_an_inference_model_yaml_takes_command_line_overrides(tmp_path):
+    """The inference YAMLs go through the same YAML + command-line parser as every config."""
+    models = _models_dir(tmp_path, api={"model": "m", "base_url": "http://127.0.0.1:9/v1", "concurrency": 8})
+    spec = load_inference_model(models, "api", overrides(["concurrency=3", "max_tokens=64"]))
+    assert (spec.model, spec.concurrency, spec.max_tokens, spec.temperature, spec.top_p) == ("m", 3, 64, 1.0, 1.0)
+    with pytest.raises(DataError, match=r"api\.yaml: unknown key\(s\) \['temprature'\]"):
+        load_inference_model(models, "api", overrides(["temprature=1"]))
+    with pytest.raises(DataError, match="key=value"):
+        overrides(["concurrency"])
 
 
 def test_a_retrained_local_model_is_asked_again(tmp_path, tiny_model):

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from famous_persona.families import format_xyw
 from famous_persona.io import read_json
 from sampling.prefixes import build as prefixes
 from sampling.prefixes.budget import TokenBudget
-from sampling.prefixes.build import build_prefixes, format_xyw, write_prefixes
+from sampling.prefixes.build import build_prefixes, write_prefixes
 from tests.support.world import build_world
 
 

@@ -7,8 +7,10 @@ from collections import defaultdict
 
 import pytest
 
+from famous_persona.chat import PERSONA_LEAD, user_turn
 from famous_persona.errors import DataError
-from famous_persona.methods import parse_method
+from famous_persona.families import FAMILIES, Family, register
+from famous_persona.methods import parse_method, split_training_set
 from famous_persona.personas import FoldError, split_people
 from sampling.prefixes.bake import LeakageError, bake, bake_records
 from sampling.prefixes.build import build_prefixes, derangement, write_prefixes
@@ -154,6 +156,39 @@ def test_methods_grammar():
     for bad in ("xyw", "tag_2s", "persona", "xyw_0s"):
         with pytest.raises(DataError):
             parse_method(bad)
+
+
+@pytest.fixture
+def new_families():
+    """Two families added the one way there is: a shot list of questions only, and a persona family."""
+    asked = register(Family("xq", "passive", shots=True, text=lambda seed, d: _asked(d.shots)))
+    persona = register(Family("persona_q", "active", shots=True, request=lambda name, shots: _asked(shots)))
+    yield asked, persona
+    FAMILIES.pop(asked.name)
+    FAMILIES.pop(persona.name)
+
+
+def _asked(shots):
+    return "Asked: " + " | ".join(pair.prompt for pair in shots)
+
+
+def test_a_registered_family_is_named_built_baked_and_shown(world, new_families):
+    people, pairs = world.personas(), world.pairs()
+    method = parse_method("shuffle_xq_2s_seed1")
+    assert (method.family, method.shots, method.seed, method.kind) == ("xq", 2, 1, "control")
+    assert parse_method("xq_3s_bm25").retrieval == "bm25" and parse_method("persona_q_2s").persona
+    by_id = {pair.id: pair for pair in pairs}
+    prefixes = build_prefixes("xq_2s", people, pairs)
+    assert all(p.text == _asked([by_id[i] for i in p.shots]) for p in prefixes)
+    assert all(len(p.shots) == 2 for p in prefixes)
+    rows = bake_records("xq_2s", pairs, prefixes, "train")
+    assert rows and all(row.prompt[0].content.startswith("Asked: ") for row in rows)
+    assert user_turn("persona_q_2s", "A persona.", "Q?").startswith(PERSONA_LEAD)
+    assert split_training_set("xq_2s+persona_task_2s_from_persona_q_2s")
+    with pytest.raises(DataError, match="does not write persona_q"):
+        build_prefixes("persona_q_2s", people, pairs)
+    with pytest.raises(DataError, match="xq needs"):
+        parse_method("xq")
 
 
 def test_a_model_written_persona_needs_an_inference_model(world):

@@ -21,6 +21,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from famous_persona import persona_prompts
 from famous_persona.chat import user_turn
 from famous_persona.errors import DataError
+from famous_persona.families import family
 from famous_persona.generation import generate
 from famous_persona.io import DatasetDir, read_jsonl, read_rows, write_jsonl
 from famous_persona.methods import parse_method
@@ -51,7 +52,7 @@ class PersonaRefresher:
 
     def __init__(self, dataset: DatasetDir, method: str, args: RefreshArguments, out: Path):
         parsed = parse_method(method)
-        if not parsed.family.startswith("persona") or parsed.shuffle:
+        if not parsed.persona or parsed.shuffle:
             raise DataError(f"refresh_method {method!r}: only persona_* methods (not shuffles) can be re-inferred")
         self.method, self.parsed, self.args, self.out = method, parsed, args, out
         self.prefixes = dataset.prefixes(method)
@@ -104,10 +105,8 @@ class PersonaRefresher:
         return rebaked
 
     def _request(self, prefix: Prefix) -> str:
-        if self.parsed.family == "persona_gold":
-            return persona_prompts.from_name(prefix.name)
         shots = [self.pairs[i] for i in prefix.shots]
-        return persona_prompts.from_pairs(shots, use_answers=self.parsed.family == "persona_xy")
+        return family(self.parsed.family).request(prefix.name, shots)
 
     def check_shown(self, rows: Sequence[DpoRecord]) -> None:
         """Refuse a refresh that would change nothing: no training row shows this method's prefixes."""

@@ -5,7 +5,6 @@ left out."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,20 +14,24 @@ from trl import TrlParser
 
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
-from famous_persona.io import read_jsonl, write_json, write_jsonl
+from famous_persona.io import read_jsonl, read_rows, write_json, write_jsonl
+from famous_persona.llm.backend import Backend, Request, Tally, make_request
+from famous_persona.llm.cache import RequestCache, Results, run_cached
+from famous_persona.llm.config import BackendConfig, open_backend
+from famous_persona.llm.cost import price
 from famous_persona.manifest import record_step
 from famous_persona.schema import Persona
-from sampling.llm.backend import Backend, Request, Tally, make_request
-from sampling.llm.cache import RequestCache, Results, run_cached
-from sampling.llm.cost import price
-from sampling.llm.openai_backend import OpenAIBackend, RetryPolicy
 
-ROLES = ("writer", "sampler", "judge")
+_ROLE_HELP = (
+    "Each role (writer, sampler, judge) has {role}_backend (openai | transformers), {role}_model and {role}_base_url; "
+    "sampling is {role}_temperature, {role}_top_p (sampler), {role}_max_tokens; the rest is shared by all roles."
+)
 
 
 @dataclass
 class GenerateConfig:
-    """Every knob of the pipeline; each stage reads the ones it needs."""
+    """Every knob of the pipeline; each stage reads the ones it needs. The three roles' backends are gathered into one
+    `BackendConfig` each (`roles`); YAML and command line spell their fields flat, `{role}_{field}`."""
 
     out: str = field(default="data/famous_persona_regen", metadata={"help": "Dataset directory to write."})
     people_table: str = field(default="data/famous_persona/personas.jsonl", metadata={"help": "The people."})
@@ -37,7 +40,7 @@ class GenerateConfig:
     force: bool = field(default=False, metadata={"help": "Redo stages whose output exists (the cache still holds)."})
     dry_run: bool = field(default=False, metadata={"help": "Print the token/cost estimate; send nothing."})
     api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "Environment variable holding the key."})
-    writer_backend: str = "openai"
+    writer_backend: str = field(default="openai", metadata={"help": _ROLE_HELP})
     writer_model: str = "gpt-4-0613"
     writer_base_url: str | None = None
     sampler_backend: str = field(default="openai", metadata={"help": "openai (any compatible URL) or transformers."})
@@ -75,6 +78,50 @@ class GenerateConfig:
     judge_attempts: int = field(default=3, metadata={"help": "Times a tied or unparseable comparison is asked."})
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        self.roles: dict[str, BackendConfig] = {}
+        for role, settings in self._role_settings().items():
+            try:
+                self.roles[role] = BackendConfig(**settings, **self._shared_settings())
+            except DataError as error:
+                raise DataError(f"{role}_{error}") from None
+
+    def _role_settings(self) -> dict[str, dict[str, Any]]:
+        writer = {
+            "model": self.writer_model,
+            "backend": self.writer_backend,
+            "base_url": self.writer_base_url,
+            "temperature": self.writer_temperature,
+            "max_tokens": self.writer_max_tokens,
+        }
+        sampler = {
+            "model": self.sampler_model,
+            "backend": self.sampler_backend,
+            "base_url": self.sampler_base_url,
+            "temperature": self.sampler_temperature,
+            "top_p": self.sampler_top_p,
+            "max_tokens": self.sampler_max_tokens,
+        }
+        judge = {
+            "model": self.judge_model,
+            "backend": self.judge_backend,
+            "base_url": self.judge_base_url,
+            "temperature": 0.0,
+            "max_tokens": self.judge_max_tokens,
+        }
+        return {"writer": writer, "sampler": sampler, "judge": judge}
+
+    def _shared_settings(self) -> dict[str, Any]:
+        return {
+            "api_key_env": self.api_key_env,
+            "concurrency": self.concurrency,
+            "requests_per_minute": self.requests_per_minute,
+            "timeout_s": self.timeout_s,
+            "max_retries": self.max_retries,
+            "backoff_base_s": self.backoff_base_s,
+            "backoff_max_s": self.backoff_max_s,
+        }
+
 
 class Context:
     """What a stage needs: config, paths, cache, backends per role, and a tally per stage."""
@@ -103,12 +150,13 @@ class Context:
 
     def backend(self, role: str) -> Backend:
         if role not in self._backends:
-            self._backends[role] = build_backend(self.config, role, self.tally)
+            self._backends[role] = open_backend(self.config.roles[role], self.tally, self.config.seed)
         return self._backends[role]
 
     def request(self, role: str, rid: str, messages: Sequence[tuple[str, str]], sample: int = 0, **extra) -> Request:
-        params = {**sampling_params(self.config, role), "seed": self.config.seed * 1_000_003 + sample}
-        return make_request(rid, getattr(self.config, f"{role}_model"), messages, {**params, **extra}, sample)
+        backend = self.config.roles[role]
+        params = backend.params(self.config.seed, sample)
+        return make_request(rid, backend.model, messages, {**params, **extra}, sample)
 
     def run(self, role: str, requests: Sequence[Request]) -> Results:
         return asyncio.run(run_cached(requests, self.backend(role), self.cache, self.tally, price))
@@ -133,38 +181,7 @@ class Context:
         tally.reset()
 
     def read(self, name: str) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.output(name).read_text(encoding="utf-8").splitlines() if line]
-
-
-def sampling_params(config: GenerateConfig, role: str) -> dict[str, Any]:
-    if role == "sampler":
-        return {
-            "temperature": config.sampler_temperature,
-            "top_p": config.sampler_top_p,
-            "max_tokens": config.sampler_max_tokens,
-        }
-    temperature = config.writer_temperature if role == "writer" else 0.0
-    return {"temperature": temperature, "max_tokens": getattr(config, f"{role}_max_tokens")}
-
-
-def build_backend(config: GenerateConfig, role: str, tally: Tally) -> Backend:
-    kind = getattr(config, f"{role}_backend")
-    if kind == "transformers":
-        from sampling.llm.local import TransformersBackend
-
-        return TransformersBackend(getattr(config, f"{role}_model"))
-    if kind != "openai":
-        raise DataError(f"{role}_backend must be 'openai' or 'transformers', got {kind!r}")
-    policy = RetryPolicy(config.max_retries, config.backoff_base_s, config.backoff_max_s, config.timeout_s)
-    return OpenAIBackend(
-        getattr(config, f"{role}_base_url"),
-        config.api_key_env,
-        config.concurrency,
-        config.requests_per_minute,
-        policy,
-        tally,
-        config.seed,
-    )
+        return read_rows(self.output(name))
 
 
 def config_dict(config: GenerateConfig) -> dict[str, Any]:

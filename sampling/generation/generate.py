@@ -10,13 +10,14 @@ from collections import defaultdict
 
 from trl import TrlParser
 
+from famous_persona import judge_prompts
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import read_json
+from famous_persona.llm.cost import Estimate, count_tokens, format_estimates
 from famous_persona.manifest import write_manifest
 from sampling.generation import candidates, filtering, judge, personas, prompts, questions, split
 from sampling.generation.config import Context, GenerateConfig, config_dict
-from sampling.llm.cost import Estimate, count_tokens, format_estimates
 
 STAGES = {
     "personas": personas.run,
@@ -49,8 +50,8 @@ def estimate(config: GenerateConfig) -> list[Estimate]:
     n_questions = len(people) * personal_n + len(axes) * divergent_n
     candidate_prompt = count_tokens(prompts.messages("candidate", prompts.CANDIDATE.format(question=TYPICAL_QUESTION)))
     answer = " ".join(["word"] * TYPICAL_ANSWER_TOKENS)
-    judge_text = prompts.JUDGE.format(name="Jane Doe", question=TYPICAL_QUESTION, first=answer, second=answer)
-    judge_prompt = count_tokens(prompts.messages("judge", judge_text))
+    judge_text = judge_prompts.request("Jane Doe", TYPICAL_QUESTION, answer, answer)
+    judge_prompt = count_tokens(judge_prompts.messages(judge_text))
     on_axis: dict[str, int] = defaultdict(int)
     for person in people:
         for axis in person.axes:

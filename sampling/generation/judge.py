@@ -10,9 +10,9 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sampling.generation import prompts
+from famous_persona import judge_prompts
+from famous_persona.llm.cache import Results
 from sampling.generation.config import Context, stage_command
-from sampling.llm.cache import Results
 
 
 @dataclass
@@ -37,12 +37,9 @@ def _requests(ctx: Context, match: Match, attempt: int) -> list:
     extra = {"temperature": 1.0} if attempt else {}
     out = []
     for order, (first, second) in (("ab", (match.a, match.b)), ("ba", (match.b, match.a))):
-        text = prompts.JUDGE.format(
-            name=match.name, question=match.question, first=first["text"], second=second["text"]
-        )
-        out.append(
-            ctx.request("judge", match.request_id(order, attempt), prompts.messages("judge", text), attempt, **extra)
-        )
+        text = judge_prompts.request(match.name, match.question, first["text"], second["text"])
+        rid = match.request_id(order, attempt)
+        out.append(ctx.request("judge", rid, judge_prompts.messages(text), attempt, **extra))
     return out
 
 
@@ -52,7 +49,7 @@ def _settle(match: Match, results: Results, attempt: int) -> None:
     for order, slots in (("ab", (match.a, match.b)), ("ba", (match.b, match.a))):
         rid = match.request_id(order, attempt)
         completion = results.completions.get(rid)
-        verdict = prompts.parse_verdict(completion.text) if completion and completion.usable else None
+        verdict = judge_prompts.parse_verdict(completion.text) if completion and completion.usable else None
         match.trace.append({"round": match.round, "order": order, "attempt": attempt, "verdict": verdict,
                             "text": completion.text if completion else None,
                             "failure": results.failures.get(rid)})  # fmt: skip

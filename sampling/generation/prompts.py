@@ -1,4 +1,5 @@
-"""Every instruction the generation pipeline sends, and the parsers of the replies (wording is this project's own).
+"""Every instruction the generation pipeline sends, and the parsers of the replies (wording is this project's own);
+the persona judge's request and verdict live in the core (famous_persona.judge_prompts), shared with evaluation.
 
 Each system message starts with a task line (`TASKS`), so logs, the cache and the scripted test server can tell the
 stages apart."""
@@ -8,14 +9,14 @@ from __future__ import annotations
 import json
 import re
 
-from famous_persona import persona_prompts
+from famous_persona import judge_prompts, persona_prompts
 
 TASKS = {
     "personas": "Task: propose representative people.",
     "personal": "Task: write personal questions.",
     "divergent": "Task: write divergent questions.",
     "candidate": "Task: answer for a kind of user.",
-    "judge": "Task: predict a named person's preference.",
+    "judge": judge_prompts.TASK,
     "persona": persona_prompts.TASK,
 }
 
@@ -45,14 +46,7 @@ CANDIDATE = (
     "user type in the answer.\n\nQuestion: {question}"
 )
 
-JUDGE = (
-    "You are predicting the preferences of {name}. Read the question and the two answers, reason briefly about what "
-    "{name} cares about, then decide which answer {name} would prefer. End with a final line that is exactly "
-    "'Preferred: 1' or 'Preferred: 2'.\n\nQuestion: {question}\n\nAnswer 1:\n{first}\n\nAnswer 2:\n{second}"
-)
-
 _NUMBERED = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s*(?P<text>.+?)\s*$")
-_VERDICT = re.compile(r"preferred\s*:\s*(?:answer\s*)?([12])\b", re.IGNORECASE)
 
 
 def messages(task: str, text: str) -> list[tuple[str, str]]:
@@ -100,9 +94,3 @@ def clean_leak(answer: str, kind: str | None) -> str:
     sentences = re.split(r"(?<=[.!?])\s+", answer)
     kept = [s for s in sentences if kind.lower() not in s.lower()]
     return " ".join(kept).strip()
-
-
-def parse_verdict(reply: str) -> int | None:
-    """1 or 2 from the last 'Preferred:' line; None when the reply names neither (or both)."""
-    found = _VERDICT.findall(reply)
-    return int(found[-1]) if found else None

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 
 from trl import TrlParser
 
-from famous_persona.chat import user_turn
+from famous_persona.chat import pair_record, user_turn
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.manifest import record_step
 from famous_persona.methods import is_persona_task, is_training_only, parse_persona_task, split_training_set
-from famous_persona.schema import DpoRecord, Message, Pair, Prefix
+from famous_persona.schema import DpoRecord, Pair, Prefix
 from sampling.prefixes.persona_task import task_records
 
 
@@ -65,17 +65,7 @@ def bake_records(method: str, pairs: Sequence[Pair], prefixes: Sequence[Prefix],
             continue
         prefix = _prefix_for(table, pair, method)
         _check_leakage(pair, prefix, test_ids)
-        records.append(
-            DpoRecord(
-                id=pair.id,
-                name=pair.name,
-                question_type=pair.question_type,
-                axis=pair.axis,
-                prompt=[Message(role="user", content=user_turn(method, prefix.text, pair.prompt))],
-                chosen=[Message(role="assistant", content=pair.chosen)],
-                rejected=[Message(role="assistant", content=pair.rejected)],
-            )
-        )
+        records.append(pair_record(pair, user_turn(method, prefix.text, pair.prompt)))
     return records
 
 

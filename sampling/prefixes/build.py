@@ -19,22 +19,20 @@ from pathlib import Path
 
 from trl import TrlParser
 
-from famous_persona import persona_prompts
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
+from famous_persona.families import TEMPLATE_MODEL, Draft, Text, family
 from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.manifest import record_step
 from famous_persona.methods import Method, parse_method, prefix_sources
 from famous_persona.schema import Pair, Persona, Prefix
+from famous_persona.seeding import seeded
 from famous_persona.world_vocab import is_synthetic
 from sampling.prefixes.budget import TokenBudget
 from sampling.prefixes.inference import DEFAULT_DIR, PersonaInference
 from sampling.prefixes.retrieval import Retriever, rank
-from sampling.world.personas import infer_persona, redescribe
 
 logger = logging.getLogger(__name__)
-
-TEMPLATE_MODEL = "template"
 
 
 @dataclass
@@ -47,97 +45,50 @@ class PrefixConfig:
     inference_models: str = field(
         default=DEFAULT_DIR, metadata={"help": "Folder of <model>.yaml files for persona_*_{model} methods."}
     )
+    inference_set: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Overrides of every inference-model YAML as key=value, e.g. concurrency=4 max_tokens=256."},
+    )
     max_prefix_tokens: int = field(default=0, metadata={"help": "Token budget per prefix (0 = no budget)."})
     budget_tokenizer: str | None = field(default=None, metadata={"help": "Tokenizer that counts the budget."})
-
-
-@dataclass(frozen=True)
-class Draft:
-    """One prefix to write: whose, for which pair (None: the person's own prefix), and from which shots."""
-
-    person: Persona
-    pair_id: str | None
-    shots: tuple[Pair, ...] = ()
-
-    @property
-    def label(self) -> str:
-        return f"{self.person.name}|{self.pair_id or '-'}"
 
 
 Writer = Callable[[Sequence[Draft]], list[str]]
 
 
-def _rng(*purpose: object) -> random.Random:
-    return random.Random("-".join(str(part) for part in purpose))
-
-
-def format_xyw(shots: Sequence[Pair], with_rejected: bool) -> str:
-    header = "Earlier questions from this user, with the answer they preferred"
-    header += " and the one they did not:" if with_rejected else ":"
-    blocks = []
-    for pair in shots:
-        block = f"Question: {pair.prompt}\nPreferred answer: {pair.chosen}"
-        if with_rejected:
-            block += f"\nRejected answer: {pair.rejected}"
-        blocks.append(block)
-    return "\n\n".join([header, *blocks])
-
-
-def _text_rng(method: Method, draft: Draft) -> random.Random:
-    own = (draft.pair_id,) if draft.pair_id else ()
-    return _rng(method.seed, "text", draft.person.name, *own)
-
-
-def _gold_text(method: Method, person: Persona) -> str:
-    if person.description is None:
-        raise DataError(f"{method.name}: {person.name} has no written description; a gold persona needs a model")
-    if method.seed:
-        return redescribe(person.axes, _rng(method.seed, "gold", person.name))
-    return person.description
-
-
-def _simple_text(method: Method, person: Persona) -> str:
-    if method.family == "no_prefix":
-        return ""
-    if method.family == "tag":
-        return f"You are talking with user {person.tag}."
-    return f"Answer the way {person.name} would want it answered."
-
-
 def _uses_model(method: Method) -> bool:
-    return method.family.startswith("persona") and method.model not in (None, TEMPLATE_MODEL)
+    return method.persona and method.model not in (None, TEMPLATE_MODEL)
 
 
 def _template_writer(method: Method, pairs: Sequence[Pair]) -> Writer:
-    """Texts written without a model: shot lists, the simple prefixes, and the synthetic world's personas."""
-    if method.family in ("xyw", "xywyl"):
-        return lambda drafts: [format_xyw(d.shots, with_rejected=method.family == "xywyl") for d in drafts]
-    if method.family == "persona_gold":
-        return lambda drafts: [_gold_text(method, d.person) for d in drafts]
-    if not method.family.startswith("persona"):
-        return lambda drafts: [_simple_text(method, d.person) for d in drafts]
-    if not is_synthetic(pairs):
-        raise DataError(
-            f"{method.name}: the templated persona inference only works on the synthetic world; name an inference "
-            f"model instead, e.g. {method.name.replace(f'_{method.shots}s', f'_{method.shots}s_gpt4', 1)}"
-        )
-    use_answers = method.family == "persona_xy"
-    return lambda drafts: [
-        infer_persona(d.shots, use_answers, len(d.person.axes), _text_rng(method, d)) for d in drafts
-    ]
+    """Texts written without a model: the family's own text, or else the built-in `template` inference backend,
+    which knows the synthetic world only."""
+    kin = family(method.family)
+    write = kin.text
+    if write is None:
+        if kin.template is None or not is_synthetic(pairs):
+            problem = "only works on the synthetic world" if kin.template else f"does not write {kin.name}"
+            raise DataError(
+                f"{method.name}: the templated persona inference {problem}; name an inference model instead, "
+                f"e.g. {method.name.replace(f'_{method.shots}s', f'_{method.shots}s_gpt4', 1)}"
+            )
+        write = kin.template
+    return lambda drafts: [_text(method, write, d) for d in drafts]
 
 
-def _inference_request(method: Method, draft: Draft) -> str:
-    if method.family == "persona_gold":
-        return persona_prompts.from_name(draft.person.name)
-    return persona_prompts.from_pairs(draft.shots, use_answers=method.family == "persona_xy")
+def _text(method: Method, write: Text, draft: Draft) -> str:
+    try:
+        return write(method.seed, draft)
+    except DataError as error:
+        raise DataError(f"{method.name}: {error}") from None
 
 
 def _model_writer(method: Method, inference: PersonaInference) -> Writer:
     """Texts from the inference model the method names; the request id is the draft's label."""
 
     def write(drafts: Sequence[Draft]) -> list[str]:
-        requests = [(f"{method.name}|{d.label}", _inference_request(method, d)) for d in drafts]
+        ask = family(method.family).request
+        requests = [(f"{method.name}|{d.label}", ask(d.person.name, d.shots)) for d in drafts]
         texts, truncated = inference.infer(method.model, requests, method.seed)
         if truncated:
             logger.warning("%s: %d persona(s) reached the token limit and were kept as cut", method.name, truncated)
@@ -164,11 +115,11 @@ def _shot_drafts(method: Method, people: Sequence[Persona], pairs: Sequence[Pair
     drafts = []
     for person in people:
         pool = pools[person.name]
-        shots = _draw(pool, method.shots, _rng(method.seed, "shots", method.shots, person.name))
+        shots = _draw(pool, method.shots, seeded(method.seed, "shots", method.shots, person.name))
         drafts.append(Draft(person, None, shots))
         for own in shots:
             rest = [pair for pair in pool if pair.id != own.id]
-            rng = _rng(method.seed, "shots", method.shots, person.name, own.id)
+            rng = seeded(method.seed, "shots", method.shots, person.name, own.id)
             drafts.append(Draft(person, own.id, _draw(rest, method.shots, rng)))
     return drafts
 
@@ -191,14 +142,14 @@ def _author(method: Method, retriever: str | None, inference: PersonaInference |
     """Who wrote the text (the Prefix `model` field)."""
     if _uses_model(method):
         return inference.model(method.model).model
-    if method.family.startswith("persona"):
+    if method.persona:
         return TEMPLATE_MODEL
     return retriever or "none"
 
 
 def _fit(method: Method, draft: Draft, text: str, write: Writer, budget: TokenBudget) -> tuple[str, Sequence[Pair]]:
     """Shot lists lose whole shots before being cut; a persona keeps the shots it was inferred from and is cut."""
-    if method.family not in ("xyw", "xywyl"):
+    if not family(method.family).shot_list:
         return budget.fit(f"{method.name}|{draft.label}", text, [], None)[0], draft.shots
 
     def render(kept: Sequence[Pair]) -> str:
@@ -253,7 +204,7 @@ def build_prefixes(
     if method.shuffle:
         own = [r for r in build_prefixes(method.base, people, pairs, inference, budget) if r.pair_id is None]
         by_name = {r.name: r for r in own}
-        donor = derangement([p.name for p in people], _rng(method.seed, "shuffle", method.base))
+        donor = derangement([p.name for p in people], seeded(method.seed, "shuffle", method.base))
         return [by_name[donor[p.name]].model_copy(update={"name": p.name, "method": method_name}) for p in people]
     if _uses_model(method) and inference is None:
         raise DataError(f"{method_name}: persona inference by a model needs an inference-models folder")
@@ -273,12 +224,14 @@ def write_prefixes(
     methods: Sequence[str],
     inference_models: Path | str = DEFAULT_DIR,
     budget: TokenBudget | None = None,
+    inference_set: Sequence[str] = (),
 ) -> None:
     """Build and write each method's prefix file (a training set `a+b`: those of a and b); model replies are cached
     under <data>/cache."""
     methods = list(dict.fromkeys(method for name in methods for method in prefix_sources(name)))
     people, pairs = dataset.personas(), dataset.pairs()
-    inference = PersonaInference(inference_models, dataset.root / "cache" / "persona_inference.sqlite")
+    cache = dataset.root / "cache" / "persona_inference.sqlite"
+    inference = PersonaInference(inference_models, cache, overrides(inference_set))
     for method in methods:
         records = build_prefixes(method, people, pairs, inference, budget)
         write_jsonl(dataset.prefix_path(method), records)
@@ -287,6 +240,14 @@ def write_prefixes(
         record_step(dataset.manifest_path, "prefixes", method, records=len(records), models=models, **extra)
     if inference.tally.sent or inference.tally.cached:
         record_step(dataset.manifest_path, "prefixes", "persona_inference", tally=inference.tally.as_dict())
+
+
+def overrides(settings: Sequence[str]) -> list[str]:
+    """`key=value` settings as the `--key value` arguments of the inference-model parser."""
+    bad = [item for item in settings if "=" not in item]
+    if bad:
+        raise DataError(f"--inference_set takes key=value items, got {bad}")
+    return [part for item in settings for part in (f"--{item.partition('=')[0]}", item.partition("=")[2])]
 
 
 def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
@@ -301,7 +262,7 @@ def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None
         if not config.budget_tokenizer:
             raise DataError("--max_prefix_tokens needs --budget_tokenizer (the model's tokenizer)")
         budget = TokenBudget(config.budget_tokenizer, config.max_prefix_tokens)
-    write_prefixes(DatasetDir(config.data), config.methods, config.inference_models, budget)
+    write_prefixes(DatasetDir(config.data), config.methods, config.inference_models, budget, config.inference_set)
     print(f"wrote {len(config.methods)} prefix files to {DatasetDir(config.data).root / 'prefixes'}")
 
 

@@ -10,87 +10,53 @@ again as a new sample; a reply cut at the token limit is kept and counted, since
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from famous_persona import persona_prompts
+from famous_persona.config import read_config
 from famous_persona.errors import DataError
-from sampling.llm.backend import Backend, Tally, make_request
-from sampling.llm.cache import RequestCache, run_cached
-from sampling.llm.cost import price
-from sampling.llm.openai_backend import OpenAIBackend, RetryPolicy
+from famous_persona.llm.backend import Backend, Tally, make_request
+from famous_persona.llm.cache import RequestCache, run_cached
+from famous_persona.llm.config import BackendConfig, open_backend
+from famous_persona.llm.cost import price
 
 DEFAULT_DIR = "experiments/configs/inference"
 
 
-@dataclass(frozen=True)
-class InferenceModel:
-    """One inference model: the backend that runs it and its sampling (SPEC §5 defaults)."""
+@dataclass
+class InferenceModel(BackendConfig):
+    """One inference model: the backend that runs it, with the sampling of the original setup as defaults."""
 
-    model: str
-    backend: str = "openai"
-    base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    concurrency: int = 16
-    requests_per_minute: float = 0
-    timeout_s: float = 120.0
-    max_retries: int = 6
-    dtype: str = "float32"
-    batch_size: int = 8
     temperature: float = persona_prompts.SAMPLING["temperature"]
-    top_p: float = persona_prompts.SAMPLING["top_p"]
+    top_p: float | None = persona_prompts.SAMPLING["top_p"]
     max_tokens: int = persona_prompts.SAMPLING["max_tokens"]
-    attempts: int = 3
-
-    def params(self, seed: int, attempt: int) -> dict[str, float | int | str]:
-        """Sampling parameters; a re-ask changes the seed, so a server sees (and samples) a new request. A local
-        model's weights are fingerprinted, so the cache never answers for a model that was since retrained."""
-        seed = seed * 1_000_003 + attempt
-        params = {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens, "seed": seed}
-        if self.backend == "transformers" and Path(self.model).is_dir():
-            params["weights"] = weights_fingerprint(Path(self.model))
-        return params
+    attempts: int = field(default=3, metadata={"help": "Times an empty reply is asked again, as a new sample."})
 
 
-def weights_fingerprint(model_dir: Path) -> str:
-    """Names, sizes and modification times of a local model's weight files: changes whenever they are rewritten."""
-    files = sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin"))
-    stamp = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
-    return hashlib.sha256(repr(stamp).encode()).hexdigest()[:16]
-
-
-def load_inference_model(directory: Path | str, short: str) -> InferenceModel:
-    """The model a method calls `short`, from <directory>/<short>.yaml, with unknown keys named as errors."""
+def load_inference_model(directory: Path | str, short: str, overrides: Sequence[str] = ()) -> InferenceModel:
+    """The model a method calls `short`: <directory>/<short>.yaml, then `--key value` overrides, read by the same
+    YAML parser as every config."""
     path = Path(directory) / f"{short}.yaml"
     if not path.is_file():
         raise DataError(f"no inference model {short!r}: write {path} (keys: model, backend, base_url, ...)")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    known = {f.name for f in fields(InferenceModel)}
-    unknown = sorted(set(data) - known)
-    if unknown or "model" not in data:
-        problem = f"unknown key(s) {unknown}" if unknown else "the key 'model' is missing"
-        raise DataError(f"{path}: {problem}; known keys: {sorted(known)}")
-    if data.get("backend", "openai") not in ("openai", "transformers"):
-        raise DataError(f"{path}: backend must be 'openai' or 'transformers', got {data['backend']!r}")
-    return InferenceModel(**data)
+    return read_config(path, InferenceModel, overrides)
 
 
 class PersonaInference:
     """Asks the named inference models for personas; backends are opened once and shared across methods."""
 
-    def __init__(self, directory: Path | str, cache_path: Path | str):
+    def __init__(self, directory: Path | str, cache_path: Path | str, overrides: Sequence[str] = ()):
         self.directory = Path(directory)
+        self.overrides = list(overrides)
         self.cache_path = Path(cache_path)
         self.tally = Tally()
         self._backends: dict[str, Backend] = {}
         self._cache: RequestCache | None = None
 
     def model(self, short: str) -> InferenceModel:
-        return load_inference_model(self.directory, short)
+        return load_inference_model(self.directory, short, self.overrides)
 
     def infer(self, short: str, requests: Sequence[tuple[str, str]], seed: int) -> tuple[dict[str, str], int]:
         """(request id → persona text, replies cut at the token limit) for (id, request text) items."""
@@ -131,12 +97,3 @@ class PersonaInference:
         if short not in self._backends:
             self._backends[short] = open_backend(spec, self.tally)
         return self._backends[short]
-
-
-def open_backend(spec: InferenceModel, tally: Tally) -> Backend:
-    if spec.backend == "transformers":
-        from sampling.llm.local import TransformersBackend
-
-        return TransformersBackend(spec.model, dtype=spec.dtype, batch_size=spec.batch_size)
-    policy = RetryPolicy(spec.max_retries, timeout_s=spec.timeout_s)
-    return OpenAIBackend(spec.base_url, spec.api_key_env, spec.concurrency, spec.requests_per_minute, policy, tally)

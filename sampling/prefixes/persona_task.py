@@ -15,6 +15,7 @@ from famous_persona.errors import DataError
 from famous_persona.methods import PersonaTask
 from famous_persona.persona_prompts import from_pairs
 from famous_persona.schema import DpoRecord, Message, Pair, Persona, Prefix
+from famous_persona.seeding import seeded
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class TaskRows:
 
 def _rng(task: PersonaTask, *purpose: object) -> random.Random:
     """Seeded like the source's shot draws, so the same inputs give the same rows."""
-    return random.Random("-".join(str(part) for part in (task.source.seed, "persona_task", task.shots, *purpose)))
+    return seeded(task.source.seed, "persona_task", task.shots, *purpose)
 
 
 def _own_personas(task: PersonaTask, personas: Sequence[Prefix]) -> dict[str, str]:

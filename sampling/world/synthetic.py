@@ -21,7 +21,8 @@ from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.manifest import write_manifest
 from famous_persona.personas import name_key
 from famous_persona.schema import Pair, Persona
-from sampling.world.personas import describe
+from famous_persona.seeding import seeded
+from famous_persona.world_personas import describe
 
 SYNTHETIC_NOTE = "synthetic persona world: fictional people, not FamousPersona data"
 
@@ -45,10 +46,6 @@ class WorldConfig:
     seed: int = field(default=0, metadata={"help": "Same seed, byte-identical files."})
 
 
-def _rng(seed: int, *purpose: object) -> random.Random:
-    return random.Random("-".join(str(part) for part in (seed, *purpose)))
-
-
 def _check(config: WorldConfig) -> None:
     problems = []
     if not 1 <= config.axes <= len(vocab.AXES):
@@ -69,7 +66,7 @@ def _check(config: WorldConfig) -> None:
 
 
 def _people(config: WorldConfig, axes: tuple[vocab.Axis, ...]) -> list[Persona]:
-    rng = _rng(config.seed, "people")
+    rng = seeded(config.seed, "people")
     full_names = [f"{first} {last}" for first in vocab.FIRST_NAMES for last in vocab.LAST_NAMES]
     names = rng.sample(full_names, config.people)
     folds = [i % config.folds for i in range(config.people)]
@@ -88,7 +85,7 @@ def _people(config: WorldConfig, axes: tuple[vocab.Axis, ...]) -> list[Persona]:
                 fold=fold,
                 tag=f"user_{index:03d}",
                 demographics=_demographics(rng, categories),
-                description=describe(categories, _rng(config.seed, "gold", name)),
+                description=describe(categories, seeded(config.seed, "gold", name)),
             )
         )
     return people
@@ -132,7 +129,7 @@ def _divergent_pool(config: WorldConfig, axes: tuple[vocab.Axis, ...]) -> dict[s
     """Per split, the divergent questions; a question is in one split for everyone."""
     pool: dict[str, list[Question]] = {"train": [], "test": []}
     for a, axis in enumerate(axes):
-        rng = _rng(config.seed, "divergent", axis.name)
+        rng = seeded(config.seed, "divergent", axis.name)
         texts = [frame.format(topic=topic) for topic in axis.topics for frame in vocab.QUESTION_FRAMES]
         chosen = rng.sample(texts, min(config.divergent_per_axis, len(texts)))
         half = len(chosen) // 2
@@ -142,7 +139,7 @@ def _divergent_pool(config: WorldConfig, axes: tuple[vocab.Axis, ...]) -> dict[s
 
 
 def _personal(config: WorldConfig, person: Persona, axes: tuple[vocab.Axis, ...]) -> list[Question]:
-    rng = _rng(config.seed, "personal", person.name)
+    rng = seeded(config.seed, "personal", person.name)
     texts: set[str] = set()
     questions = []
     own_axes = [axis for axis in axes if axis.name in person.axes]
@@ -158,7 +155,7 @@ def _personal(config: WorldConfig, person: Persona, axes: tuple[vocab.Axis, ...]
 
 
 def _pair(config: WorldConfig, person: Persona, question: Question, kind: str, split: str) -> Pair:
-    rng = _rng(config.seed, "pair", person.name, question.id)
+    rng = seeded(config.seed, "pair", person.name, question.id)
     own = next(c for c in question.axis.categories if c.key == person.axes[question.axis.name])
     other = rng.choice([c for c in question.axis.categories if c is not own])
     flipped = rng.random() < config.label_noise
@@ -191,7 +188,7 @@ def _pairs(config: WorldConfig, people: list[Persona], axes: tuple[vocab.Axis, .
         personal = _personal(config, person, axes)
         half = len(personal) // 2
         pairs += [_pair(config, person, q, "personal", "train" if i < half else "test") for i, q in enumerate(personal)]
-        rng = _rng(config.seed, "assign", person.name)
+        rng = seeded(config.seed, "assign", person.name)
         for split in ("train", "test"):
             own_pool = [question for question in pool[split] if question.axis.name in person.axes]
             for question in rng.sample(own_pool, config.divergent_per_person // 2):

@@ -10,6 +10,7 @@ from pathlib import Path
 from transformers import LlamaForSequenceClassification
 from trl import TrlParser
 
+from famous_persona import judge_prompts
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.models import TinyShape, build_tiny_model
 from sampling.generation import prompts
@@ -18,7 +19,7 @@ from tests.support import scripted_replies
 
 def vocabulary() -> list[str]:
     """Text whose words the tokenizer learns: the pipeline's prompts and the scripted server's phrases."""
-    texts = [*prompts.TASKS.values(), prompts.PERSONAL, prompts.DIVERGENT, prompts.CANDIDATE, prompts.JUDGE]
+    texts = [*prompts.TASKS.values(), prompts.PERSONAL, prompts.DIVERGENT, prompts.CANDIDATE, judge_prompts.JUDGE]
     return texts + list(scripted_replies.TOPICS) + list(scripted_replies.FRAMES) + list(scripted_replies.USER_TYPES)
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from famous_persona.generation import generate
+from famous_persona.llm.backend import Completion, OnDone, Request
 from famous_persona.models import load_model, load_tokenizer
-from sampling.llm.backend import Completion, OnDone, Request
 
 
 class TransformersBackend:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sampling.llm.backend import Backend, Completion, Request, Tally
+from famous_persona.llm.backend import Backend, Completion, Request, Tally
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS completions (

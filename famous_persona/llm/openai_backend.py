@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import openai
 
-from sampling.llm.backend import Completion, FatalRequestError, OnDone, Request, RequestFailed, Tally
+from famous_persona.llm.backend import Completion, FatalRequestError, OnDone, Request, RequestFailed, Tally
 
 FATAL = (
     openai.AuthenticationError,

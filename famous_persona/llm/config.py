@@ -1,0 +1,72 @@
+"""One LLM backend's settings (`BackendConfig`) and the one factory that opens it, shared by the generation pipeline
+(one per role) and persona inference (one per inference-model YAML)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from famous_persona.errors import DataError
+from famous_persona.llm.backend import Backend, Tally
+from famous_persona.llm.openai_backend import OpenAIBackend, RetryPolicy
+
+KINDS = ("openai", "transformers")
+
+
+@dataclass
+class BackendConfig:
+    """Who answers a request and how it is sampled. A new kind of backend is one more branch in `open_backend`."""
+
+    model: str = field(default="", metadata={"help": "Model id sent to the server, or a local model for transformers."})
+    backend: str = field(default="openai", metadata={"help": f"Kind of backend: one of {', '.join(KINDS)}."})
+    base_url: str | None = field(default=None, metadata={"help": "OpenAI-compatible server (default: the API)."})
+    api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "Environment variable holding the key."})
+    concurrency: int = field(default=16, metadata={"help": "Requests in flight."})
+    requests_per_minute: float = field(default=0, metadata={"help": "Rate limit of request starts (0 = none)."})
+    timeout_s: float = 120.0
+    max_retries: int = 6
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+    dtype: str = field(default="float32", metadata={"help": "transformers: weight dtype."})
+    batch_size: int = field(default=8, metadata={"help": "transformers: requests generated together."})
+    temperature: float = 1.0
+    top_p: float | None = field(default=None, metadata={"help": "Nucleus sampling (unset: not sent)."})
+    max_tokens: int = 512
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise DataError("the key 'model' is missing")
+        if self.backend not in KINDS:
+            raise DataError(f"backend must be one of {list(KINDS)}, got {self.backend!r}")
+
+    def params(self, seed: int, sample: int) -> dict[str, Any]:
+        """Sampling parameters of one request; each sample gets its own seed, so a server samples anew. A local
+        model's weights are fingerprinted, so the cache never answers for a model that was since retrained."""
+        params: dict[str, Any] = {"temperature": self.temperature}
+        if self.top_p is not None:
+            params["top_p"] = self.top_p
+        params |= {"max_tokens": self.max_tokens, "seed": seed * 1_000_003 + sample}
+        if self.backend == "transformers" and Path(self.model).is_dir():
+            params["weights"] = weights_fingerprint(Path(self.model))
+        return params
+
+
+def weights_fingerprint(model_dir: Path) -> str:
+    """Names, sizes and modification times of a local model's weight files: changes whenever they are rewritten."""
+    files = sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin"))
+    stamp = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    return hashlib.sha256(repr(stamp).encode()).hexdigest()[:16]
+
+
+def open_backend(config: BackendConfig, tally: Tally, seed: int = 0) -> Backend:
+    """The backend a config names; `seed` seeds the retry jitter of a server backend."""
+    if config.backend == "transformers":
+        from famous_persona.llm.local import TransformersBackend
+
+        return TransformersBackend(config.model, dtype=config.dtype, batch_size=config.batch_size)
+    policy = RetryPolicy(config.max_retries, config.backoff_base_s, config.backoff_max_s, config.timeout_s)
+    return OpenAIBackend(
+        config.base_url, config.api_key_env, config.concurrency, config.requests_per_minute, policy, tally, seed
+    )
