@@ -31,6 +31,8 @@ COMMANDS = {
     "vpl": ("training.vpl", "VPL baseline: DPO with a trained latent-user encoder"),
     "score": ("evaluation.score", "score a model on a test prefix"),
     "score-vpl": ("evaluation.score_vpl", "score a VPL model (z from each person's train pairs)"),
+    "generate-responses": ("evaluation.generate", "generate a response to every test question of a test prefix"),
+    "judge-responses": ("evaluation.judge_responses", "judge generated responses (world ground truth, reference)"),
     "benchmark": ("evaluation.benchmark", "fast vs naive scoring speed on the same pairs"),
     "aggregate": ("analysis.aggregate", "results.csv and the main table"),
     "persona-quality": ("analysis.persona_quality", "inferred personas vs gold: ROUGE-L, MiniLM cosine, attributes"),
