@@ -39,6 +39,7 @@ COMMANDS = {
     "bias": ("analysis.bias", "improvement by demographic group: tests, CIs, corrected p-values"),
     "attribution": ("analysis.attribution", "which prefix sentences move the margin (ablations + LASSO)"),
     "dataset-stats": ("analysis.dataset_stats", "counts, lengths, leakage and axis disagreement of a dataset"),
+    "behaviour": ("analysis.behaviour", "reward accuracy vs behavioural metrics: Kendall tau, Spearman rho"),
     "report": ("analysis.report", "report/index.html with every table and figure"),
 }
 
