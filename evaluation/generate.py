@@ -60,6 +60,7 @@ class GenerateArguments:
     max_length: int = field(default=512, metadata={"help": "Prompt budget as in scoring: long prefixes are cut."})
     system_prompt: str | None = field(default=None, metadata={"help": "System message, as in training."})
     dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16."})
+    people: str = field(default="all", metadata={"help": "all, seen or unseen: whose test questions to answer."})
     force: bool = field(default=False, metadata={"help": "Generate again even if finished generations exist."})
     num_shards: int = field(default=1, metadata={"help": "Processes sharing the people; a launcher's count if 1."})
     shard_index: int = field(default=0, metadata={"help": "This process's share, 0..num_shards-1."})
@@ -132,6 +133,14 @@ def _merge(out: Path, records: list[DpoRecord]) -> list[dict] | None:
     return [rows[record.id] for record in records]
 
 
+def _wanted(records: list[DpoRecord], unseen: set[str], people: str) -> list[DpoRecord]:
+    if people not in ("all", "seen", "unseen"):
+        raise DataError(f"people must be all, seen or unseen, got {people!r}")
+    if people == "all":
+        return records
+    return [record for record in records if (record.name in unseen) == (people == "unseen")]
+
+
 def generate_responses(args: GenerateArguments) -> Path | None:
     """Generate this process's people that are not yet written; whoever completes the set writes the outputs."""
     out = Path(args.out)
@@ -141,7 +150,7 @@ def generate_responses(args: GenerateArguments) -> Path | None:
     index, count = shards.from_launcher(args.shard_index, args.num_shards)
     dataset = DatasetDir(args.data)
     unseen = held_out(dataset.personas(), args.fold, args.fold_scheme)
-    records = dataset.dpo(args.test_method, "test")
+    records = _wanted(dataset.dpo(args.test_method, "test"), unseen, args.people)
     people = _by_person(shards.select(records, index, count))
     if args.force:
         for name in people:

@@ -117,6 +117,14 @@ def test_a_rerun_generates_only_the_people_not_yet_written(world, tiny_model, ge
     assert _rows(out) == _rows(generated[0])
 
 
+def test_only_the_unseen_people_can_be_answered(world, tiny_model, generated, tmp_path):
+    generate_responses(_args(world, tiny_model, tmp_path, test_method="xyw_2s", people="unseen"))
+    unseen = {person.name for person in world.personas() if person.fold == 0}
+    rows = _rows(tmp_path)
+    assert {row["name"] for row in rows} == unseen and not any(row["seen"] for row in rows)
+    assert rows == [row for row in _rows(generated[0]) if row["name"] in unseen]
+
+
 def test_judged_rows_aggregate_like_reward_accuracy(world, tmp_path):
     """Hand-written responses: aligned for one person's pairs, off-topic for the rest; results.csv counts them."""
     data = DatasetDir(world.root)
