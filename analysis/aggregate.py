@@ -80,9 +80,30 @@ def collect(experiment_dir: Path | str) -> pd.DataFrame:
                     "accuracy": n_correct / n,
                 }
             )
+    records += behaviour_records(experiment_dir)
     if not records:
         raise FileNotFoundError(f"{experiment_dir}: no summary.json with scores.jsonl beside it")
     return pd.DataFrame.from_records(records, columns=COLUMNS).sort_values(COLUMNS[:9]).reset_index(drop=True)
+
+
+def behaviour_records(experiment_dir: Path | str) -> list[dict]:
+    """results.csv rows of the behavioural metrics (evaluation.judge_responses): one per person, question type and
+    metric, with n responses and n_correct the aligned ones, so every table treats them like an accuracy."""
+    records = []
+    for summary_path in sorted(Path(experiment_dir).rglob("judge_*_summary.json")):
+        summary = read_json(summary_path)
+        verdicts_path = summary_path.with_name(f"judge_{summary['judge']}.jsonl")
+        cells: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+        for row in _score_rows(verdicts_path):
+            for metric, aligned in row["metrics"].items():
+                cell = cells[(row["name"], row["seen"], row["question_type"], metric)]
+                cell[0] += 1
+                cell[1] += bool(aligned)
+        identity = {key: summary[key] for key in ("experiment", "model", "train_method", "test_method", "fold")}
+        for (name, seen, question_type, metric), (n, n_correct) in cells.items():
+            cell = {"name": name, "seen": seen, "question_type": question_type, "metric": metric}
+            records.append({**identity, **cell, "n": n, "n_correct": n_correct, "accuracy": n_correct / n})
+    return records
 
 
 def read_results(experiment_dir: Path | str) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 from trl import TrlParser
 
-from analysis import plots
+from analysis import behaviour, plots
 from analysis.aggregate import aggregate, main_table, read_results
 from analysis.bias import BiasArguments, run_bias
 from analysis.dataset_stats import dataset_stats
@@ -151,6 +151,17 @@ def _attribution(page: Page, experiment_dir: Path) -> None:
     page.table(pd.DataFrame(rows), "Mean margin, surrogate R², weight share and gold overlap of the top sentence")
 
 
+def _behaviour(page: Page, results: pd.DataFrame, args: ReportArguments, figures: Path) -> None:
+    """Reward accuracy beside what the models generate; shown only when judged generations exist."""
+    metrics = behaviour.behavioural_metrics(results)
+    if not metrics:
+        return
+    page.heading(f"Behaviour vs reward accuracy ({args.metric}; intervals resample people)")
+    page.table(behaviour.correlation_table(results, args.metric, args.n_boot, args.seed))
+    for metric in metrics:
+        page.figure(behaviour.scatter(results, args.metric, metric, figures / f"behaviour_{metric}.png"), metric)
+
+
 def build_report(args: ReportArguments) -> Path:
     """Every section in order; returns the path of index.html."""
     experiment_dir = Path(args.experiment_dir)
@@ -173,6 +184,7 @@ def build_report(args: ReportArguments) -> Path:
         page.table(pd.DataFrame([scatter]), "Correlation")
     _figure(page, "Faithfulness: train prefix × test prefix", lambda p: plots.faithfulness_heatmap(results, p,
             args.metric), figures / "faithfulness.png")  # fmt: skip
+    _behaviour(page, results, args, figures)
     _step(3, "bias statistics")
     _bias(page, args, figures)
     _step(4, "dataset statistics")

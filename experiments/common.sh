@@ -6,7 +6,7 @@ export TRANSFORMERS_VERBOSITY=error HF_DATASETS_DISABLE_PROGRESS_BARS=1 HF_HUB_D
 export TOKENIZERS_PARALLELISM=false PYTHONWARNINGS=ignore
 
 CONFIGS=experiments/configs
-DATA="" MODEL=tiny OUT="" SMOKE="" FORCE="" LAUNCH="" GENERATED=""
+DATA="" MODEL=tiny OUT="" SMOKE="" FORCE="" LAUNCH="" GENERATED="" BEHAVIOURAL=""
 START=$(date +%s)
 
 say() { printf '[%s %4ss] %s\n' "${SCRIPT_NAME:-run}" "$(($(date +%s) - START))" "$*"; }
@@ -18,6 +18,7 @@ COMMON_USAGE='  --data DIR      dataset directory (default: a synthetic world ma
   --smoke         the smallest world and one epoch: finishes in minutes on a CPU
   --force         redo finished runs
   --launch CMD    prefix for training commands, e.g. "accelerate launch --config_file experiments/accelerate/multi_gpu.yaml"
+  --behavioural   also generate a response per test question and judge it (cv, prompt_baseline, faithfulness)
   --help          this text'
 
 # Parses the options every script shares; unknown ones go back to the caller through EXTRA_ARGS.
@@ -31,6 +32,7 @@ parse_common() {
       --smoke) SMOKE=1; shift ;;
       --force) FORCE="--force true"; shift ;;
       --launch) LAUNCH=$2; shift 2 ;;
+      --behavioural) BEHAVIOURAL=1; shift ;;
       -h|--help) usage; exit 0 ;;
       *) EXTRA_ARGS+=("$1"); shift ;;
     esac
@@ -111,6 +113,27 @@ score() {
   python -m evaluation.score --config "$MODEL_DIR/eval.yaml" --model "$run/model" "${ref[@]}" --data "$DATA" \
     --test_method "$test_method" --fold "$fold" --fold_scheme "$scheme" --out "$run/eval/$test_method" \
     --experiment "$(basename "$OUT")" --model_short "$MODEL" --train_method "$train_method" $FORCE >/dev/null
+}
+
+# behave MODEL EVAL_DIR TRAIN_METHOD TEST_METHOD FOLD SCHEME: with --behavioural, a response per test question
+# (decoding settings from the model's eval.yaml) and every judge that applies; otherwise nothing.
+behave() {
+  [[ -n "$BEHAVIOURAL" ]] || return 0
+  local model=$1 out=$2 train_method=$3 test_method=$4 fold=$5 scheme=$6 options=()
+  mapfile -t options < <(python -c 'import sys, yaml; c = yaml.safe_load(open(sys.argv[1]))
+for key in ("batch_size", "max_length", "dtype", "system_prompt"):
+    if key in c: print(f"--{key}"); print(c[key])' "$MODEL_DIR/eval.yaml")
+  python -m evaluation.generate --model "$model" --data "$DATA" --test_method "$test_method" --fold "$fold" \
+    --fold_scheme "$scheme" --out "$out" --experiment "$(basename "$OUT")" --model_short "$MODEL" \
+    --train_method "$train_method" "${options[@]}" $FORCE >/dev/null
+  python -m evaluation.judge_responses --out "$out" --judge all
+}
+
+# With --behavioural, reward accuracy against the behavioural metrics (analysis/behaviour_correlation.csv).
+behaviour_table() {
+  [[ -n "$BEHAVIOURAL" ]] || return 0
+  say "reward accuracy vs behaviour"
+  python -m analysis.behaviour --experiment_dir "$OUT"
 }
 
 # One line per run on the console, the full output in the run's log.

@@ -32,8 +32,10 @@ for fold in "${FOLDS[@]}"; do
     logged "$run/run.log" train "$method" "$fold" "$SCHEME" "$run" "$BASE"
     for test_method in $(scored_methods "$method"); do
       logged "$run/run.log" score "$run" "$method" "$test_method" "$fold" "$SCHEME"
+      logged "$run/run.log" behave "$run/model" "$run/eval/$test_method" "$method" "$test_method" "$fold" "$SCHEME"
     done
     say "$SCHEME $fold $method: trained and scored"
   done
 done
 aggregate
+behaviour_table

@@ -31,8 +31,10 @@ for fold in "${FOLDS[@]}"; do
     logged "$run/run.log" train "$method" "$fold" fold "$run" "$BASE"
     for test_method in $(tests_for "$method"); do
       logged "$run/run.log" score "$run" "$method" "$test_method" "$fold" fold
+      logged "$run/run.log" behave "$run/model" "$run/eval/$test_method" "$method" "$test_method" "$fold" fold
     done
     say "fold $fold $method: trained, scored with $(tests_for "$method")"
   done
 done
 aggregate
+behaviour_table

@@ -24,6 +24,8 @@ for method in "${METHODS[@]}"; do
   logged "$OUT/$MODEL/none/run.log" python -m evaluation.score --config "$MODEL_DIR/eval.yaml" --model "$BASE" \
     --data "$DATA" --test_method "$method" --fold -1 --out "$out" --experiment "$(basename "$OUT")" \
     --model_short "$MODEL" --train_method none $FORCE
+  logged "$OUT/$MODEL/none/run.log" behave "$BASE" "$out" none "$method" -1 fold
   say "prompt-only $method: scored"
 done
 aggregate
+behaviour_table

@@ -30,12 +30,15 @@ COMMANDS = {
     "train": ("training.dpo", "DPO training on one prefix method and fold"),
     "vpl": ("training.vpl", "VPL baseline: DPO with a trained latent-user encoder"),
     "score": ("evaluation.score", "score a model on a test prefix"),
+    "generate-responses": ("evaluation.generate", "generate a response to every test question of a test prefix"),
+    "judge-responses": ("evaluation.judge_responses", "judge generated responses (world ground truth, reference)"),
     "benchmark": ("evaluation.benchmark", "fast vs naive scoring speed on the same pairs"),
     "aggregate": ("analysis.aggregate", "results.csv and the main table"),
     "persona-quality": ("analysis.persona_quality", "inferred personas vs gold: ROUGE-L, MiniLM cosine, attributes"),
     "bias": ("analysis.bias", "improvement by demographic group: tests, CIs, corrected p-values"),
     "attribution": ("analysis.attribution", "which prefix sentences move the margin (ablations + LASSO)"),
     "dataset-stats": ("analysis.dataset_stats", "counts, lengths, leakage and axis disagreement of a dataset"),
+    "behaviour": ("analysis.behaviour", "reward accuracy vs behavioural metrics: Kendall tau, Spearman rho"),
     "report": ("analysis.report", "report/index.html with every table and figure"),
 }
 

@@ -1,0 +1,195 @@
+"""Judge generated responses offline: against the synthetic world's ground truth, or against the pair's answers.
+
+`world` (synthetic datasets only): the answer words of the question's axis (famous_persona/world_vocab.yaml) that a
+response mentions decide its verdict: aligned (only the person's own category), misaligned (only another one), mixed
+(several) or off_topic (none). `reference`: ROUGE-L and MiniLM cosine of the response to the chosen and to the
+rejected answer; aligned when strictly closer to the chosen one (a tie counts as not aligned, like a tied reward).
+Reads <out>/generations.jsonl, writes <out>/judge_<name>.jsonl (one verdict per response, with a `metrics` map of
+booleans that analysis.aggregate adds to results.csv) and <out>/judge_<name>_summary.json (rates, run identity).
+Usage: `python -m evaluation.judge_responses --out dump/demo/tiny/persona_gold/fold0/eval/persona_gold --judge world`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trl import TrlParser
+
+from famous_persona import world_vocab
+from famous_persona.config import Subparsers, parse_config, stage_parser
+from famous_persona.errors import DataError, exit_on_data_error
+from famous_persona.io import DatasetDir, RecordError, read_json, write_json, write_jsonl
+from famous_persona.text_overlap import rouge_l, tokens
+
+GENERATIONS = "generations.jsonl"
+MANIFEST = "generations_manifest.json"
+IDENTITY = ("experiment", "model_short", "train_method", "test_method", "fold", "fold_scheme")
+WORLD_VERDICTS = ("aligned", "misaligned", "mixed", "off_topic")
+
+
+@dataclass
+class JudgeArguments:
+    out: str = field(metadata={"help": "Directory with generations.jsonl (normally <run>/eval/<test_method>)."})
+    judge: str = field(default="world", metadata={"help": "world, reference, or all (every judge that applies)."})
+    data: str | None = field(default=None, metadata={"help": "Dataset directory; the generation's when not given."})
+
+
+def mentioned(response: str, axis: str) -> set[str]:
+    """The categories of `axis` whose answer words the response uses."""
+    words = set(tokens(response))
+    return {key for key, category in world_vocab.CATEGORIES[axis].items() if words & set(category.answers)}
+
+
+def world_verdict(response: str, axis: str, own: str) -> str:
+    found = mentioned(response, axis)
+    if not found:
+        return "off_topic"
+    if len(found) > 1:
+        return "mixed"
+    return "aligned" if found == {own} else "misaligned"
+
+
+def judge_world(rows: list[dict], dataset: DatasetDir, test_method: str) -> list[dict]:
+    pairs = {pair.id: pair for pair in dataset.pairs()}
+    if not world_vocab.is_synthetic(list(pairs.values())):
+        raise DataError(f"{dataset.pairs_path}: the world judge needs a synthetic dataset (pairs with ground truth)")
+    unknown = [row["id"] for row in rows if row["id"] not in pairs]
+    if unknown:
+        raise DataError(f"{dataset.pairs_path}: no pair for generated ids {unknown[:5]}; wrong --data?")
+    verdicts = []
+    for row in rows:
+        meta = pairs[row["id"]].meta or {}
+        verdict = world_verdict(row["response"], meta["world_axis"], meta["person_category"])
+        found = sorted(mentioned(row["response"], meta["world_axis"]))
+        verdicts.append({**_key(row), "verdict": verdict, "categories": found, "own": meta["person_category"]})
+        verdicts[-1]["metrics"] = {"gen_world_aligned": verdict == "aligned"}
+    return verdicts
+
+
+def judge_reference(rows: list[dict], dataset: DatasetDir, test_method: str) -> list[dict]:
+    from famous_persona.embeddings import embed
+
+    records = {record.id: record for record in dataset.dpo(test_method, "test")}
+    answers = {
+        row["id"]: (records[row["id"]].chosen[0].content, records[row["id"]].rejected[0].content) for row in rows
+    }
+    vectors = embed([row["response"] for row in rows] + [text for pair in answers.values() for text in pair])
+    verdicts = []
+    for row in rows:
+        chosen, rejected = answers[row["id"]]
+        response = vectors[row["response"]]
+        scores = {
+            "rouge_chosen": rouge_l(row["response"], chosen),
+            "rouge_rejected": rouge_l(row["response"], rejected),
+            "cosine_chosen": float(response @ vectors[chosen]),
+            "cosine_rejected": float(response @ vectors[rejected]),
+        }
+        metrics = {
+            "gen_reference_aligned": scores["cosine_chosen"] > scores["cosine_rejected"],
+            "gen_reference_rouge_aligned": scores["rouge_chosen"] > scores["rouge_rejected"],
+        }
+        verdicts.append({**_key(row), **scores, "metrics": metrics})
+    return verdicts
+
+
+JUDGES: dict[str, Callable[[list[dict], DatasetDir, str], list[dict]]] = {
+    "world": judge_world,
+    "reference": judge_reference,
+}
+
+
+def _key(row: dict) -> dict:
+    return {key: row[key] for key in ("id", "name", "question_type", "seen", "fold")}
+
+
+def _read_generations(out: Path) -> list[dict]:
+    path = out / GENERATIONS
+    if not path.is_file():
+        raise RecordError(path, None, None, "file not found; run evaluation.generate first")
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise RecordError(path, number, None, f"malformed JSON ({error.msg})") from None
+        missing = [key for key in ("id", "name", "question_type", "seen", "fold", "response") if key not in row]
+        if missing:
+            raise RecordError(path, number, missing[0], "missing")
+        rows.append(row)
+    return rows
+
+
+def summarise(verdicts: list[dict]) -> dict[str, Any]:
+    """Rates of every metric (and of every world verdict) for seen/unseen × question type and overall."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for row in verdicts:
+        side = "seen" if row["seen"] else "unseen"
+        for key in (f"{side}/{row['question_type']}", f"{side}/total", "all/total"):
+            groups[key].append(row)
+    table: dict[str, Any] = {}
+    for key, members in sorted(groups.items()):
+        cell: dict[str, Any] = {"n": len(members)}
+        for metric in members[0]["metrics"]:
+            cell[metric] = sum(row["metrics"][metric] for row in members) / len(members)
+        if "verdict" in members[0]:
+            counts = Counter(row["verdict"] for row in members)
+            cell.update({verdict: counts[verdict] / len(members) for verdict in WORLD_VERDICTS})
+        table[key] = cell
+    return table
+
+
+def run_judge(args: JudgeArguments) -> dict[str, dict[str, Any]]:
+    """Run the chosen judge(s) on one generations file; returns each judge's summary."""
+    out = Path(args.out)
+    rows = _read_generations(out)
+    config = read_json(out / MANIFEST)["config"]
+    dataset = DatasetDir(args.data or config["data"])
+    if args.judge == "all":
+        names = ["reference"] + (["world"] if world_vocab.is_synthetic(dataset.pairs()) else [])
+    elif args.judge in JUDGES:
+        names = [args.judge]
+    else:
+        raise DataError(f"judge must be one of {sorted(JUDGES)} or 'all', got {args.judge!r}")
+    summaries = {}
+    for name in names:
+        verdicts = JUDGES[name](rows, dataset, config["test_method"])
+        write_jsonl(out / f"judge_{name}.jsonl", verdicts)
+        identity = {key: config[key] for key in IDENTITY}
+        summary = {
+            **identity,
+            "model": config["model_short"],
+            "judge": name,
+            "n": len(verdicts),
+            "config": asdict(args),
+        }
+        summary["metrics"] = sorted(verdicts[0]["metrics"]) if verdicts else []
+        summary["rates"] = summarise(verdicts)
+        write_json(out / f"judge_{name}_summary.json", summary)
+        summaries[name] = summary
+    return summaries
+
+
+def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
+    return stage_parser("judge-responses", [JudgeArguments], __doc__, subparsers)
+
+
+@exit_on_data_error
+def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
+    (judge_args,) = parse_config(parser or make_parser(), args)
+    for name, summary in run_judge(judge_args).items():
+        rates = summary["rates"]
+        print(
+            name,
+            " ".join(
+                f"{key}:{metric}={cell[metric]:.3f}" for key, cell in rates.items() for metric in summary["metrics"]
+            ),
+        )
+
+
+if __name__ == "__main__":
+    main()
