@@ -5,15 +5,19 @@ from __future__ import annotations
 import filecmp
 import hashlib
 import json
+import random
 from collections import defaultdict
 
 import pytest
 
+from analysis.persona_quality import attribute_scores, stated_facts
+from famous_persona import world_vocab as vocab
 from famous_persona.errors import DataError
 from famous_persona.methods import parse_method
 from famous_persona.personas import FoldError, split_people
 from sampling.prefixes.bake import LeakageError, bake, bake_records
 from sampling.prefixes.build import build_prefixes, derangement, write_prefixes
+from sampling.world.personas import persona_of_quality
 from sampling.world.synthetic import WorldConfig, make_world
 from tests.support.world import METHODS, build_world
 
@@ -235,3 +239,27 @@ def test_planted_knobs_are_checked(tmp_path):
         make_world(WorldConfig(out=str(tmp_path / "w"), bias_strength=1.5))
     with pytest.raises(DataError, match="minority_share"):
         make_world(WorldConfig(out=str(tmp_path / "w"), bias_strength=0.5, minority_share=0.0))
+
+
+@pytest.mark.parametrize(("recall", "precision"), [(0.25, 1.0), (0.5, 1.0), (0.75, 1.0), (1.0, 1.0), (1.0, 0.5)])
+def test_persona_of_quality_measures_as_set(recall, precision):
+    rng = random.Random(7)
+    people = [{axis.name: rng.choice(axis.categories).key for axis in vocab.AXES} for _ in range(300)]
+    stated = correct = truth = 0
+    for axes in people:
+        text = persona_of_quality(axes, recall, precision, rng)
+        facts = stated_facts(text)
+        assert {axis for axis, _ in facts} <= set(axes) and len({axis for axis, _ in facts}) == len(facts)
+        stated, correct, truth = stated + len(facts), correct + len(facts & set(axes.items())), truth + len(axes)
+        assert attribute_scores(text, axes)[1] == pytest.approx(len(facts & set(axes.items())) / len(axes))
+        assert (persona_of_quality(axes, recall, precision, random.Random(1)) ==
+                persona_of_quality(axes, recall, precision, random.Random(1)))  # fmt: skip
+    # 3300 axes in all: the standard error of either share is below 0.01, so 0.03 is three of them.
+    assert stated / truth == pytest.approx(recall, abs=0.03)
+    assert correct / stated == pytest.approx(precision, abs=0.03)
+    assert correct / truth == pytest.approx(recall * precision, abs=0.03)
+
+
+def test_persona_of_quality_rejects_a_share_outside_zero_one():
+    with pytest.raises(ValueError, match="recall"):
+        persona_of_quality({"sports": "golf"}, 1.5, 1.0, random.Random(0))
