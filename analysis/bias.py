@@ -2,11 +2,12 @@
 
 Per unseen person, improvement = fine-tuned total accuracy (own prefix) minus the prompt-only accuracy of the base model
 with the same prefix, or minus the no_prefix fine-tuned model of the same fold when there is no prompt-only row. Groups
-come from personas.jsonl demographics (age binned from birth_year). Each (model, prefix, attribute) gets a one-way ANOVA
-and a Kruskal-Wallis test on person means, with eta² and epsilon², bootstrap CIs of group means resampled by person, and
-Holm / Benjamini-Hochberg adjusted p-values across all testable rows. Groups under `min_group_size` people are pooled
-into "other" (or dropped when the pool is still too small), noted per row; a degenerate design (one group, a group of
-one, no variance) is reported as not testable with NaN statistics and its reason, never as a number. Usage:
+come from personas.jsonl demographics (age binned from birth_year), from its categorical `categories` when present.
+Each (model, prefix, attribute) gets a one-way ANOVA and a Kruskal-Wallis test on person means, with eta² and epsilon²,
+bootstrap CIs of group means resampled by person, and Holm / Benjamini-Hochberg adjusted p-values across all testable
+rows. Groups under `min_group_size` people are pooled into "other" (or dropped when the pool is still too small), noted
+per row; a degenerate design (one group, a group of one, no variance) is reported as not testable with NaN statistics
+and its reason, never as a number. Usage:
 `python -m analysis.bias --experiment_dir dump/demo --data data/synthetic_demo`.
 """
 
@@ -82,11 +83,18 @@ def age_group(birth_year: object, reference_year: int) -> str | None:
     return AGE_LABELS[int(np.clip(index, 0, len(AGE_LABELS) - 1))]
 
 
+def demographic_values(person: Persona) -> dict:
+    """The values to group by: the categorical `categories` when the table has them (free text rarely repeats), else
+    the demographics themselves."""
+    categories = person.demographics.get("categories")
+    return categories if isinstance(categories, dict) else person.demographics
+
+
 def attributes(people: list[Persona], reference_year: int = 2024) -> pd.DataFrame:
     """Long table (name, attribute, group) of every known demographic value; birth_year becomes the attribute age."""
     rows = []
     for person in people:
-        for attribute, value in person.demographics.items():
+        for attribute, value in demographic_values(person).items():
             if attribute == "birth_year":
                 attribute, value = "age", age_group(value, reference_year)
             if value is not None and not isinstance(value, (dict, list)):
