@@ -2,14 +2,18 @@
 
 Per unseen person, improvement = fine-tuned total accuracy (own prefix) minus the prompt-only accuracy of the base model
 with the same prefix, or minus the no_prefix fine-tuned model of the same fold when there is no prompt-only row. Groups
-come from personas.jsonl demographics (age binned from birth_year). Each (model, prefix, attribute) gets a one-way ANOVA
-and a Kruskal-Wallis test on person means, with eta² and epsilon², bootstrap CIs of group means resampled by person, and
-Holm / Benjamini-Hochberg adjusted p-values across all tests. Usage:
+come from personas.jsonl demographics (age binned from birth_year), from its categorical `categories` when present.
+Each (model, prefix, attribute) gets a one-way ANOVA and a Kruskal-Wallis test on person means, with eta² and epsilon²,
+bootstrap CIs of group means resampled by person, and Holm / Benjamini-Hochberg adjusted p-values across all testable
+rows. Groups under `min_group_size` people are pooled into "other" (or dropped when the pool is still too small), noted
+per row; a degenerate design (one group, a group of one, no variance) is reported as not testable with NaN statistics
+and its reason, never as a number. Usage:
 `python -m analysis.bias --experiment_dir dump/demo --data data/synthetic_demo`.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +47,9 @@ class BiasArguments:
     correction: str = field(default="holm", metadata={"help": "Which adjusted p decides 'significant': holm|fdr_bh."})
     alpha: float = field(default=0.05, metadata={"help": "Family-wise (holm) or false-discovery (fdr_bh) level."})
     seed: int = field(default=0, metadata={"help": "Bootstrap seed."})
+    min_group_size: int = field(
+        default=2, metadata={"help": "Groups with fewer people are pooled into 'other', or dropped if still too small."}
+    )
 
 
 def improvements(results: pd.DataFrame, metric: str = "ref_free_avg") -> pd.DataFrame:
@@ -76,11 +83,18 @@ def age_group(birth_year: object, reference_year: int) -> str | None:
     return AGE_LABELS[int(np.clip(index, 0, len(AGE_LABELS) - 1))]
 
 
+def demographic_values(person: Persona) -> dict:
+    """The values to group by: the categorical `categories` when the table has them (free text rarely repeats), else
+    the demographics themselves."""
+    categories = person.demographics.get("categories")
+    return categories if isinstance(categories, dict) else person.demographics
+
+
 def attributes(people: list[Persona], reference_year: int = 2024) -> pd.DataFrame:
     """Long table (name, attribute, group) of every known demographic value; birth_year becomes the attribute age."""
     rows = []
     for person in people:
-        for attribute, value in person.demographics.items():
+        for attribute, value in demographic_values(person).items():
             if attribute == "birth_year":
                 attribute, value = "age", age_group(value, reference_year)
             if value is not None and not isinstance(value, (dict, list)):
@@ -103,24 +117,55 @@ def cluster_bootstrap_ci(
     return float(low), float(high)
 
 
-def group_test(groups: list[np.ndarray]) -> dict[str, float]:
-    """One-way ANOVA with eta² and Kruskal-Wallis with epsilon²; constant data is no evidence (p = 1)."""
+TEST_COLUMNS = ("F", "p_anova", "eta2", "H", "p_kw", "epsilon2")
+
+
+def untestable(groups: list[np.ndarray]) -> str | None:
+    """Why a group test would be meaningless here, or None when it is testable."""
+    if len(groups) < 2:
+        return "fewer than two groups"
+    if min(len(g) for g in groups) < 2:
+        return "a group of one person"
+    pooled = np.concatenate(groups)
+    if np.ptp(pooled) == 0:
+        return "no variance: every person has the same improvement"
+    if all(np.ptp(g) == 0 for g in groups):
+        return "no variance within any group"
+    return None
+
+
+def group_test(groups: list[np.ndarray]) -> dict[str, float | str]:
+    """One-way ANOVA with eta² and Kruskal-Wallis with epsilon²; a degenerate design gives NaN and its reason."""
+    reason = untestable(groups)
+    if reason is not None:
+        return {**dict.fromkeys(TEST_COLUMNS, math.nan), "untestable": reason}
     pooled = np.concatenate(groups)
     n = len(pooled)
     total = float(((pooled - pooled.mean()) ** 2).sum())
-    if total == 0:
-        return {"F": 0.0, "p_anova": 1.0, "eta2": 0.0, "H": 0.0, "p_kw": 1.0, "epsilon2": 0.0}
     between = float(sum(len(g) * (g.mean() - pooled.mean()) ** 2 for g in groups))
     anova = stats.f_oneway(*groups)
     kruskal = stats.kruskal(*groups)
     return {
         "F": float(anova.statistic),
-        "p_anova": float(anova.pvalue) if np.isfinite(anova.pvalue) else 1.0,
-        "eta2": between / total,
+        "p_anova": float(anova.pvalue),
+        "eta2": float(np.clip(between / total, 0.0, 1.0)),
         "H": float(kruskal.statistic),
         "p_kw": float(kruskal.pvalue),
-        "epsilon2": float(kruskal.statistic) * (n + 1) / (n**2 - 1),
+        "epsilon2": float(np.clip(kruskal.statistic * (n + 1) / (n**2 - 1), 0.0, 1.0)),
+        "untestable": "",
     }
+
+
+def pool_small(sizes: dict[str, int], min_size: int) -> tuple[dict[str, str], str]:
+    """Map each group to itself, or to 'other' when it has fewer than `min_size` people; the note says what moved
+    (and what was dropped because even the pool stayed too small)."""
+    small = sorted(group for group, size in sizes.items() if size < min_size)
+    if not small:
+        return {group: group for group in sizes}, ""
+    if sum(sizes[group] for group in small) >= min_size and len(small) > 1:
+        mapping = {group: ("other" if group in small else group) for group in sizes}
+        return mapping, f"pooled into other (<{min_size} people): " + ", ".join(small)
+    return {group: group for group in sizes if group not in small}, f"dropped (<{min_size} people): " + ", ".join(small)
 
 
 def _grouped(gains: pd.DataFrame, traits: pd.DataFrame) -> pd.DataFrame:
@@ -141,24 +186,30 @@ def group_means(gains: pd.DataFrame, traits: pd.DataFrame, n_boot: int = 2000, s
 def group_tests(
     gains: pd.DataFrame, traits: pd.DataFrame, correction: str = "holm", alpha: float = 0.05, min_size: int = 2
 ) -> pd.DataFrame:
-    """A test per (model, prefix, attribute) on person means, over groups of at least `min_size` people; p-values
-    adjusted across every test in the table."""
+    """A test per (model, prefix, attribute) on person means after pooling groups under `min_size` people; p-values
+    of the testable rows adjusted across the table, untestable rows kept with NaN and their reason."""
     if correction not in CORRECTIONS:
         raise DataError(f"correction must be one of {CORRECTIONS}, got {correction!r}")
+    if min_size < 1:
+        raise DataError(f"min_group_size must be at least 1, got {min_size}")
     person = _grouped(gains, traits).groupby([*RUN, "attribute", "group", "name"])["improvement"].mean().reset_index()
     rows = []
     for key, part in person.groupby([*RUN, "attribute"], sort=True):
-        groups = [g["improvement"].to_numpy(float) for _, g in part.groupby("group") if len(g) >= min_size]
-        if len(groups) < 2:
-            continue
-        sizes = {"groups": len(groups), "people": sum(len(g) for g in groups)}
-        rows.append({**dict(zip([*RUN, "attribute"], key, strict=True)), **sizes, **group_test(groups)})
-    tests = pd.DataFrame(rows, columns=[*RUN, "attribute", "groups", "people", "F", "p_anova", "eta2", "H", "p_kw",
-                                        "epsilon2"])  # fmt: skip
+        mapping, note = pool_small(part.groupby("group")["name"].nunique().to_dict(), min_size)
+        kept = part[part["group"].isin(mapping)]
+        kept = kept.assign(group=kept["group"].map(mapping))
+        groups = [g["improvement"].to_numpy(float) for _, g in kept.groupby("group")]
+        sizes = {"groups": len(groups), "people": len(kept), "min_group": min((len(g) for g in groups), default=0)}
+        rows.append({**dict(zip([*RUN, "attribute"], key, strict=True)), **sizes, **group_test(groups), "note": note})
+    tests = pd.DataFrame(rows, columns=[*RUN, "attribute", "groups", "people", "min_group", *TEST_COLUMNS,
+                                        "untestable", "note"])  # fmt: skip
+    testable = tests["untestable"].eq("")
     for test in ("anova", "kw"):
         for method in CORRECTIONS:
-            pvalues = tests[f"p_{test}"].to_numpy(float)
-            tests[f"p_{test}_{method}"] = multipletests(pvalues, method=method)[1] if len(tests) else []
+            adjusted = np.full(len(tests), math.nan)
+            if testable.any():
+                adjusted[testable.to_numpy()] = multipletests(tests.loc[testable, f"p_{test}"], method=method)[1]
+            tests[f"p_{test}_{method}"] = adjusted
     tests["significant"] = tests[f"p_anova_{correction}"] < alpha
     return tests
 
@@ -170,7 +221,7 @@ def run_bias(args: BiasArguments) -> dict[str, pd.DataFrame]:
     tables = {
         "improvement": gains,
         "groups": group_means(gains, traits, args.n_boot, args.seed),
-        "tests": group_tests(gains, traits, args.correction, args.alpha),
+        "tests": group_tests(gains, traits, args.correction, args.alpha, args.min_group_size),
     }
     out = Path(args.experiment_dir) / "analysis"
     out.mkdir(parents=True, exist_ok=True)
@@ -191,7 +242,7 @@ def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None
         print("no unseen person has both a fine-tuned and a baseline (prompt-only or no_prefix) accuracy")
         return
     columns = [*RUN, "attribute", "groups", "people", "eta2", "p_anova", "p_kw", f"p_anova_{config.correction}",
-               "significant"]  # fmt: skip
+               "significant", "untestable"]  # fmt: skip
     print(tables["tests"][columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"wrote bias_improvement.csv, bias_groups.csv, bias_tests.csv in {Path(config.experiment_dir) / 'analysis'}")
 

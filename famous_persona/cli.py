@@ -36,6 +36,7 @@ COMMANDS = {
     "aggregate": ("analysis.aggregate", "results.csv and the main table"),
     "persona-quality": ("analysis.persona_quality", "inferred personas vs gold: ROUGE-L, MiniLM cosine, attributes"),
     "bias": ("analysis.bias", "improvement by demographic group: tests, CIs, corrected p-values"),
+    "bias-power": ("analysis.bias_power", "measured power and false-positive rate of the bias tests, simulated"),
     "attribution": ("analysis.attribution", "which prefix sentences move the margin (ablations + LASSO)"),
     "dataset-stats": ("analysis.dataset_stats", "counts, lengths, leakage and axis disagreement of a dataset"),
     "behaviour": ("analysis.behaviour", "reward accuracy vs behavioural metrics: Kendall tau, Spearman rho"),

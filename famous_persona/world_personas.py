@@ -58,3 +58,26 @@ def infer_persona(shots: Sequence[Pair], use_answers: bool, n_axes: int, rng: ra
     found = revealed_categories(shots, use_answers)
     ordered = {axis.name: found[axis.name] for axis in vocab.AXES if axis.name in found}
     return describe(ordered, rng, complete=len(ordered) >= n_axes)
+
+
+def _stochastic_round(value: float, rng: random.Random) -> int:
+    """Floor or ceiling with the fraction as the chance of rounding up, so the count is right on average."""
+    whole = int(value)
+    return whole + (rng.random() < value - whole)
+
+
+def persona_of_quality(axes: Mapping[str, str], recall: float, precision: float, rng: random.Random) -> str:
+    """A persona of set quality in the gold wording: it states a `recall` share of the person's axes, and a
+    `1 - precision` share of those stated facts name a wrong category of the right axis. Attribute recall as
+    persona_quality measures it (correct facts over true axes) is then recall × precision."""
+    if not (0 <= recall <= 1 and 0 <= precision <= 1):
+        raise ValueError(f"recall and precision must be in [0, 1], got {recall} and {precision}")
+    ordered = [axis.name for axis in vocab.AXES if axis.name in axes]
+    stated = sorted(rng.sample(ordered, _stochastic_round(recall * len(ordered), rng)), key=ordered.index)
+    wrong = set(rng.sample(stated, _stochastic_round((1 - precision) * len(stated), rng)))
+    categories = {}
+    for axis in stated:
+        true = CATEGORIES[axis][axes[axis]]
+        others = [c for c in CATEGORIES[axis].values() if c is not true]
+        categories[axis] = rng.choice(others) if axis in wrong else true
+    return describe(categories, rng, complete=len(stated) == len(ordered))

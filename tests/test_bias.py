@@ -110,3 +110,53 @@ def test_unknown_correction_is_a_data_error():
     with pytest.raises(DataError, match="correction"):
         group_tests(pd.DataFrame(columns=["model", "train_method", "baseline", "name", "improvement"]),
                     pd.DataFrame(columns=["name", "attribute", "group"]), correction="bonferroni")  # fmt: skip
+
+
+def _frames(groups: dict[str, list[float]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    gains, traits = [], []
+    for group, values in groups.items():
+        for i, value in enumerate(values):
+            name = f"{group}{i}"
+            gains.append({"model": "m", "train_method": "tag", "baseline": "no_prefix", "fold": 0, "name": name,
+                          "tuned": value, "reference": 0.0, "improvement": value})  # fmt: skip
+            traits.append({"name": name, "attribute": "education_level", "group": group})
+    return pd.DataFrame(gains), pd.DataFrame(traits)
+
+
+@pytest.mark.parametrize(
+    ("groups", "reason"),
+    [
+        ({"a": [0.1, 0.2, 0.3]}, "fewer than two groups"),
+        ({"a": [0.1, 0.1, 0.1], "b": [0.1, 0.1]}, "no variance"),
+        ({"a": [0.1, 0.1, 0.1], "b": [0.3, 0.3]}, "no variance within"),
+    ],
+)
+def test_degenerate_designs_are_not_testable(groups, reason):
+    tests = group_tests(*_frames(groups))
+    row = tests.iloc[0]
+    assert reason in row["untestable"]
+    assert np.isnan(row[["F", "p_anova", "eta2", "H", "p_kw", "epsilon2", "p_anova_holm"]].to_numpy(float)).all()
+    assert not row["significant"]
+
+
+def test_groups_of_one_are_pooled_then_dropped_with_a_note():
+    pooled = group_tests(*_frames({"a": [0.1, 0.2, 0.3], "b": [0.4, 0.5], "c": [0.9], "d": [0.8]})).iloc[0]
+    assert pooled["note"] == "pooled into other (<2 people): c, d"
+    assert pooled["groups"] == 3 and pooled["min_group"] == 2 and pooled["untestable"] == ""
+    assert 0 <= pooled["eta2"] <= 1 and np.isfinite(pooled["F"])
+    dropped = group_tests(*_frames({"a": [0.1, 0.2, 0.3], "b": [0.4, 0.5], "c": [0.9]})).iloc[0]
+    assert dropped["note"] == "dropped (<2 people): c" and dropped["groups"] == 2 and dropped["people"] == 5
+    lone = group_tests(*_frames({"a": [0.1, 0.2, 0.3], "b": [0.4]}), min_size=1).iloc[0]
+    assert lone["untestable"] == "a group of one person" and np.isnan(lone["F"])
+
+
+def test_untestable_rows_do_not_enter_the_correction():
+    rng = np.random.default_rng(5)
+    traits = _people(30, rng)
+    gains = _gains(traits, 0.15, rng, prefixes=("tag",))
+    constant = pd.DataFrame({"name": traits["name"].unique(), "attribute": "country", "group": "x"})
+    both = group_tests(gains, pd.concat([traits, constant]))
+    alone = group_tests(gains, traits)
+    assert both.loc[both["attribute"] == "country", "untestable"].item() == "fewer than two groups"
+    testable = both[both["untestable"] == ""].reset_index(drop=True)
+    assert np.allclose(testable["p_anova_holm"], alone["p_anova_holm"])

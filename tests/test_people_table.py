@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 from collections import Counter
 from pathlib import Path
 
+from analysis.bias import attributes
 from famous_persona.io import read_jsonl
 from famous_persona.personas import name_key
 from famous_persona.schema import Persona
@@ -28,7 +30,7 @@ FOLD0 = {"Serena Williams", "Prince Harry", "Ellen DeGeneres", "Elon Musk", "Joe
 DEMOGRAPHICS = {
     "race", "birth_year", "gender", "sexual_preference", "ethnicity", "family_marriage_status", "education_level",
     "birth_state", "birth_country", "current_state", "current_country", "profession", "religion",
-    "political_affiliation", "economic_status",
+    "political_affiliation", "economic_status", "categories", "category_sources",
 }  # fmt: skip
 
 
@@ -51,3 +53,42 @@ def test_categories_differ_within_each_axis():
     for axis in AXES:
         categories = [p.axes[axis] for p in people if axis in p.axes]
         assert len(set(categories)) == len(categories), axis
+
+
+CATEGORICAL = {
+    "race", "birth_year", "gender", "sexual_preference", "family_marriage_status", "education_level", "birth_region",
+    "current_country", "religion", "political_affiliation", "economic_status",
+}  # fmt: skip
+SOURCE = TABLE.parent / "demographics.csv"
+
+
+def test_every_person_has_every_categorical_attribute_with_its_source():
+    for person in read_jsonl(TABLE, Persona):
+        categories, sources = person.demographics["categories"], person.demographics["category_sources"]
+        assert set(categories) == CATEGORICAL and set(sources) == CATEGORICAL, person.name
+        assert set(sources.values()) <= {"original", "text"}, person.name
+        assert all(value is None or isinstance(value, (str, int)) for value in categories.values()), person.name
+
+
+def test_no_categorical_attribute_is_mostly_groups_of_one():
+    people = read_jsonl(TABLE, Persona)
+    traits = attributes(people)
+    assert set(traits["attribute"]) == (CATEGORICAL - {"birth_year"}) | {"age"}
+    for attribute, part in traits.groupby("attribute"):
+        sizes = part["group"].value_counts()
+        assert (sizes == 1).sum() * 2 <= len(sizes), (attribute, sizes.to_dict())
+        assert len(sizes) >= 2, attribute
+
+
+def test_categories_follow_the_committed_original_table():
+    rows = {row["name"]: row for row in csv.DictReader(SOURCE.open(encoding="utf-8"))}
+    assert "Copyright (c) 2025 Zilu (Peter) Tang" in SOURCE.with_suffix(".LICENSE").read_text(encoding="utf-8")
+    people = read_jsonl(TABLE, Persona)
+    assert set(rows) == {p.name for p in people}
+    for person in people:
+        categories, sources = person.demographics["categories"], person.demographics["category_sources"]
+        assert categories["birth_year"] == int(rows[person.name]["birth year"])
+        if sources["economic_status"] == "original":
+            assert categories["economic_status"] == rows[person.name]["economic status"]
+    overridden = sum(value == "text" for p in people for value in p.demographics["category_sources"].values())
+    assert 0 < overridden <= 15

@@ -43,6 +43,16 @@ class WorldConfig:
     )
     folds: int = field(default=5, metadata={"help": "Cross-validation folds over people."})
     label_noise: float = field(default=0.05, metadata={"help": "Probability that a pair's labels are swapped."})
+    bias_strength: float = field(
+        default=0.0,
+        metadata={
+            "help": "Planted bias: the probability that a person's category on an axis follows their group (majority: "
+            "the axis's majority category; minority: one of the others). 0 = independent demographics, as before."
+        },
+    )
+    minority_share: float = field(
+        default=0.25, metadata={"help": "With bias_strength > 0, the share of people in the minority group."}
+    )
     seed: int = field(default=0, metadata={"help": "Same seed, byte-identical files."})
 
 
@@ -61,12 +71,39 @@ def _check(config: WorldConfig) -> None:
         problems.append("divergent_per_person/2 exceeds the divergent questions per split")
     if not 0 <= config.label_noise < 0.5:
         problems.append("label_noise must be in [0, 0.5)")
+    if not 0 <= config.bias_strength <= 1:
+        problems.append("bias_strength must be in [0, 1]")
+    if not 0 < config.minority_share < 1:
+        problems.append("minority_share must be in (0, 1)")
     if problems:
         raise DataError("invalid world config: " + "; ".join(problems))
 
 
+def majority_categories(config: WorldConfig, axes: tuple[vocab.Axis, ...]) -> dict[str, vocab.Category]:
+    """The category the majority group mostly shares on each axis, seeded per axis."""
+    return {axis.name: seeded(config.seed, "majority", axis.name).choice(axis.categories) for axis in axes}
+
+
+def minority_members(config: WorldConfig) -> set[int]:
+    """Indices of the minority group: exactly round(minority_share * people) people, seeded."""
+    size = round(config.minority_share * config.people)
+    return set(seeded(config.seed, "groups").sample(range(config.people), size))
+
+
+def _planted_category(
+    axis: vocab.Axis, majority: vocab.Category, minority: bool, strength: float, rng: random.Random
+) -> vocab.Category:
+    """With probability `strength` the group decides (majority: its category; minority: one of the others), else the
+    category is uniform as in the independent world."""
+    if rng.random() >= strength:
+        return rng.choice(axis.categories)
+    return rng.choice([c for c in axis.categories if c is not majority]) if minority else majority
+
+
 def _people(config: WorldConfig, axes: tuple[vocab.Axis, ...]) -> list[Persona]:
     rng = seeded(config.seed, "people")
+    planted = config.bias_strength > 0
+    majority, minority = majority_categories(config, axes), minority_members(config)
     full_names = [f"{first} {last}" for first in vocab.FIRST_NAMES for last in vocab.LAST_NAMES]
     names = rng.sample(full_names, config.people)
     folds = [i % config.folds for i in range(config.people)]
@@ -76,7 +113,19 @@ def _people(config: WorldConfig, axes: tuple[vocab.Axis, ...]) -> list[Persona]:
         own = (
             sorted(rng.sample(range(len(axes)), config.axes_per_person)) if config.axes_per_person else range(len(axes))
         )
-        categories = {axes[a].name: rng.choice(axes[a].categories) for a in own}
+        if planted:
+            tie = seeded(config.seed, "planted", name)
+            categories = {
+                axes[a].name: _planted_category(
+                    axes[a], majority[axes[a].name], index in minority, config.bias_strength, tie
+                )
+                for a in own
+            }
+        else:
+            categories = {axes[a].name: rng.choice(axes[a].categories) for a in own}
+        demographics = _demographics(rng, categories)
+        if planted:
+            demographics["group"] = "minority" if index in minority else "majority"
         people.append(
             Persona(
                 name=name,
@@ -84,7 +133,7 @@ def _people(config: WorldConfig, axes: tuple[vocab.Axis, ...]) -> list[Persona]:
                 axes={axis: category.key for axis, category in categories.items()},
                 fold=fold,
                 tag=f"user_{index:03d}",
-                demographics=_demographics(rng, categories),
+                demographics=demographics,
                 description=describe(categories, seeded(config.seed, "gold", name)),
             )
         )
@@ -196,6 +245,18 @@ def _pairs(config: WorldConfig, people: list[Persona], axes: tuple[vocab.Axis, .
     return pairs
 
 
+def _planted_record(config: WorldConfig, axes: tuple[vocab.Axis, ...], people: list[Persona]) -> dict:
+    """What the manifest says about the planted bias: the grouping attribute, group sizes and majority categories."""
+    sizes = {group: sum(p.demographics["group"] == group for p in people) for group in ("majority", "minority")}
+    return {
+        "attribute": "group",
+        "strength": config.bias_strength,
+        "minority_share": config.minority_share,
+        "group_sizes": sizes,
+        "majority_categories": {axis: category.key for axis, category in majority_categories(config, axes).items()},
+    }
+
+
 def make_world(config: WorldConfig) -> DatasetDir:
     """Write personas.jsonl, pairs.jsonl and manifest.json of a new synthetic world."""
     _check(config)
@@ -206,12 +267,14 @@ def make_world(config: WorldConfig) -> DatasetDir:
     write_jsonl(dataset.personas_path, people)
     write_jsonl(dataset.pairs_path, pairs)
     flipped = sum(bool(pair.meta and pair.meta["flipped"]) for pair in pairs)
+    extra = {"planted_bias": _planted_record(config, axes, people)} if config.bias_strength > 0 else {}
     write_manifest(
         dataset.manifest_path,
         stage="sampling.world.synthetic",
         config=asdict(config),
         note=SYNTHETIC_NOTE,
         counts={"people": len(people), "pairs": len(pairs), "flipped": flipped},
+        **extra,
     )
     return dataset
 
