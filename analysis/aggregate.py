@@ -1,4 +1,4 @@
-"""Walk dump/<experiment>/**/scores.jsonl into results.csv (SPEC §3.3) and print the main table.
+"""Walk dump/<experiment>/**/scores.jsonl into results.csv (docs/design.md §11) and print the main table.
 
 The run identity (model, train and test method, fold) comes from each summary.json, never from directory names.
 The table: Personal / Divergent / Total accuracy per (model, train method, test method), seen vs unseen people, as the

@@ -1,4 +1,4 @@
-"""Which sentences of a prefix move the model's preference? ContextCite-style attribution (SPEC §4.6).
+"""Which sentences of a prefix move the model's preference? ContextCite-style attribution (docs/design.md §12).
 
 For each test pair: split the prefix into sentences, score the chosen-minus-rejected margin (ref_free_avg) under random
 sentence ablations (each sentence kept with probability 1/2), fit a LASSO from the keep-mask to the margin, and read one

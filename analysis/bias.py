@@ -1,4 +1,5 @@
-"""Does personalization help some groups of people more than others? Tests per demographic attribute (SPEC §4.6).
+"""Does personalization help some groups of people more than others? Tests per demographic attribute
+(docs/design.md §12).
 
 Per unseen person, improvement = fine-tuned total accuracy (own prefix) minus the prompt-only accuracy of the base model
 with the same prefix, or minus the no_prefix fine-tuned model of the same fold when there is no prompt-only row. Groups

@@ -1,4 +1,4 @@
-"""What a dataset holds (SPEC §4.6): counts, answer and prefix lengths, train/test leakage, axis disagreement.
+"""What a dataset holds (docs/design.md §12): counts, answer and prefix lengths, train/test leakage, axis disagreement.
 
 Usage: `python -m analysis.dataset_stats --data data/synthetic_demo [--out dump/demo/analysis]`; each table is
 printed and, with --out, saved as dataset_<table>.csv.

@@ -1,4 +1,5 @@
-"""How close inferred personas are to the gold ones (SPEC §4.6): ROUGE-L and MiniLM cosine to the gold text and, in
+"""How close inferred personas are to the gold ones (docs/design.md §12): ROUGE-L and MiniLM cosine to the gold
+text and, in
 the synthetic world, precision and recall of the (axis, category) facts the inferred text states.
 
 Usage: `python -m analysis.persona_quality --data data/synthetic_demo --methods persona_xy_1s persona_xy_4s

@@ -1,4 +1,4 @@
-"""The paper's figures as PNG files, drawn from results.csv and the bias tables (SPEC §4.6).
+"""The paper's figures as PNG files, drawn from results.csv and the bias tables (docs/design.md §12).
 
 A figure whose inputs are missing raises `Skip` with the reason, which the report prints in place of the figure.
 """

@@ -1,4 +1,4 @@
-"""One static HTML page per experiment with every table and figure (SPEC §4.6), built in one command.
+"""One static HTML page per experiment with every table and figure (docs/design.md §12), built in one command.
 
 `python -m analysis.report --experiment_dir dump/demo [--data data/synthetic_demo]` refreshes results.csv and the main
 table, draws the figures into report/figures/, writes the bias and dataset tables under analysis/ (these two need

@@ -1,4 +1,4 @@
-"""Score a model as an implicit reward model on every person's test pairs for one test prefix (SPEC §4.5).
+"""Score a model as an implicit reward model on every person's test pairs for one test prefix (docs/design.md §10).
 
 Writes <out>/scores.jsonl (one row per pair) and <out>/summary.json (accuracies per metric, seen/unseen, question
 type; truncations; the run's identity, so analysis never parses directory names).

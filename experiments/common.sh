@@ -115,17 +115,19 @@ score() {
     --experiment "$(basename "$OUT")" --model_short "$MODEL" --train_method "$train_method" $FORCE >/dev/null
 }
 
-# behave MODEL EVAL_DIR TRAIN_METHOD TEST_METHOD FOLD SCHEME: with --behavioural, a response per test question
-# (decoding settings from the model's eval.yaml) and every judge that applies; otherwise nothing.
+# behave MODEL EVAL_DIR TRAIN_METHOD TEST_METHOD FOLD SCHEME [OPTION ...]: with --behavioural, a response per test
+# question (decoding settings from the model's eval.yaml; extra options go to evaluation.generate) and every judge
+# that applies; otherwise nothing.
 behave() {
   [[ -n "$BEHAVIOURAL" ]] || return 0
   local model=$1 out=$2 train_method=$3 test_method=$4 fold=$5 scheme=$6 options=()
+  shift 6
   mapfile -t options < <(python -c 'import sys, yaml; c = yaml.safe_load(open(sys.argv[1]))
 for key in ("batch_size", "max_length", "dtype", "system_prompt"):
     if key in c: print(f"--{key}"); print(c[key])' "$MODEL_DIR/eval.yaml")
   python -m evaluation.generate --model "$model" --data "$DATA" --test_method "$test_method" --fold "$fold" \
     --fold_scheme "$scheme" --out "$out" --experiment "$(basename "$OUT")" --model_short "$MODEL" \
-    --train_method "$train_method" "${options[@]}" $FORCE >/dev/null
+    --train_method "$train_method" "${options[@]}" "$@" $FORCE >/dev/null
   python -m evaluation.judge_responses --out "$out" --judge all
 }
 

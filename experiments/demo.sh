@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The offline demo: synthetic world -> prefixes -> tiny model -> SFT warm-up + DPO per prefix -> scores -> table.
+# The offline demo: synthetic world -> prefixes -> tiny model -> SFT warm-up + DPO per prefix -> scores and the
+# unseen people's generated responses judged against the world's ground truth -> tables -> report.
 # CPU only, no download. Idempotent: finished runs are skipped; --force redoes everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,7 @@ TXT
 METHODS=(no_prefix tag name xyw_2s persona_xy_4s persona_gold)
 JOBS=(2)
 FOLD=0
+BEHAVIOURAL=1
 parse_common "$@"
 parse_lists jobs
 ensure_methods "${METHODS[@]}"
@@ -28,13 +30,17 @@ train_and_score() {
   t0=$(date +%s)
   logged "$run/run.log" train "$method" "$FOLD" fold "$run" "$BASE" || return 1
   logged "$run/run.log" score "$run" "$method" "$method" "$FOLD" fold || return 1
-  say "$method: SFT warm-up + DPO + scoring done in $(($(date +%s) - t0))s"
+  logged "$run/run.log" behave "$run/model" "$run/eval/$method" "$method" "$method" "$FOLD" fold --people unseen || return 1
+  say "$method: SFT warm-up + DPO + scoring + behaviour of the unseen people done in $(($(date +%s) - t0))s"
 }
-export -f train_and_score train score logged say epochs_override launch
-export DATA MODEL MODEL_DIR OUT SMOKE FORCE LAUNCH START SCRIPT_NAME BASE FOLD
+export -f train_and_score train score behave logged say epochs_override launch
+export DATA MODEL MODEL_DIR OUT SMOKE FORCE LAUNCH START SCRIPT_NAME BASE FOLD BEHAVIOURAL
 
 say "SFT warm-up + DPO + scoring per prefix, fold $FOLD, $JOBS at a time (logs: $OUT/$MODEL/<method>/fold$FOLD/run.log)"
 printf '%s\n' "${METHODS[@]}" | OMP_NUM_THREADS=1 xargs -P "${JOBS[0]}" -I{} bash -c 'train_and_score "$@"' _ {}
 aggregate
+say "aligned rate of the unseen people's responses (world judge), beside the reward accuracy above"
+python -m analysis.aggregate --experiment_dir "$OUT" --metric gen_world_aligned | grep -v '^wrote'
+behaviour_table
 say "HTML report"
 python -m analysis.report --experiment_dir "$OUT" --data "$DATA" | tail -n 1

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate the FamousPersona dataset with the LLM pipeline (SPEC §4.2) into a dataset directory (SPEC §3.1).
+# Regenerate the FamousPersona dataset with the LLM pipeline (docs/design.md §7) into a dataset directory (docs/design.md §4).
 # Resumable: run the same command again after a crash; finished requests come from the on-disk cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."

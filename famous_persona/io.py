@@ -1,4 +1,4 @@
-"""Validated JSONL and JSON files, written atomically, and the dataset directory layout (SPEC §3.1)."""
+"""Validated JSONL and JSON files, written atomically, and the dataset directory layout (docs/design.md §4)."""
 
 from __future__ import annotations
 

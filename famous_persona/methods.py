@@ -1,4 +1,5 @@
-"""The grammar of prefix method names (SPEC §3.2) and of training-set names built from them, so every stage reads
+"""The grammar of prefix method names (docs/design.md §5) and of training-set names built from them, so every
+stage reads
 `xyw_2s_seed1` or `persona_xy_4s+persona_task_4s_from_persona_gold` the same way."""
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ class Method:
 def parse_method(name: str) -> Method:
     match = _pattern().match(name)
     if match is None:
-        raise DataError(f"unknown prefix method {name!r}; see SPEC §3.2 for the grammar (e.g. xyw_2s, persona_xy_4s)")
+        raise DataError(
+            f"unknown prefix method {name!r}; see docs/design.md §5 for the grammar (e.g. xyw_2s, persona_xy_4s)"
+        )
     kin, shots = family(match["family"]), match["shots"]
     if kin.shots != (shots is not None):
         raise DataError(f"prefix method {name!r}: {kin.name} {'needs' if kin.shots else 'takes no'} _{{k}}s")

@@ -1,4 +1,4 @@
-"""Reward-accuracy metrics of a scored pair (SPEC §4.5), shared by evaluation and analysis.
+"""Reward-accuracy metrics of a scored pair (docs/design.md §10), shared by evaluation and analysis.
 
 A pair is correct iff the chosen answer's score is strictly greater than the rejected one's: ties count as wrong.
 """

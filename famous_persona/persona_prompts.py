@@ -11,7 +11,7 @@ from famous_persona.schema import Pair
 
 TASK = "Task: describe a user from what is known about them."
 SAMPLING = {"temperature": 1.0, "top_p": 1.0, "max_tokens": 512}
-"""Persona inference sampling of the original setup (SPEC §5)."""
+"""Persona inference sampling of the original setup (docs/design.md §13)."""
 
 _SHAPE = (
     "Write two short paragraphs and nothing else: first who this user probably is (their background and "

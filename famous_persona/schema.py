@@ -1,4 +1,4 @@
-"""Record types of the dataset directory (SPEC §3.1) and their validation."""
+"""Record types of the dataset directory (docs/design.md §4) and their validation."""
 
 from __future__ import annotations
 

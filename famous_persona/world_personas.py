@@ -1,5 +1,5 @@
 """Persona texts of the synthetic world: the gold description, and a templated "inference model" of known quality
-that writes only what k shots reveal (SPEC §4.3)."""
+that writes only what k shots reveal (docs/design.md §8)."""
 
 from __future__ import annotations
 

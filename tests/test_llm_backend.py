@@ -100,7 +100,7 @@ def test_dry_run_estimates_the_full_regeneration(capsys):
     generate.main(["--dry_run", "true"])
     out = capsys.readouterr().out
     judge = next(line for line in out.splitlines() if line.startswith("judge"))
-    tournaments = 50 * 150 + 54 * 150  # 54 axis memberships (SPEC §7)
+    tournaments = 50 * 150 + 54 * 150  # 54 axis memberships (docs/design.md §14)
     assert int(judge.split()[2]) == tournaments * 6
     assert "total:" in out.splitlines()[-1] and "$" in out
 

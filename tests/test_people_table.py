@@ -1,4 +1,5 @@
-"""The committed FamousPersona people table: 50 people, folds and axes as in the original scripts (SPEC §7)."""
+"""The committed FamousPersona people table: 50 people, folds and axes as in the original scripts (docs/design.md
+§14)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Regenerate the dataset (SPEC §4.2): every stage in order, each skipped when its output exists, all requests
+"""Regenerate the dataset (docs/design.md §7): every stage in order, each skipped when its output exists, all requests
 through one on-disk cache, so the same command after a crash resumes where it stopped. `--dry_run true` prints the
 token and cost estimate and sends nothing. Usage: `python -m sampling.generation.generate --config <yaml>
 [--out DIR]`."""

@@ -1,4 +1,5 @@
-"""Import `zilu-peter-tang/famous-persona` (or a local copy laid out like it) into a dataset directory (SPEC §3.1).
+"""Import `zilu-peter-tang/famous-persona` (or a local copy laid out like it) into a dataset directory
+(docs/design.md §4).
 
 The field map's defaults follow the original's files: `name`, `prompt`, `yw`/`yl` or `chosen`/`rejected` (strings or
 message lists), `question_type` (`personal`; `common` or `divergent` → divergent), `axis`, `split` (else the dataset

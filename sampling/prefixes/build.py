@@ -1,4 +1,4 @@
-"""Build prefixes/<method>.jsonl for a dataset (SPEC §3.2).
+"""Build prefixes/<method>.jsonl for a dataset (docs/design.md §5).
 
 Shot-based prefixes are drawn only from the person's train pairs. A per-person prefix whose shots include a train pair
 would show that pair to its own training row, so each such row gets its own prefix (`pair_id` set) drawn without it.
@@ -40,7 +40,7 @@ class PrefixConfig:
     data: str = field(default="data/synthetic", metadata={"help": "Dataset directory."})
     methods: list[str] = field(
         default_factory=lambda: ["no_prefix", "tag", "name", "xyw_2s", "persona_xy_4s", "persona_gold"],
-        metadata={"help": "Prefix methods to build (SPEC §3.2 names)."},
+        metadata={"help": "Prefix methods to build (docs/design.md §5 names)."},
     )
     inference_models: str = field(
         default=DEFAULT_DIR, metadata={"help": "Folder of <model>.yaml files for persona_*_{model} methods."}

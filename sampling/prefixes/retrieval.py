@@ -1,4 +1,4 @@
-"""Rank a person's train pairs by how similar their questions are to a query (retrieval prefixes, SPEC §3.2).
+"""Rank a person's train pairs by how similar their questions are to a query (retrieval prefixes, docs/design.md §5).
 
 Order: most similar first (least similar first when reversed); equal scores are ordered by pair id.
 """

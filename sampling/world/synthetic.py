@@ -1,4 +1,5 @@
-"""The synthetic persona world (SPEC §4.3): a seeded dataset with known ground truth, labelled synthetic everywhere.
+"""The synthetic persona world (docs/design.md §8): a seeded dataset with known ground truth, labelled synthetic
+everywhere.
 
 Every fictional person has a category on every axis. A question belongs to one axis and has one candidate answer per
 category, all the same template with different category words, so chosen and rejected are equally long and fluent.
