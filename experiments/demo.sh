@@ -26,12 +26,13 @@ say "tiny local model (word-level tokenizer on the dataset's text, random-init L
 BASE=$(base_model)
 
 train_and_score() {
-  local method=$1 t0 run="$OUT/$MODEL/$1/fold$FOLD"
+  local method=$1 t0 t1 run="$OUT/$MODEL/$1/fold$FOLD"
   t0=$(date +%s)
   logged "$run/run.log" train "$method" "$FOLD" fold "$run" "$BASE" || return 1
   logged "$run/run.log" score "$run" "$method" "$method" "$FOLD" fold || return 1
+  t1=$(date +%s)
   logged "$run/run.log" behave "$run/model" "$run/eval/$method" "$method" "$method" "$FOLD" fold --people unseen || return 1
-  say "$method: SFT warm-up + DPO + scoring + behaviour of the unseen people done in $(($(date +%s) - t0))s"
+  say "$method: SFT warm-up + DPO + scoring in $((t1 - t0))s, behaviour of the unseen people in $(($(date +%s) - t1))s"
 }
 export -f train_and_score train score behave logged say epochs_override launch
 export DATA MODEL MODEL_DIR OUT SMOKE FORCE LAUNCH START SCRIPT_NAME BASE FOLD BEHAVIOURAL
