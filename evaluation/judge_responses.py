@@ -4,6 +4,9 @@
 response mentions decide its verdict: aligned (only the person's own category), misaligned (only another one), mixed
 (several) or off_topic (none). `reference`: ROUGE-L and MiniLM cosine of the response to the chosen and to the
 rejected answer; aligned when strictly closer to the chosen one (a tie counts as not aligned, like a tied reward).
+`persona` (evaluation/judge_persona.py): an LLM simulating the person judges the response against `--against` (the
+chosen answer, or another run's responses) in both orders, through any backend given by `--judge_backend` (a YAML
+in the shape of experiments/configs/inference/*.yaml) and the request cache; metric `gen_judge_win`.
 Reads <out>/generations.jsonl, writes <out>/judge_<name>.jsonl (one verdict per response, with a `metrics` map of
 booleans that analysis.aggregate adds to results.csv) and <out>/judge_<name>_summary.json (rates, run identity).
 Usage: `python -m evaluation.judge_responses --out dump/demo/tiny/persona_gold/fold0/eval/persona_gold --judge world`.
@@ -20,6 +23,7 @@ from typing import Any
 
 from trl import TrlParser
 
+from evaluation.judge_persona import judge_persona
 from famous_persona import world_vocab
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
@@ -37,6 +41,18 @@ class JudgeArguments:
     out: str = field(metadata={"help": "Directory with generations.jsonl (normally <run>/eval/<test_method>)."})
     judge: str = field(default="world", metadata={"help": "world, reference, or all (every judge that applies)."})
     data: str | None = field(default=None, metadata={"help": "Dataset directory; the generation's when not given."})
+    judge_backend: str | None = field(
+        default=None, metadata={"help": "persona judge: backend YAML (e.g. experiments/configs/inference/gpt4.yaml)."}
+    )
+    judge_set: list[str] = field(
+        default_factory=list, metadata={"help": "persona judge: backend overrides, e.g. temperature=0 max_tokens=256."}
+    )
+    against: str = field(
+        default="chosen", metadata={"help": "persona judge: 'chosen', or a directory with the opponent's generations."}
+    )
+    judge_cache: str | None = field(
+        default=None, metadata={"help": "persona judge: request cache (default <out>/cache/persona_judge.sqlite)."}
+    )
 
 
 def mentioned(response: str, axis: str) -> set[str]:
@@ -143,21 +159,42 @@ def summarise(verdicts: list[dict]) -> dict[str, Any]:
     return table
 
 
+def _persona(args: JudgeArguments, tally: dict[str, Any]) -> Callable[[list[dict], DatasetDir, str], list[dict]]:
+    """The persona judge bound to its backend and cache; its request tally is filled into `tally`."""
+    from famous_persona.config import read_config
+    from famous_persona.llm.config import BackendConfig
+
+    if args.judge_backend is None:
+        raise DataError("the persona judge needs --judge_backend (a backend YAML, e.g. experiments/configs/inference/)")
+    overrides = [token for item in args.judge_set for token in (f"--{item.partition('=')[0]}", item.partition("=")[2])]
+    backend = read_config(args.judge_backend, BackendConfig, overrides)
+    cache = Path(args.judge_cache) if args.judge_cache else Path(args.out) / "cache" / "persona_judge.sqlite"
+
+    def run(rows: list[dict], dataset: DatasetDir, test_method: str) -> list[dict]:
+        verdicts, counts = judge_persona(rows, dataset, backend, cache, args.against)
+        tally.update(counts)
+        return verdicts
+
+    return run
+
+
 def run_judge(args: JudgeArguments) -> dict[str, dict[str, Any]]:
     """Run the chosen judge(s) on one generations file; returns each judge's summary."""
     out = Path(args.out)
     rows = _read_generations(out)
     config = read_json(out / MANIFEST)["config"]
     dataset = DatasetDir(args.data or config["data"])
+    tally: dict[str, Any] = {}
+    judges = {**JUDGES, "persona": _persona(args, tally)} if args.judge == "persona" else JUDGES
     if args.judge == "all":
         names = ["reference"] + (["world"] if world_vocab.is_synthetic(dataset.pairs()) else [])
-    elif args.judge in JUDGES:
+    elif args.judge in judges:
         names = [args.judge]
     else:
-        raise DataError(f"judge must be one of {sorted(JUDGES)} or 'all', got {args.judge!r}")
+        raise DataError(f"judge must be one of {sorted([*JUDGES, 'persona'])} or 'all', got {args.judge!r}")
     summaries = {}
     for name in names:
-        verdicts = JUDGES[name](rows, dataset, config["test_method"])
+        verdicts = judges[name](rows, dataset, config["test_method"])
         write_jsonl(out / f"judge_{name}.jsonl", verdicts)
         identity = {key: config[key] for key in IDENTITY}
         summary = {
@@ -169,6 +206,9 @@ def run_judge(args: JudgeArguments) -> dict[str, dict[str, Any]]:
         }
         summary["metrics"] = sorted(verdicts[0]["metrics"]) if verdicts else []
         summary["rates"] = summarise(verdicts)
+        if name == "persona":
+            summary["outcomes"] = dict(Counter(row["outcome"] for row in verdicts))
+            summary["requests"] = tally
         write_json(out / f"judge_{name}_summary.json", summary)
         summaries[name] = summary
     return summaries
