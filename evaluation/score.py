@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from evaluation.vpl_scoring import has_encoder, person_tokens, score_with_tokens
 from famous_persona import chat
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
-from famous_persona.io import DatasetDir, write_json, write_jsonl
+from famous_persona.io import DatasetDir, read_json, write_json, write_jsonl
 from famous_persona.logprobs import adapter_disabled, score_pairs
 from famous_persona.manifest import skip_finished, write_manifest
 from famous_persona.metrics import METRICS, TIE_POLICY, margin
@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 Scorer = Callable[[Any, list[chat.EncodedPair], int, int], list[tuple[float, int, float, int]]]
 SCORERS: dict[str, Scorer] = {"fast": score_pairs_fast, "naive": score_pairs}
 CHOICES = ("auto", *SCORERS, "vpl")
+FROM_RUN = "@run"
+DEFAULTS = {"beta": 0.1, "max_length": 512}
 
 
 @dataclass
@@ -57,10 +59,21 @@ class ScoreArguments:
     ref_model: str | None = field(
         default=None, metadata={"help": "Reference for dpo_ref; an adapter's own base is used when not given."}
     )
-    beta: float = field(default=0.1, metadata={"help": "beta of the dpo_ref margin."})
+    beta: float | None = field(
+        default=None, metadata={"help": "beta of the dpo_ref margin; default: the trained run's, else 0.1."}
+    )
     batch_size: int = field(default=32, metadata={"help": "Sequences per forward pass."})
-    max_length: int = field(default=512, metadata={"help": "Tokens; longer prefixes are cut deliberately."})
-    system_prompt: str | None = field(default=None, metadata={"help": "System message, as in training."})
+    max_length: int | None = field(
+        default=None,
+        metadata={"help": "Tokens; longer prefixes are cut deliberately. Default: the trained run's, else 512."},
+    )
+    system_prompt: str | None = field(
+        default=FROM_RUN,
+        metadata={
+            "help": f"System message, as in training; default {FROM_RUN!r}: the trained run's (no system turn for a "
+            "model without a run manifest). An explicit value, '' included, is used as given."
+        },
+    )
     dtype: str = field(default="float32", metadata={"help": "auto (bfloat16 where supported), float32, bfloat16..."})
     force: bool = field(default=False, metadata={"help": "Re-score even if a finished summary exists."})
     scorer: str = field(
@@ -72,6 +85,22 @@ class ScoreArguments:
     )
     num_shards: int = field(default=1, metadata={"help": "Processes sharing the work; a launcher's count if 1."})
     shard_index: int = field(default=0, metadata={"help": "This process's share, 0..num_shards-1."})
+
+
+def training_settings(args: ScoreArguments) -> ScoreArguments:
+    """Fill beta, max_length and the system prompt that were not given from the manifest of the run that trained the
+    model (`<run>/manifest.json` beside `<run>/model`), so scoring sees the text exactly as training did."""
+    manifest = Path(args.model).parent / "manifest.json"
+    config = read_json(manifest).get("config", {}) if manifest.is_file() else {}
+    trained = {**config.get("DPOConfig", {}), **config.get("SFTConfig", {}), **config.get("RunArguments", {})}
+    return replace(
+        args,
+        beta=args.beta if args.beta is not None else trained.get("beta", DEFAULTS["beta"]),
+        max_length=args.max_length
+        if args.max_length is not None
+        else trained.get("max_length", DEFAULTS["max_length"]),
+        system_prompt=trained.get("system_prompt") if args.system_prompt == FROM_RUN else args.system_prompt,
+    )
 
 
 def resolve_scorer(args: ScoreArguments) -> str:
@@ -166,6 +195,7 @@ def score(args: ScoreArguments) -> dict[str, Any] | None:
     """Score this process's share of the pairs; the complete set goes to scores.jsonl and summary.json."""
     if skip_finished(args.out, args.force):
         return None
+    args = training_settings(args)
     name = resolve_scorer(args)
     dataset = DatasetDir(args.data)
     unseen = held_out(dataset.personas(), args.fold, args.fold_scheme)

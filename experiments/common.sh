@@ -81,6 +81,14 @@ for key, value in (yaml.safe_load(open(sys.argv[1])) or {}).items():
     print(f"--{key}"); print(value)' "$1"
 }
 
+# The text settings training used (beta, max_length, system_prompt of the recipe's dpo.yaml) as options, one per line,
+# for what has no run manifest to read them from: the base model in prompt-only scoring and generation.
+training_settings() {
+  python -c 'import sys, yaml; c = yaml.safe_load(open(sys.argv[1])) or {}
+for key in sys.argv[2:]:
+    if c.get(key) is not None: print(f"--{key}"); print(c[key])' "$MODEL_DIR/dpo.yaml" "$@"
+}
+
 # The prefix methods a model trained on METHOD is scored with: METHOD itself, or the method parts of a mix a+b.
 scored_methods() {
   python -c 'import sys; from famous_persona.methods import scored_methods; print(*scored_methods(sys.argv[1]))' "$1"
@@ -116,15 +124,13 @@ score() {
 }
 
 # behave MODEL EVAL_DIR TRAIN_METHOD TEST_METHOD FOLD SCHEME [OPTION ...]: with --behavioural, a response per test
-# question (decoding settings from the model's eval.yaml; extra options go to evaluation.generate) and every judge
-# that applies; otherwise nothing.
+# question (batch size and dtype from the model's eval.yaml, the text settings of training from its dpo.yaml; extra
+# options go to evaluation.generate) and every judge that applies; otherwise nothing.
 behave() {
   [[ -n "$BEHAVIOURAL" ]] || return 0
   local model=$1 out=$2 train_method=$3 test_method=$4 fold=$5 scheme=$6 options=()
   shift 6
-  mapfile -t options < <(python -c 'import sys, yaml; c = yaml.safe_load(open(sys.argv[1]))
-for key in ("batch_size", "max_length", "dtype", "system_prompt"):
-    if key in c: print(f"--{key}"); print(c[key])' "$MODEL_DIR/eval.yaml")
+  mapfile -t options < <(recipe_options "$MODEL_DIR/eval.yaml"; training_settings max_length system_prompt)
   python -m evaluation.generate --model "$model" --data "$DATA" --test_method "$test_method" --fold "$fold" \
     --fold_scheme "$scheme" --out "$out" --experiment "$(basename "$OUT")" --model_short "$MODEL" \
     --train_method "$train_method" "${options[@]}" "$@" $FORCE >/dev/null

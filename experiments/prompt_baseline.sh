@@ -18,12 +18,13 @@ parse_common "$@"
 parse_lists methods
 ensure_methods "${METHODS[@]}"
 BASE=$(base_model)
+mapfile -t SETTINGS < <(training_settings beta max_length system_prompt)
 
 for method in "${METHODS[@]}"; do
   out="$OUT/$MODEL/none/eval/$method"
   logged "$OUT/$MODEL/none/run.log" python -m evaluation.score --config "$MODEL_DIR/eval.yaml" --model "$BASE" \
     --data "$DATA" --test_method "$method" --fold -1 --out "$out" --experiment "$(basename "$OUT")" \
-    --model_short "$MODEL" --train_method none $FORCE
+    --model_short "$MODEL" --train_method none "${SETTINGS[@]}" $FORCE
   logged "$OUT/$MODEL/none/run.log" behave "$BASE" "$out" none "$method" -1 fold
   say "prompt-only $method: scored"
 done

@@ -8,8 +8,8 @@ import shutil
 import pytest
 import torch
 
-from evaluation.score import ScoreArguments, score
-from famous_persona.io import DatasetDir, read_json, write_jsonl
+from evaluation.score import ScoreArguments, score, training_settings
+from famous_persona.io import DatasetDir, read_json, write_json, write_jsonl
 from famous_persona.metrics import is_correct, margin
 from famous_persona.models import load_model, load_tokenizer
 
@@ -98,3 +98,17 @@ def test_finished_scores_are_skipped_unless_forced(world, tiny_model, tmp_path):
     assert score(args) is None
     args.force = True
     assert score(args) is not None
+
+
+def test_text_settings_not_given_come_from_the_trained_run(tmp_path):
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    config = {"DPOConfig": {"beta": 0.05, "max_length": 64}, "RunArguments": {"system_prompt": "Be brief."}}
+    write_json(run / "manifest.json", {"config": config, "status": "finished"})
+    base = dict(model=str(run / "model"), data="d", test_method="tag", out="o")
+    filled = training_settings(ScoreArguments(**base))
+    assert (filled.beta, filled.max_length, filled.system_prompt) == (0.05, 64, "Be brief.")
+    given = training_settings(ScoreArguments(**base, beta=0.2, max_length=128, system_prompt=""))
+    assert (given.beta, given.max_length, given.system_prompt) == (0.2, 128, "")
+    bare = training_settings(ScoreArguments(**{**base, "model": str(tmp_path / "hub-like")}))
+    assert (bare.beta, bare.max_length, bare.system_prompt) == (0.1, 512, None)
