@@ -11,7 +11,7 @@ import logging
 import random
 import shutil
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -19,10 +19,11 @@ from typing import Any
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
-from trl import ModelConfig
+from trl import ModelConfig, TrlParser
 
 from famous_persona import chat
-from famous_persona.errors import DataError
+from famous_persona.config import Subparsers, parse_config, stage_parser
+from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.manifest import skip_finished, write_manifest
 from famous_persona.models import load_model, load_tokenizer, model_init_kwargs
@@ -222,3 +223,19 @@ def save_and_finish(fitted: Fitted, job: Job, stage: str, configs: list[Any]) ->
     )
     for checkpoint in [*run_dir.glob("checkpoint-*"), run_dir / "rounds"]:
         shutil.rmtree(checkpoint, ignore_errors=True)
+
+
+def trainer_command(
+    command: str, dataclass_types: Sequence[type], doc: str | None, train: Callable[..., None]
+) -> tuple[Callable, Callable]:
+    """`make_parser` and `main` of a trainer module: the parsed dataclasses, in order, are `train`'s arguments."""
+
+    def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
+        return stage_parser(command, dataclass_types, doc, subparsers)
+
+    @exit_on_data_error
+    def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        train(*parse_config(parser or make_parser(), args))
+
+    return make_parser, main

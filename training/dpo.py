@@ -12,12 +12,10 @@ import copy
 import logging
 from pathlib import Path
 
-from trl import DPOConfig, DPOTrainer, ModelConfig, TrlParser, get_peft_config
+from trl import DPOConfig, DPOTrainer, ModelConfig, get_peft_config
 
-from famous_persona.config import Subparsers, parse_config, stage_parser
-from famous_persona.errors import exit_on_data_error
 from famous_persona.io import DatasetDir
-from training.common import Fitted, Job, RunArguments, fit, run_training
+from training.common import Fitted, Job, RunArguments, fit, run_training, trainer_command
 from training.persona_refresh import PersonaRefresher, RefreshArguments, train_in_rounds
 
 logger = logging.getLogger(__name__)
@@ -84,14 +82,7 @@ def train(
     run_training("training.dpo", run, config, model_config, lambda job: build(job, refresh), configs)
 
 
-def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
-    return stage_parser("train", [RunArguments, DPOConfig, ModelConfig, RefreshArguments], __doc__, subparsers)
-
-
-@exit_on_data_error
-def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    train(*parse_config(parser or make_parser(), args))
+make_parser, main = trainer_command("train", [RunArguments, DPOConfig, ModelConfig, RefreshArguments], __doc__, train)
 
 
 if __name__ == "__main__":

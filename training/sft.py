@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import logging
 
-from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
+from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 
-from famous_persona.config import Subparsers, parse_config, stage_parser
-from famous_persona.errors import exit_on_data_error
-from training.common import Fitted, Job, RunArguments, fit, run_training
+from training.common import Fitted, Job, RunArguments, fit, run_training, trainer_command
 
 logger = logging.getLogger(__name__)
 
@@ -36,14 +34,7 @@ def train(run: RunArguments, config: SFTConfig, model_config: ModelConfig) -> No
     run_training("training.sft", run, config, model_config, build, [run, config, model_config])
 
 
-def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
-    return stage_parser("sft", [RunArguments, SFTConfig, ModelConfig], __doc__, subparsers)
-
-
-@exit_on_data_error
-def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    train(*parse_config(parser or make_parser(), args))
+make_parser, main = trainer_command("sft", [RunArguments, SFTConfig, ModelConfig], __doc__, train)
 
 
 if __name__ == "__main__":

@@ -27,11 +27,9 @@ from typing import Any
 import torch
 from datasets import Dataset
 from transformers import TrainerCallback
-from trl import DPOConfig, DPOTrainer, ModelConfig, TrlParser, get_peft_config
+from trl import DPOConfig, DPOTrainer, ModelConfig, get_peft_config
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 
-from famous_persona.config import Subparsers, parse_config, stage_parser
-from famous_persona.errors import exit_on_data_error
 from famous_persona.history import CACHE_NAME, History, build_history
 from famous_persona.io import DatasetDir
 from famous_persona.schema import DpoRecord
@@ -44,7 +42,7 @@ from famous_persona.vpl import (
     save_encoder,
     soft_token,
 )
-from training.common import Fitted, Job, RunArguments, fit, run_training
+from training.common import Fitted, Job, RunArguments, fit, run_training, trainer_command
 
 logger = logging.getLogger(__name__)
 
@@ -245,14 +243,7 @@ def train(run: RunArguments, vpl: VplArguments, config: DPOConfig, model_config:
     run_training("training.vpl", run, config, model_config, lambda job: build(job, vpl), configs)
 
 
-def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
-    return stage_parser("vpl", [RunArguments, VplArguments, DPOConfig, ModelConfig], __doc__, subparsers)
-
-
-@exit_on_data_error
-def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    train(*parse_config(parser or make_parser(), args))
+make_parser, main = trainer_command("vpl", [RunArguments, VplArguments, DPOConfig, ModelConfig], __doc__, train)
 
 
 if __name__ == "__main__":
