@@ -90,10 +90,12 @@ def test_transformers_backend_generates_and_caches(tiny_model, tmp_path):
     cache = RequestCache(tmp_path / "c.sqlite")
     tally = Tally()
     results = asyncio.run(run_cached(requests, backend, cache, tally))
-    assert tally.sent == 3 and len(cache) == 3 and not results.failures
+    final = [rid for rid, c in results.completions.items() if c.usable]
+    assert tally.sent == 3 and len(cache) == len(final) and not results.failures
+    assert results.rejected == set(results.completions) - set(final), "a cut reply must not be cached as final"
     assert all(0 < c.completion_tokens <= 6 and c.prompt_tokens > 0 for c in results.completions.values())
     again = asyncio.run(run_cached(requests, backend, cache, Tally()))
-    assert all(c.cached for c in again.completions.values())
+    assert all(c.cached == (rid in final) for rid, c in again.completions.items())
 
 
 def test_dry_run_estimates_the_full_regeneration(capsys):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from famous_persona.llm.backend import Backend, Completion, Request, Tally
@@ -68,8 +68,11 @@ class RequestCache:
 
 @dataclass
 class Results:
+    """Replies by request id; `failures` got none, `rejected` got one that was empty, cut or unparseable."""
+
     completions: dict[str, Completion]
     failures: dict[str, str]
+    rejected: set[str] = field(default_factory=set)
 
 
 async def run_cached(
@@ -78,13 +81,19 @@ async def run_cached(
     cache: RequestCache,
     tally: Tally,
     price: Callable[[str, int, int], float] | None = None,
+    accept: Callable[[Completion], bool] | None = None,
 ) -> Results:
-    """Serve what the cache has; send the rest through the backend, storing each reply as soon as it arrives."""
+    """Serve what the cache has; send the rest through the backend, storing each reply as soon as it arrives. Only a
+    usable reply that `accept` takes is stored: an empty, cut or unparseable one is asked again by the next run."""
+
+    def final(completion: Completion) -> bool:
+        return completion.usable and (accept is None or accept(completion))
+
     done: dict[str, Completion] = {}
     missing: list[Request] = []
     for request in requests:
         hit = cache.get(request.key)
-        if hit is None:
+        if hit is None or not final(hit):
             missing.append(request)
         else:
             done[request.id] = hit
@@ -93,7 +102,8 @@ async def run_cached(
     by_key: dict[str, Completion] = {}
 
     def store(request: Request, completion: Completion) -> None:
-        cache.put(request.key, request.model, completion)
+        if final(completion):
+            cache.put(request.key, request.model, completion)
         by_key[request.key] = completion
         tally.sent += 1
         tally.prompt_tokens += completion.prompt_tokens
@@ -112,7 +122,7 @@ async def run_cached(
             failures[request.id] = reasons.get(request.key, "no reply")
     tally.failed += len(failures)
     tally.unusable += sum(not c.usable for c in done.values())
-    return Results(done, failures)
+    return Results(done, failures, {rid for rid, c in done.items() if not final(c)})
 
 
 def _unique(requests: Sequence[Request]) -> list[Request]:

@@ -23,7 +23,7 @@ def run(ctx: Context) -> None:
         for row in rows_in
         for i in range(ctx.config.candidates)
     ]
-    results = ctx.run("sampler", requests)
+    results = ctx.run("sampler", requests, accept=lambda reply: bool(prompts.parse_candidate(reply.text)[1]))
     rows, left_out, counts = [], {}, Counter()
     for row in rows_in:
         answers, seen = [], set()

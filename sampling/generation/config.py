@@ -5,6 +5,8 @@ left out."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,14 +16,15 @@ from trl import TrlParser
 
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
-from famous_persona.io import read_jsonl, read_rows, write_json, write_jsonl
-from famous_persona.llm.backend import Backend, Request, Tally, make_request
+from famous_persona.io import read_json, read_jsonl, read_rows, write_json, write_jsonl
+from famous_persona.llm.backend import Backend, Completion, Request, Tally, make_request
 from famous_persona.llm.cache import RequestCache, Results, run_cached
 from famous_persona.llm.config import BackendConfig, open_backend
 from famous_persona.llm.cost import price
 from famous_persona.manifest import record_step
 from famous_persona.schema import Persona
 
+Accept = Callable[[Completion], bool]
 _ROLE_HELP = (
     "Each role (writer, sampler, judge) has {role}_backend (openai | transformers), {role}_model and {role}_base_url; "
     "sampling is {role}_temperature, {role}_top_p (sampler), {role}_max_tokens; the rest is shared by all roles."
@@ -38,6 +41,9 @@ class GenerateConfig:
     people: list[str] = field(default_factory=list, metadata={"help": "Only these names (default: everyone)."})
     stages: list[str] = field(default_factory=list, metadata={"help": "Stages to run (default: all, in order)."})
     force: bool = field(default=False, metadata={"help": "Redo stages whose output exists (the cache still holds)."})
+    allow_partial: bool = field(
+        default=False, metadata={"help": "End with status 0 although requests were lost (the run is still 'partial')."}
+    )
     dry_run: bool = field(default=False, metadata={"help": "Print the token/cost estimate; send nothing."})
     api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "Environment variable holding the key."})
     writer_backend: str = field(default="openai", metadata={"help": _ROLE_HELP})
@@ -79,6 +85,7 @@ class GenerateConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        _check_ranges(self)
         self.roles: dict[str, BackendConfig] = {}
         for role, settings in self._role_settings().items():
             try:
@@ -123,6 +130,56 @@ class GenerateConfig:
         }
 
 
+STAGE_NAMES = ("personas", "questions", "candidates", "filter", "judge", "split")
+# Fields that change how a run talks to its servers but not what it writes: a stage output does not depend on them.
+TRANSPORT = ("out", "force", "allow_partial", "dry_run", "stages", "api_key_env", "concurrency", "requests_per_minute",
+             "timeout_s", "max_retries", "backoff_base_s", "backoff_max_s", "writer_base_url", "sampler_base_url",
+             "judge_base_url", "reward_batch_size")  # fmt: skip
+AT_LEAST = {
+    "concurrency": 1, "requests_per_minute": 0, "max_retries": 0, "backoff_base_s": 0, "backoff_max_s": 0,
+    "personal_target": 0, "divergent_target": 0, "questions_per_request": 1, "candidates": 1,
+    "sampler_temperature": 0, "writer_temperature": 0, "sampler_max_tokens": 1, "writer_max_tokens": 1,
+    "judge_max_tokens": 1, "reward_batch_size": 1, "diverse": 2, "judge_attempts": 1,
+}  # fmt: skip
+ABOVE_ZERO = ("timeout_s", "overgenerate", "sampler_top_p", "near_duplicate")
+
+
+def _check_ranges(config: GenerateConfig) -> None:
+    """Refuse a value no run can use (`concurrency: 0` would wait forever), naming the field."""
+    for key, low in AT_LEAST.items():
+        if getattr(config, key) < low:
+            raise DataError(f"{key} must be at least {low}, got {getattr(config, key)!r}")
+    for key in ABOVE_ZERO:
+        if not getattr(config, key) > 0:
+            raise DataError(f"{key} must be above 0, got {getattr(config, key)!r}")
+    if config.near_duplicate > 1 or config.sampler_top_p > 1:
+        raise DataError(f"near_duplicate and sampler_top_p are at most 1, got {config.near_duplicate}, "
+                        f"{config.sampler_top_p}")  # fmt: skip
+    if config.keep < config.diverse:
+        raise DataError(f"keep ({config.keep}) must be at least diverse ({config.diverse})")
+    if config.personal_target + config.divergent_target == 0:
+        raise DataError("personal_target and divergent_target are both 0: the run would make no pairs")
+    unknown = [stage for stage in config.stages if stage not in STAGE_NAMES]
+    if unknown:
+        raise DataError(f"unknown stages {unknown}; the stages are {list(STAGE_NAMES)}")
+
+
+def shaping(config: GenerateConfig) -> dict[str, Any]:
+    """The config fields a stage output depends on (everything but transport and bookkeeping)."""
+    return {key: value for key, value in asdict(config).items() if key not in TRANSPORT}
+
+
+def subject(request_id: str, names: dict[str, str]) -> str:
+    """The person (or axis) a request served, from the ids the stages give: `key#i`, `p:key:n#i`, `d:axis:n#i`,
+    `Name|qid|...`."""
+    head = request_id.split("#")[0]
+    if "|" in head:
+        return head.split("|")[0]
+    kind, _, rest = head.partition(":")
+    key = rest.rsplit(":", 1)[0] if kind in ("p", "d") and rest else head
+    return names.get(key, f"axis {key}")
+
+
 class Context:
     """What a stage needs: config, paths, cache, backends per role, and a tally per stage."""
 
@@ -131,6 +188,8 @@ class Context:
         self.out = Path(config.out)
         self.work = self.out / "work"
         self.tally = Tally()
+        self.lost: dict[str, str] = {}
+        self.inputs: dict[str, str] = {}
         self._cache: RequestCache | None = None
         self._backends: dict[str, Backend] = {}
 
@@ -158,30 +217,57 @@ class Context:
         params = backend.params(self.config.seed, sample)
         return make_request(rid, backend.model, messages, {**params, **extra}, sample)
 
-    def run(self, role: str, requests: Sequence[Request]) -> Results:
-        return asyncio.run(run_cached(requests, self.backend(role), self.cache, self.tally, price))
+    def run(self, role: str, requests: Sequence[Request], accept: Accept | None = None) -> Results:
+        """Send through the cache; every request without a final reply is remembered as lost for the report."""
+        results = asyncio.run(run_cached(requests, self.backend(role), self.cache, self.tally, price, accept))
+        self.lost |= results.failures
+        self.lost |= {rid: "empty, cut or unparseable reply" for rid in results.rejected}
+        return results
 
     def output(self, name: str) -> Path:
         return self.work / f"{name}.jsonl"
 
     def done(self, name: str) -> bool:
-        return self.output(name).is_file() and not self.config.force
+        """A stage is done when its output is complete (nothing lost), made from the same config and inputs; an
+        output made with another config is an error naming the changed keys."""
+        report_path = self.work / f"{name}.report.json"
+        if self.config.force or not self.output(name).is_file() or not report_path.is_file():
+            return False
+        report = read_json(report_path)
+        made_with = report.get("config", {})
+        changed = sorted(k for k in shaping(self.config) | made_with if made_with.get(k) != shaping(self.config).get(k))
+        if changed:
+            raise DataError(f"{self.output(name)} was made with other values of {changed}; run with --force true to "
+                            "remake it, or another --out")  # fmt: skip
+        inputs = report.get("inputs", {})
+        return not report.get("lost") and all(file_digest(self.output(n)) == d for n, d in inputs.items())
 
     def finish(self, name: str, rows: Sequence[dict[str, Any]], left_out: dict[str, str], **counts: Any) -> None:
         """Write the stage's rows and its report (counts, tally, every item left out and why) atomically."""
         write_jsonl(self.output(name), rows)
-        report = {"rows": len(rows), "left_out": left_out, "tally": self.tally.as_dict(), **counts}
+        names = {p.key: p.name for p in self.people()}
+        by_subject = dict(Counter(subject(rid, names) for rid in self.lost))
+        report = {"rows": len(rows), "left_out": left_out, "lost": self.lost, "lost_by_subject": by_subject,
+                  "config": shaping(self.config), "inputs": self.inputs, "tally": self.tally.as_dict(),
+                  **counts}  # fmt: skip
         write_json(self.work / f"{name}.report.json", report)
         tally = self.tally
         record_step(self.out / "manifest.json", "generation", name, rows=len(rows), left_out=len(left_out),
-                    tally=tally.as_dict(), **counts)  # fmt: skip
+                    lost=len(self.lost), lost_by_subject=by_subject, tally=tally.as_dict(), **counts)  # fmt: skip
         tokens = f"{tally.prompt_tokens}+{tally.completion_tokens} tokens"
         print(f"{name}: {len(rows)} rows, {len(left_out)} left out; {tally.sent} sent, {tally.cached} cached, "
               f"{tally.failed} failed; {tokens}, ${tally.cost_usd:.4f}")  # fmt: skip
         tally.reset()
+        self.lost, self.inputs = {}, {}
 
     def read(self, name: str) -> list[dict[str, Any]]:
+        """An earlier stage's rows; its digest is recorded, so a remade input makes this stage run again."""
+        self.inputs[name] = file_digest(self.output(name))
         return read_rows(self.output(name))
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
 
 
 def config_dict(config: GenerateConfig) -> dict[str, Any]:

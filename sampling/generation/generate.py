@@ -6,13 +6,14 @@ token and cost estimate and sends nothing. Usage: `python -m sampling.generation
 from __future__ import annotations
 
 import math
+import sys
 from collections import defaultdict
 
 from trl import TrlParser
 
 from famous_persona import judge_prompts
 from famous_persona.config import Subparsers, parse_config, stage_parser
-from famous_persona.errors import DataError, exit_on_data_error
+from famous_persona.errors import exit_on_data_error
 from famous_persona.io import read_json
 from famous_persona.llm.cost import Estimate, count_tokens, format_estimates
 from famous_persona.manifest import write_manifest
@@ -71,10 +72,8 @@ def estimate(config: GenerateConfig) -> list[Estimate]:
     ]  # fmt: skip
 
 
-def generate(config: GenerateConfig) -> None:
-    unknown = set(config.stages) - set(STAGES)
-    if unknown:
-        raise DataError(f"unknown stages {sorted(unknown)}; the stages are {list(STAGES)}")
+def generate(config: GenerateConfig) -> dict[str, dict[str, int]]:
+    """Run the stages; returns what each stage lost (requests per person or axis), recorded as status 'partial'."""
     ctx = Context(config, "generate")
     previous = read_json(ctx.out / "manifest.json") if (ctx.out / "manifest.json").is_file() else {}
     write_manifest(ctx.out / "manifest.json", "sampling.generation.generate", config_dict(config), status="running",
@@ -83,8 +82,18 @@ def generate(config: GenerateConfig) -> None:
         if not config.stages or name in config.stages:
             run(Context(config, name))
     manifest = read_json(ctx.out / "manifest.json")
-    write_manifest(ctx.out / "manifest.json", "sampling.generation.generate", config_dict(config), status="finished",
-                   generation=manifest.get("generation", {}))  # fmt: skip
+    steps = manifest.get("generation", {})
+    lost = {stage: step["lost_by_subject"] for stage, step in steps.items() if step.get("lost")}
+    write_manifest(ctx.out / "manifest.json", "sampling.generation.generate", config_dict(config),
+                   status="partial" if lost else "finished", generation=steps)  # fmt: skip
+    return lost
+
+
+def report_lost(lost: dict[str, dict[str, int]]) -> None:
+    """One line per stage that lost requests, counted per person (or axis)."""
+    for stage, by_subject in lost.items():
+        counts = ", ".join(f"{who}: {n}" for who, n in sorted(by_subject.items()))
+        print(f"{stage}: {sum(by_subject.values())} requests lost ({counts})", file=sys.stderr)
 
 
 def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
@@ -97,8 +106,14 @@ def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None
     if config.dry_run:
         print(format_estimates(estimate(config)))
         return
-    generate(config)
-    print(f"dataset written to {config.out}")
+    lost = generate(config)
+    if not lost:
+        print(f"dataset written to {config.out}")
+        return
+    report_lost(lost)
+    print(f"incomplete dataset in {config.out}: the same command asks the lost requests again", file=sys.stderr)
+    if not config.allow_partial:
+        raise SystemExit(3)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ def run(ctx: Context) -> None:
         ctx.request("writer", axis, prompts.messages("personas", prompts.PERSONAS.format(axis=axis, n=5)))
         for axis in AXES
     ]
-    results = ctx.run("writer", requests)
+    results = ctx.run("writer", requests, accept=lambda reply: bool(prompts.parse_personas(reply.text)))
     rows, left_out = [], dict(results.failures)
     for axis in AXES:
         completion = results.completions.get(axis)

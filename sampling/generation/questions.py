@@ -25,7 +25,7 @@ def _ask(ctx: Context, task: str, subjects: dict[str, str], wanted: int) -> tupl
         for sid, text in subjects.items()
         for i in range(n_requests)
     ]
-    results = ctx.run("writer", requests)
+    results = ctx.run("writer", requests, accept=lambda reply: bool(prompts.parse_list(reply.text)))
     lists, left_out, counts = {}, {}, defaultdict(int)
     for sid in subjects:
         raw = []

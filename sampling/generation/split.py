@@ -75,7 +75,19 @@ def run(ctx: Context) -> None:
     write_jsonl(DatasetDir(ctx.out).pairs_path, pairs)
     table = [_counts(person.name, [p for p in pairs if p.name == person.name]) for person in ctx.people()]
     missing = {row["name"]: "no judged pairs" for row in table if not row["pairs"]}
-    ctx.finish("split", table, missing, pairs=len(pairs))
+    short = {row["name"]: gaps for row in table if (gaps := _below_target(row, ctx.config))}
+    for name, gaps in short.items():
+        print(f"split: {name} is below the target: {gaps}")
+    ctx.finish("split", table, missing, pairs=len(pairs), short=short)
+
+
+def _below_target(row: dict, config: GenerateConfig) -> str:
+    """Which of a person's four kinds of pairs fall short of the target, as 'kind have/want'."""
+    want = {
+        "personal_train": (config.personal_target + 1) // 2, "personal_test": config.personal_target // 2,
+        "divergent_train": config.divergent_target // 2, "divergent_test": config.divergent_target // 2,
+    }  # fmt: skip
+    return ", ".join(f"{kind} {row[kind]}/{n}" for kind, n in want.items() if row[kind] < n)
 
 
 def _counts(name: str, pairs: list[Pair]) -> dict:

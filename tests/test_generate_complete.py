@@ -1,0 +1,116 @@
+"""A generation run that lost data never reports success: lost requests are counted per stage and per subject, never
+cached as final, and the same command retries exactly them; stage outputs carry the config that shaped them; config
+values are validated at load."""
+
+from __future__ import annotations
+
+import pytest
+
+from famous_persona.io import DatasetDir, read_json
+from sampling.generation import generate
+from sampling.generation.config import GenerateConfig
+from tests.support.generation import SECRET, small_args
+from tests.support.scripted_server import FaultPlan, ScriptedServer
+from tests.support.tiny_reward import build_tiny_reward_model
+
+LOSSY = FaultPlan(empty=6, truncated=4, server_500=6)
+
+
+@pytest.fixture(scope="module")
+def reward_model(tmp_path_factory):
+    return build_tiny_reward_model(tmp_path_factory.mktemp("reward"))
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory, reward_model):
+    """The fault-free dataset, the reference a completed lossy run must equal."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OPENAI_API_KEY", SECRET)
+        server = ScriptedServer(plan=FaultPlan(), api_key=SECRET).start()
+        out = tmp_path_factory.mktemp("clean") / "data"
+        generate.main(small_args(out, server.base_url, reward_model, max_retries=0))
+        server.shutdown()
+    return out
+
+
+def _pairs(out) -> list[dict]:
+    return [p.model_dump(exclude={"meta"}) for p in DatasetDir(out).pairs()]
+
+
+@pytest.mark.slow
+def test_lost_requests_fail_the_run_and_the_same_command_retries_them(tmp_path, reward_model, clean, monkeypatch,
+                                                                      capsys):  # fmt: skip
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    server = ScriptedServer(plan=LOSSY, api_key=SECRET).start()
+    out = tmp_path / "data"
+    args = small_args(out, server.base_url, reward_model, max_retries=0)
+    with pytest.raises(SystemExit) as exit_info:
+        generate.main(args)
+    assert exit_info.value.code == 3, "a run that lost requests must not end with status 0"
+    err = capsys.readouterr().err
+    assert "lost" in err and "candidates" in err and "Tiger Woods" in err
+    manifest = read_json(out / "manifest.json")
+    assert manifest["status"] == "partial"
+    lost = {stage: step["lost"] for stage, step in manifest["generation"].items() if step.get("lost")}
+    assert lost and sum(lost.values()) > 0
+    assert server.ledger.summary()["served_twice"] == 0
+    total_lost = sum(lost.values())
+    for _ in range(4):
+        try:
+            generate.main(args)
+            break
+        except SystemExit:
+            total_lost += sum(s["lost"] for s in read_json(out / "manifest.json")["generation"].values())
+    served_twice = server.ledger.summary()["served_twice"]
+    server.shutdown()
+    assert read_json(out / "manifest.json")["status"] == "finished"
+    assert _pairs(out) == _pairs(clean)
+    assert 0 < served_twice <= total_lost, "a re-run sent again a request that already had a final reply"
+
+
+def test_allow_partial_exits_zero_and_says_so(tmp_path, reward_model, monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    server = ScriptedServer(plan=LOSSY, api_key=SECRET).start()
+    out = tmp_path / "data"
+    generate.main(small_args(out, server.base_url, reward_model, max_retries=0, allow_partial=True))
+    server.shutdown()
+    assert "lost" in capsys.readouterr().err
+    assert read_json(out / "manifest.json")["status"] == "partial"
+
+
+def test_a_changed_config_is_refused_naming_the_keys(tmp_path, reward_model, monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    server = ScriptedServer(plan=FaultPlan(), api_key=SECRET).start()
+    out = tmp_path / "data"
+    generate.main(small_args(out, server.base_url, reward_model))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        generate.main(small_args(out, server.base_url, reward_model, personal_target=6))
+    server.shutdown()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "personal_target" in err and "--force" in err
+
+
+def test_split_reports_everyone_below_target(tmp_path, reward_model, monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    server = ScriptedServer(plan=FaultPlan(), api_key=SECRET).start()
+    out = tmp_path / "data"
+    generate.main(small_args(out, server.base_url, reward_model, personal_target=8, overgenerate=0.25))
+    server.shutdown()
+    short = read_json(out / "work" / "split.report.json")["short"]
+    assert set(short) == {"Serena Williams", "Tiger Woods", "Barack Obama"}
+    assert "personal_train" in short["Tiger Woods"]
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [("concurrency", 0), ("concurrency", -1), ("questions_per_request", 0), ("personal_target", -1),
+     ("divergent_target", -4), ("candidates", 0), ("max_retries", -1), ("timeout_s", 0), ("overgenerate", 0),
+     ("near_duplicate", 1.5), ("judge_attempts", 0), ("diverse", 1), ("keep", 2), ("sampler_top_p", 0),
+     ("writer_max_tokens", 0), ("reward_batch_size", 0), ("stages", ["judge", "nope"]), ("sampler_backend", "grpc"),
+     ("requests_per_minute", -5), ("backoff_base_s", -1)],
+)  # fmt: skip
+def test_config_values_are_validated_at_load(key, value):
+    with pytest.raises(ValueError, match=key):
+        GenerateConfig(**{key: value})
