@@ -37,6 +37,7 @@ COMMANDS = {
     "persona-quality": ("analysis.persona_quality", "inferred personas vs gold: ROUGE-L, MiniLM cosine, attributes"),
     "bias": ("analysis.bias", "improvement by demographic group: tests, CIs, corrected p-values"),
     "bias-power": ("analysis.bias_power", "measured power and false-positive rate of the bias tests, simulated"),
+    "claims": ("analysis.claims", "the paper's three claims as effects with intervals (experiments/claims.sh)"),
     "attribution": ("analysis.attribution", "which prefix sentences move the margin (ablations + LASSO)"),
     "dataset-stats": ("analysis.dataset_stats", "counts, lengths, leakage and axis disagreement of a dataset"),
     "behaviour": ("analysis.behaviour", "reward accuracy vs behavioural metrics: Kendall tau, Spearman rho"),

@@ -12,7 +12,7 @@ from famous_persona import persona_prompts
 from famous_persona.errors import DataError
 from famous_persona.schema import Pair, Persona
 from famous_persona.seeding import seeded
-from famous_persona.world_personas import infer_persona, redescribe
+from famous_persona.world_personas import infer_persona, persona_of_quality, redescribe
 
 TEMPLATE_MODEL = "template"
 """The built-in inference backend: the synthetic world's templated inference of known quality, used by a persona
@@ -41,7 +41,8 @@ Request = Callable[[str, Sequence[Pair]], str]
 @dataclass(frozen=True)
 class Family:
     """One prefix family. `kind` is one of none, named, passive, active (shuffles are `control`); a family with a
-    `request` is a persona family: a model can write it, and its text is shown after the persona lead-in."""
+    `request` or a `template` is a persona family: its text is shown after the persona lead-in, and with a `request`
+    an inference model can write it."""
 
     name: str
     kind: str
@@ -52,7 +53,7 @@ class Family:
 
     @property
     def persona(self) -> bool:
-        return self.request is not None
+        return self.request is not None or self.template is not None
 
     @property
     def shot_list(self) -> bool:
@@ -65,8 +66,8 @@ FAMILIES: dict[str, Family] = {}
 
 def register(family: Family) -> Family:
     """Add a family to the table (method names, building, baking and chat turns then know it)."""
-    if family.text is None and family.request is None:
-        raise ValueError(f"family {family.name!r} needs a text writer or an inference request")
+    if family.text is None and family.request is None and family.template is None:
+        raise ValueError(f"family {family.name!r} needs a text writer, an inference request or a template")
     FAMILIES[family.name] = family
     return family
 
@@ -107,6 +108,23 @@ def _templated(use_answers: bool) -> Text:
     return write
 
 
+def _of_quality(recall: int, precision: int) -> Text:
+    def write(seed: int, draft: Draft) -> str:
+        rng = seeded(seed, "quality", recall, precision, draft.person.name)
+        return persona_of_quality(draft.person.axes, recall / 100, precision / 100, rng)
+
+    return write
+
+
+QUALITY_LEVELS = (0, 25, 50, 75, 100)
+"""Percentages of the quality families `persona_r{recall}p{precision}`."""
+
+
+def quality_family(recall: int, precision: int) -> str:
+    """The name of the family whose personas state `recall`% of a person's axes, `precision`% of them right."""
+    return f"persona_r{recall}p{precision}"
+
+
 register(Family("no_prefix", "none", text=lambda seed, d: ""))
 register(Family("tag", "passive", text=lambda seed, d: f"You are talking with user {d.person.tag}."))
 register(Family("name", "named", text=lambda seed, d: f"Answer the way {d.person.name} would want it answered."))
@@ -131,3 +149,14 @@ register(
         template=_templated(use_answers=False),
     )
 )
+
+
+def _register_quality_families() -> None:
+    """Personas of set quality (famous_persona.world_personas.persona_of_quality), written by the templated backend
+    from the person's true axes: the dose of the generalization dose-response (experiments/claims.sh)."""
+    for recall in QUALITY_LEVELS:
+        for precision in QUALITY_LEVELS:
+            register(Family(quality_family(recall, precision), "active", template=_of_quality(recall, precision)))
+
+
+_register_quality_families()

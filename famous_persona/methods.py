@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 from famous_persona.errors import DataError
-from famous_persona.families import FAMILIES, family
+from famous_persona.families import FAMILIES, TEMPLATE_MODEL, family
 
 _MODIFIERS = (
     r"(?:_(?P<shots>\d+)s)?"
@@ -66,6 +66,8 @@ def parse_method(name: str) -> Method:
     kin, shots = family(match["family"]), match["shots"]
     if kin.shots != (shots is not None):
         raise DataError(f"prefix method {name!r}: {kin.name} {'needs' if kin.shots else 'takes no'} _{{k}}s")
+    if match["model"] and kin.request is None and match["model"] != TEMPLATE_MODEL:
+        raise DataError(f"prefix method {name!r}: {kin.name} is written by the templated backend, not by a model")
     if shots is not None and int(shots) < 1:
         raise DataError(f"prefix method {name!r}: the number of shots must be at least 1")
     return Method(

@@ -52,7 +52,7 @@ class PersonaRefresher:
 
     def __init__(self, dataset: DatasetDir, method: str, args: RefreshArguments, out: Path):
         parsed = parse_method(method)
-        if not parsed.persona or parsed.shuffle:
+        if family(parsed.family).request is None or parsed.shuffle:
             raise DataError(f"refresh_method {method!r}: only persona_* methods (not shuffles) can be re-inferred")
         self.method, self.parsed, self.args, self.out = method, parsed, args, out
         self.prefixes = dataset.prefixes(method)
