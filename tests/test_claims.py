@@ -1,4 +1,4 @@
-"""experiments/claims.sh answers --help; its smoke run takes about a quarter of an hour on 2 cores, so CI leaves it out."""
+"""experiments/claims.sh answers --help (its smoke run takes about 15 minutes on 2 cores: CI leaves it out)."""
 
 from __future__ import annotations
 
