@@ -2,11 +2,16 @@
 
 The run identity (model, train and test method, fold) comes from each summary.json, never from directory names.
 The table: Personal / Divergent / Total accuracy per (model, train method, test method), seen vs unseen people, as the
-mean over person-folds with a 95% t-interval. Usage: `python -m analysis.aggregate --experiment_dir dump/demo`.
+mean over person-folds with a 95% bootstrap interval that resamples people (a person's folds move together), and the
+paired contrasts persona vs no_prefix and persona vs xyw on the same people (docs/design.md §11).
+Usage: `python -m analysis.aggregate --experiment_dir dump/demo`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,29 +19,48 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 from trl import TrlParser
 
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import RecordError, read_json
+from famous_persona.methods import parse_method
 from famous_persona.metrics import METRICS, margin
+
+log = logging.getLogger(__name__)
 
 COLUMNS = [
     "experiment", "model", "train_method", "test_method", "fold", "name", "seen", "question_type", "metric", "n",
-    "n_correct", "accuracy",
+    "n_correct", "accuracy", "fold_scheme", "base_model", "config_hash",
 ]  # fmt: skip
 KEYS = ["model", "train_method", "test_method"]
+IDENTITY = ["experiment", *KEYS, "fold", "fold_scheme", "base_model", "config_hash"]
+BASELINES = ("no_prefix", "xyw")
+PAIRED_COLUMNS = [
+    "model",
+    "regime",
+    "seen",
+    "method",
+    "baseline",
+    "n_people",
+    "difference",
+    "low",
+    "high",
+    "p",
+    "p_holm",
+]
 
 
 @dataclass
 class AggregateArguments:
     experiment_dir: str = field(default="dump/demo", metadata={"help": "dump/<experiment> to walk."})
     metric: str = field(default="ref_free_avg", metadata={"help": "Metric of the printed table."})
+    n_boot: int = field(default=2000, metadata={"help": "Bootstrap resamples of people for every interval."})
+    seed: int = field(default=0, metadata={"help": "Seed of the bootstrap and permutation draws."})
 
 
 def _score_rows(path: Path) -> list[dict]:
-    import json
-
     rows = []
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
@@ -47,14 +71,38 @@ def _score_rows(path: Path) -> list[dict]:
     return rows
 
 
+def run_identity(summary_path: Path, summary: dict) -> dict:
+    """fold scheme, base model and config hash of a run, from the training manifest (or, for prompt-only scores, the
+    scoring manifest), so runs that share a method and fold number can never be merged."""
+    train_manifest = summary_path.parents[2] / "manifest.json"
+    eval_manifest = summary_path.with_name("manifest.json")
+    train = read_json(train_manifest) if train_manifest.is_file() else {}
+    scoring = read_json(eval_manifest) if eval_manifest.is_file() else {}
+    score_config = {k: v for k, v in scoring.get("config", {}).items() if k != "out"}
+    config = train.get("config") or score_config
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12] if config else ""
+    return {
+        "fold_scheme": summary.get("fold_scheme", "fold"),
+        "base_model": train.get("base_model") or score_config.get("model", ""),
+        "config_hash": digest,
+    }
+
+
 def collect(experiment_dir: Path | str) -> pd.DataFrame:
-    """One row per (model, train_method, test_method, fold, name, question_type, metric)."""
-    records = []
+    """One row per (model, train_method, test_method, fold, name, question_type, metric); a run identity found twice
+    (a copied run directory) is counted once."""
+    records, seen_runs = [], {}
     for summary_path in sorted(Path(experiment_dir).rglob("summary.json")):
         scores_path = summary_path.with_name("scores.jsonl")
         if not scores_path.is_file():
             continue
         summary = read_json(summary_path)
+        identity = {**{k: summary[k] for k in ("experiment", *KEYS, "fold")}, **run_identity(summary_path, summary)}
+        key = tuple(identity[k] for k in IDENTITY)
+        if key in seen_runs:
+            log.warning("%s: same run identity as %s; counted once", summary_path, seen_runs[key])
+            continue
+        seen_runs[key] = summary_path
         cells: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
         for row in _score_rows(scores_path):
             for metric in METRICS:
@@ -66,11 +114,7 @@ def collect(experiment_dir: Path | str) -> pd.DataFrame:
         for (name, seen, question_type, metric), (n, n_correct) in cells.items():
             records.append(
                 {
-                    "experiment": summary["experiment"],
-                    "model": summary["model"],
-                    "train_method": summary["train_method"],
-                    "test_method": summary["test_method"],
-                    "fold": summary["fold"],
+                    **identity,
                     "name": name,
                     "seen": seen,
                     "question_type": question_type,
@@ -100,6 +144,7 @@ def behaviour_records(experiment_dir: Path | str) -> list[dict]:
                 cell[0] += 1
                 cell[1] += bool(aligned)
         identity = {key: summary[key] for key in ("experiment", "model", "train_method", "test_method", "fold")}
+        identity |= run_identity(summary_path, summary)
         for (name, seen, question_type, metric), (n, n_correct) in cells.items():
             cell = {"name": name, "seen": seen, "question_type": question_type, "metric": metric}
             records.append({**identity, **cell, "n": n, "n_correct": n_correct, "accuracy": n_correct / n})
@@ -111,7 +156,7 @@ def read_results(experiment_dir: Path | str) -> pd.DataFrame:
     path = Path(experiment_dir) / "results.csv"
     if not path.is_file():
         raise DataError(f"{path}: file not found; run `python -m analysis.aggregate --experiment_dir {experiment_dir}`")
-    results = pd.read_csv(path)
+    results = pd.read_csv(path, keep_default_na=False, dtype={"config_hash": str, "base_model": str})
     if list(results.columns) != COLUMNS:
         raise DataError(f"{path}: expected the columns {', '.join(COLUMNS)}; got {', '.join(results.columns)}")
     results["seen"] = results["seen"].astype(str).str.lower().map({"true": True, "false": False})
@@ -120,17 +165,9 @@ def read_results(experiment_dir: Path | str) -> pd.DataFrame:
     return results
 
 
-def _mean_ci(values: pd.Series) -> str:
-    values = values.to_numpy(dtype=float)
-    mean = float(np.mean(values))
-    if len(values) < 2:
-        return f"{mean:.3f}"
-    half = stats.t.ppf(0.975, len(values) - 1) * stats.sem(values) if np.std(values) > 0 else 0.0
-    return f"{mean:.3f} ± {half:.3f}"
-
-
 def person_totals(results: pd.DataFrame, metric: str = "ref_free_avg") -> pd.DataFrame:
-    """Personal / Divergent / Total accuracy per (model, train, test, seen, fold, person): the unit of every mean."""
+    """Personal / Divergent / Total accuracy and pair count per (model, train, test, seen, fold, person): the unit of
+    every mean."""
     rows = results[results["metric"] == metric]
     unit = [*KEYS, "seen", "fold", "name"]
     by_type = rows.pivot_table(index=unit, columns="question_type", values=["n", "n_correct"], aggfunc="sum")
@@ -139,25 +176,119 @@ def person_totals(results: pd.DataFrame, metric: str = "ref_free_avg") -> pd.Dat
         if ("n", question_type) in by_type.columns:
             per_unit[question_type.capitalize()] = by_type[("n_correct", question_type)] / by_type[("n", question_type)]
     per_unit["Total"] = by_type["n_correct"].sum(axis=1) / by_type["n"].sum(axis=1)
+    per_unit["n_pairs"] = by_type["n"].sum(axis=1).astype(int)
     return per_unit.reset_index()
 
 
-def main_table(results: pd.DataFrame, metric: str = "ref_free_avg") -> pd.DataFrame:
-    """Per person-fold accuracy by question type and in total, then mean ± 95% CI over person-folds."""
+def person_bootstrap(values: np.ndarray, people: np.ndarray, n_boot: int, rng: np.random.Generator) -> tuple:
+    """Mean and 95% percentile interval when whole people are resampled (their folds together); the interval of
+    accuracies stays inside [0, 1]. NaN values (a person with no pair of a type) are left out."""
+    keep = ~np.isnan(values)
+    values, people = values[keep], people[keep]
+    if not len(values):
+        return np.nan, np.nan, np.nan
+    labels, index = np.unique(people, return_inverse=True)
+    sums = np.bincount(index, weights=values, minlength=len(labels))
+    counts = np.bincount(index, minlength=len(labels)).astype(float)
+    draws = rng.integers(0, len(labels), size=(n_boot, len(labels)))
+    means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(values.mean()), float(low), float(high)
+
+
+def main_table(results: pd.DataFrame, metric: str = "ref_free_avg", n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Per group: people, folds, pairs, and per question type the mean over person-folds with its people-resampled
+    95% interval, as numbers (mean, low, high)."""
     per_unit = person_totals(results, metric)
     per_unit["seen"] = per_unit["seen"].map({True: "seen", False: "unseen"})
     columns = [c for c in ("Personal", "Divergent", "Total") if c in per_unit.columns]
-    table = per_unit.groupby([*KEYS, "seen"]).agg(people=("name", "nunique"), **{c: (c, _mean_ci) for c in columns})
-    return table.reset_index()
+    rng = np.random.default_rng(seed)
+    rows = []
+    for group, part in per_unit.groupby([*KEYS, "seen"], sort=True):
+        row = dict(zip([*KEYS, "seen"], group, strict=True))
+        row.update(n_people=part["name"].nunique(), folds=part["fold"].nunique(), n_pairs=int(part["n_pairs"].sum()))
+        for column in columns:
+            estimate = person_bootstrap(part[column].to_numpy(float), part["name"].to_numpy(), n_boot, rng)
+            row.update(zip((column, f"{column}_low", f"{column}_high"), estimate, strict=True))
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
-def aggregate(experiment_dir: Path | str, metric: str = "ref_free_avg") -> pd.DataFrame:
+def formatted(table: pd.DataFrame) -> pd.DataFrame:
+    """The table for reading: `mean [low, high]` per question type."""
+    shown = table[[c for c in table.columns if not c.endswith(("_low", "_high"))]].copy()
+    for column in ("Personal", "Divergent", "Total"):
+        if column in table.columns:
+            cells = zip(table[column], table[f"{column}_low"], table[f"{column}_high"], strict=True)
+            shown[column] = ["" if np.isnan(m) else f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in cells]
+    return shown
+
+
+def _contrast_pairs(methods: set[str]) -> list[tuple[str, str]]:
+    """(persona method, baseline) for every persona prefix present against no_prefix and each xyw prefix."""
+    kinds = {}
+    for name in methods:
+        try:
+            kinds[name] = parse_method(name)
+        except DataError:
+            continue
+    personas = sorted(n for n, m in kinds.items() if m.persona and not m.shuffle)
+    baselines = sorted(n for n, m in kinds.items() if m.family in BASELINES and not m.shuffle)
+    return [(a, b) for a in personas for b in baselines]
+
+
+def paired_comparisons(
+    results: pd.DataFrame, metric: str = "ref_free_avg", n_boot: int = 2000, seed: int = 0
+) -> pd.DataFrame:
+    """Total accuracy of a persona prefix minus a baseline's on the same people (folds averaged per person), within
+    one model, seen/unseen group and regime (fine-tuned on its own prefix, or prompt-only): the difference, its
+    people-resampled 95% interval, a paired sign-flip permutation p and the Holm-adjusted p over all contrasts."""
+    per_unit = person_totals(results, metric)
+    per_unit = per_unit[(per_unit["train_method"] == per_unit["test_method"]) | (per_unit["train_method"] == "none")]
+    per_unit = per_unit.assign(regime=np.where(per_unit["train_method"] == "none", "prompt-only", "fine-tuned"))
+    rng = np.random.default_rng(seed)
+    rows = []
+    for (model, regime, seen), part in per_unit.groupby(["model", "regime", "seen"], sort=True):
+        by_person = part.groupby(["test_method", "name"])["Total"].mean().unstack("test_method")
+        for method, baseline in _contrast_pairs(set(by_person.columns)):
+            both = by_person[[method, baseline]].dropna()
+            if len(both) < 2:
+                continue
+            diff = (both[method] - both[baseline]).to_numpy()
+            estimate = person_bootstrap(diff, both.index.to_numpy(), n_boot, rng)
+            test = stats.permutation_test(
+                (diff,), np.mean, permutation_type="samples", n_resamples=9999, random_state=rng
+            )
+            rows.append(
+                {
+                    "model": model,
+                    "regime": regime,
+                    "seen": "seen" if seen else "unseen",
+                    "method": method,
+                    "baseline": baseline,
+                    "n_people": len(both),
+                    "difference": estimate[0],
+                    "low": estimate[1],
+                    "high": estimate[2],
+                    "p": float(test.pvalue),
+                }
+            )
+    frame = pd.DataFrame(rows, columns=PAIRED_COLUMNS[:-1])
+    frame["p_holm"] = multipletests(frame["p"].to_numpy(float), method="holm")[1] if len(frame) else []
+    return frame
+
+
+def aggregate(
+    experiment_dir: Path | str, metric: str = "ref_free_avg", n_boot: int = 2000, seed: int = 0
+) -> pd.DataFrame:
+    """results.csv, table.csv (numbers), table.md (for reading) and paired.csv; returns the numeric table."""
     experiment_dir = Path(experiment_dir)
     results = collect(experiment_dir)
     results.to_csv(experiment_dir / "results.csv", index=False)
-    table = main_table(results, metric)
+    table = main_table(results, metric, n_boot, seed)
     table.to_csv(experiment_dir / "table.csv", index=False)
-    (experiment_dir / "table.md").write_text(table.to_markdown(index=False) + "\n", encoding="utf-8")
+    (experiment_dir / "table.md").write_text(formatted(table).to_markdown(index=False) + "\n", encoding="utf-8")
+    paired_comparisons(results, metric, n_boot, seed).to_csv(experiment_dir / "paired.csv", index=False)
     return table
 
 
@@ -168,9 +299,13 @@ def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
 @exit_on_data_error
 def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
     (config,) = parse_config(parser or make_parser(), args)
-    table = aggregate(config.experiment_dir, config.metric)
-    print(f"{config.metric} accuracy (mean ± 95% CI over people; ties count as wrong)")
-    print(table.to_string(index=False))
+    table = aggregate(config.experiment_dir, config.metric, config.n_boot, config.seed)
+    print(f"{config.metric} accuracy (mean over person-folds [95% interval resampling people]; ties count as wrong)")
+    print(formatted(table).to_string(index=False))
+    paired = pd.read_csv(Path(config.experiment_dir) / "paired.csv")
+    if len(paired):
+        print("paired contrasts on the same people (Total accuracy difference, Holm-adjusted p)")
+        print(paired.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"wrote {Path(config.experiment_dir) / 'results.csv'}")
 
 

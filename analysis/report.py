@@ -18,7 +18,7 @@ import pandas as pd
 from trl import TrlParser
 
 from analysis import behaviour, plots
-from analysis.aggregate import aggregate, main_table, read_results
+from analysis.aggregate import aggregate, formatted, main_table, paired_comparisons, read_results
 from analysis.bias import BiasArguments, run_bias
 from analysis.dataset_stats import dataset_stats
 from famous_persona.config import Subparsers, parse_config, stage_parser
@@ -169,8 +169,10 @@ def build_report(args: ReportArguments) -> Path:
     page = Page(f"FamousPersona report: {experiment_dir.name}")
     _step(1, "results.csv and the main table")
     results, table = _results(experiment_dir, args.metric)
-    page.heading(f"Main table ({args.metric}, mean ± 95% CI over people and folds; ties count as wrong)")
-    page.table(table)
+    page.heading(f"Main table ({args.metric}: mean over person-folds [95% interval resampling people]; ties wrong)")
+    page.table(formatted(table))
+    page.heading("Paired contrasts on the same people (Total accuracy difference; Holm-adjusted p)")
+    page.table(paired_comparisons(results, args.metric), "persona prefixes vs no_prefix and xyw (paired.csv)")
     _step(2, "accuracy figures")
     _figure(page, "Total accuracy by prefix", lambda p: plots.accuracy_by_prefix(results, p, args.metric),
             figures / "accuracy_by_prefix.png")  # fmt: skip

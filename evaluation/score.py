@@ -83,6 +83,9 @@ class ScoreArguments:
             "person's soft token before the prompt); auto = vpl for a VPL model directory, fast otherwise."
         },
     )
+    log_samples: bool = field(
+        default=False, metadata={"help": "Also write each pair's prompt, chosen and rejected messages to scores.jsonl."}
+    )
     num_shards: int = field(default=1, metadata={"help": "Processes sharing the work; a launcher's count if 1."})
     shard_index: int = field(default=0, metadata={"help": "This process's share, 0..num_shards-1."})
 
@@ -247,10 +250,17 @@ def write_outputs(
         **extra,
         "accuracy": summarise(rows, args.beta),
     }
-    write_jsonl(out / "scores.jsonl", rows)
+    write_jsonl(out / "scores.jsonl", [_with_identity(args, row, conv) for row, conv in zip(rows, convs, strict=True)])
     write_json(out / "summary.json", summary)
     write_manifest(out / "manifest.json", stage=stage, config=asdict(args), status="finished")
     return summary
+
+
+def _with_identity(args: ScoreArguments, row: dict, conv: chat.Conversation) -> dict:
+    """A row that names its run, so a glob over a dump is analysable without joins; the texts only on request."""
+    identity = {"model": args.model_short, "train_method": args.train_method, "test_method": args.test_method}
+    samples = {"prompt": conv.prompt, "chosen": conv.chosen, "rejected": conv.rejected} if args.log_samples else {}
+    return {**row, **identity, **samples}
 
 
 def make_parser(subparsers: Subparsers | None = None) -> TrlParser:

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import json
+import shutil
 
+import pandas as pd
 import pytest
 
-from analysis.aggregate import aggregate, collect
+from analysis.aggregate import COLUMNS, aggregate, collect, paired_comparisons, read_results
 from famous_persona.io import write_json, write_jsonl
 
 
-def _row(name, question_type, correct, seen):
+def _row(name, question_type, correct, seen, fold=0):
     chosen, rejected = (-1.0, -2.0) if correct else (-2.0, -1.0)
     return {
         "id": f"{name}-{question_type}-{correct}-{seen}",
         "name": name,
         "question_type": question_type,
         "seen": seen,
-        "fold": 0,
+        "fold": fold,
         "chosen_logp": chosen,
         "chosen_tokens": 1,
         "rejected_logp": rejected,
@@ -25,13 +27,13 @@ def _row(name, question_type, correct, seen):
     }
 
 
-def _eval_dir(root, method, rows):
-    out = root / "m" / method / "fold0" / "eval" / method
+def _eval_dir(root, method, rows, fold=0, scheme="fold", base="org/base"):
+    run = root / "m" / method / f"{scheme}{fold}"
+    out = run / "eval" / method
     write_jsonl(out / "scores.jsonl", rows)
-    write_json(
-        out / "summary.json",
-        {"experiment": "e", "model": "m", "train_method": method, "test_method": method, "fold": 0, "beta": 0.1},
-    )
+    summary = {"experiment": "e", "model": "m", "train_method": method, "test_method": method, "fold": fold}
+    write_json(out / "summary.json", {**summary, "fold_scheme": scheme, "beta": 0.1})
+    write_json(run / "manifest.json", {"base_model": base, "config": {"fold": fold, "scheme": scheme}})
 
 
 def test_table_means_over_people(tmp_path):
@@ -45,10 +47,13 @@ def test_table_means_over_people(tmp_path):
     _eval_dir(tmp_path, "tag", rows)
     table = aggregate(tmp_path)
     unseen = table[table["seen"] == "unseen"].iloc[0]
-    assert unseen["people"] == 2
-    assert unseen["Personal"].startswith("1.000")
-    assert unseen["Divergent"].startswith("0.500")
-    assert unseen["Total"].startswith("0.750")
+    assert (unseen["n_people"], unseen["folds"], unseen["n_pairs"]) == (2, 1, 4)
+    assert unseen["Personal"] == 1.0
+    assert unseen["Divergent"] == 0.5
+    assert unseen["Total"] == 0.75
+    stored = pd.read_csv(tmp_path / "table.csv")
+    assert stored["Total"].dtype == float and {"Total_low", "Total_high", "n_people", "n_pairs"} <= set(stored.columns)
+    assert "0.750 [" in (tmp_path / "table.md").read_text()
     results = collect(tmp_path)
     assert len(results) == 5 * 2  # dpo_ref has no reference scores: only the two reference-free metrics
     assert (tmp_path / "results.csv").is_file()
@@ -66,3 +71,40 @@ def test_summary_identity_not_directory_names(tmp_path):
     data["train_method"] = "renamed"
     summary.write_text(json.dumps(data))
     assert set(collect(tmp_path)["train_method"]) == {"renamed"}
+
+
+def test_interval_resamples_people_and_stays_in_unit_range(tmp_path):
+    """Person a is right in both folds, b wrong in both: a t-interval over the four units would leave [0, 1]."""
+    for fold in (0, 1):
+        rows = [_row("a", "personal", True, False, fold), _row("b", "personal", False, False, fold)]
+        _eval_dir(tmp_path, "tag", rows, fold=fold)
+    row = aggregate(tmp_path, n_boot=500).iloc[0]
+    assert (row["n_people"], row["folds"]) == (2, 2)
+    assert row["Total"] == 0.5
+    assert 0.0 <= row["Total_low"] < 0.5 < row["Total_high"] <= 1.0
+    assert row["Total_low"] == 0.0 and row["Total_high"] == 1.0  # only whole people are drawn: 0, 0.5 or 1
+
+
+def test_run_identity_columns_and_copies_counted_once(tmp_path):
+    _eval_dir(tmp_path, "tag", [_row("a", "personal", True, False)])
+    _eval_dir(tmp_path, "tag", [_row("a", "personal", False, False)], scheme="axis")
+    shutil.copytree(tmp_path / "m", tmp_path / "copy" / "m")
+    aggregate(tmp_path)
+    results = read_results(tmp_path)
+    assert list(results.columns) == COLUMNS and COLUMNS[-3:] == ["fold_scheme", "base_model", "config_hash"]
+    assert sorted(results["fold_scheme"].unique()) == ["axis", "fold"]
+    assert set(results["base_model"]) == {"org/base"}
+    assert results["config_hash"].nunique() == 2
+    assert len(results) == 2 * 2  # two runs (fold 0 and axis 0) × two metrics, the copies not counted
+
+
+def test_paired_contrast_on_the_same_people(tmp_path):
+    people = "abcdef"
+    _eval_dir(tmp_path, "persona_gold", [_row(p, "personal", True, False) for p in people])
+    _eval_dir(tmp_path, "no_prefix", [_row(p, "personal", p in "ab", False) for p in people])
+    paired = paired_comparisons(collect(tmp_path), n_boot=500)
+    row = paired.iloc[0]
+    assert (row["method"], row["baseline"], row["n_people"]) == ("persona_gold", "no_prefix", 6)
+    assert row["difference"] == pytest.approx(4 / 6)
+    assert 0 < row["low"] <= row["difference"] <= row["high"] <= 1
+    assert row["p"] < 0.2 and row["p_holm"] >= row["p"]

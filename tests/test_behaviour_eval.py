@@ -150,7 +150,7 @@ def test_judged_rows_aggregate_like_reward_accuracy(world, tmp_path):
     assert per_person[target] == sum(pair.name == target for pair in pairs)
     assert per_person.drop(target).sum() == 0
     table = main_table(results, "gen_world_aligned")
-    assert table["people"].iloc[0] == len({pair.name for pair in pairs})
+    assert table["n_people"].iloc[0] == len({pair.name for pair in pairs})
 
 
 def test_bad_input_is_one_line_with_exit_2(world, tmp_path, capsys):

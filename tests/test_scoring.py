@@ -112,3 +112,18 @@ def test_text_settings_not_given_come_from_the_trained_run(tmp_path):
     assert (given.beta, given.max_length, given.system_prompt) == (0.2, 128, "")
     bare = training_settings(ScoreArguments(**{**base, "model": str(tmp_path / "hub-like")}))
     assert (bare.beta, bare.max_length, bare.system_prompt) == (0.1, 512, None)
+
+
+def test_rows_name_their_run_and_texts_only_with_log_samples(world, tiny_model, tmp_path):
+    base = dict(model=str(tiny_model), data=str(world.root), test_method="name", model_short="tiny")
+    score(ScoreArguments(**base, out=str(tmp_path / "plain")))
+    score(ScoreArguments(**base, out=str(tmp_path / "logged"), log_samples=True))
+    plain, logged = (
+        [json.loads(x) for x in (tmp_path / d / "scores.jsonl").read_text().splitlines()] for d in ("plain", "logged")
+    )
+    assert {(r["model"], r["train_method"], r["test_method"]) for r in plain} == {("tiny", "none", "name")}
+    assert not {"prompt", "chosen", "rejected"} & set(plain[0])
+    records = {r.id: r for r in world.dpo("name", "test")}
+    for row in logged:
+        assert row["chosen"][-1]["content"] == records[row["id"]].chosen[0].content
+        assert row["prompt"][-1]["role"] == "user"
