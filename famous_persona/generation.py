@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from famous_persona.chat import generation_prompt_ids as chat_ids
+
 
 @dataclass(frozen=True)
 class Generated:
@@ -25,12 +27,14 @@ def generate(
     temperature: float = 1.0,
     top_p: float = 1.0,
     seed: int = 0,
+    system_prompt: str | None = None,
 ) -> list[Generated]:
-    """One reply per chat; `finished` is False when the reply ran into `max_new_tokens`."""
-    texts = [tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True) for chat in chats]
+    """One reply per chat; `finished` is False when the reply ran into `max_new_tokens`. The prompt's token ids are
+    the ones scoring and training use (`chat.generation_prompt_ids`, same system-turn policy)."""
+    ids = [chat_ids(tokenizer, messages, system_prompt) for messages in chats]
     side, tokenizer.padding_side = tokenizer.padding_side, "left"
     try:
-        inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        inputs = tokenizer.pad({"input_ids": ids}, return_tensors="pt", padding=True).to(model.device)
     finally:
         tokenizer.padding_side = side
     torch.manual_seed(seed)

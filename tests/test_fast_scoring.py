@@ -132,3 +132,7 @@ def test_the_benchmark_checks_agreement_and_ends_with_the_speedup(world, tiny_mo
     assert lines[-1] == f"speedup={speedup:.2f}"
     assert any(line.endswith("verdicts that differ 0") for line in lines)
     assert any(line.startswith("token bound:") for line in lines)
+    fraction = next(line for line in lines if line.startswith("bound_fraction="))
+    assert float(fraction.split("=")[1]) > 0
+    peak = next(line for line in lines if line.startswith("peak_rss_mb="))
+    assert float(peak.split("=")[1].split()[0]) > 0

@@ -1,0 +1,66 @@
+"""One system-turn policy on every path: scoring (chat.encode), training (the template rendered then tokenized, as
+TRL does with chat.conversation) and generation (chat.generation_prompt_ids) see the same prompt token ids, on
+SmolLM2's template (a default system message when none is given) and on a Llama-3-style one that injects a date."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from transformers import AutoTokenizer
+
+from famous_persona import chat
+from famous_persona.schema import DpoRecord, Message
+
+SMOLLM2 = Path(__file__).resolve().parents[1] / "models" / "smollm2-135m-instruct"
+DATED = (
+    "{{ '<|im_start|>system\\nToday is ' + (date_string if date_string is defined else '26 Jul 2024') }}"
+    "{% if messages[0]['role'] == 'system' %}{{ '\\n' + messages[0]['content'] }}{% endif %}{{ '<|im_end|>\\n' }}"
+    "{% for message in messages %}{% if message['role'] != 'system' %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+RECORD = DpoRecord(
+    id="p1",
+    name="Ada Lovelace",
+    question_type="personal",
+    axis="style",
+    prompt=[Message(role="user", content="Known: likes short answers.\n\nHow should I start a garden?")],
+    chosen=[Message(role="assistant", content="Plant herbs in pots.")],
+    rejected=[Message(role="assistant", content="A garden is a long story that begins with soil.")],
+)
+
+
+@pytest.fixture(scope="module", params=["smollm2", "llama3-style"])
+def tokenizer(request):
+    if not (SMOLLM2 / "config.json").is_file():
+        from famous_persona.model_assets import fetch
+
+        fetch("smollm2", SMOLLM2)
+    tokenizer = AutoTokenizer.from_pretrained(SMOLLM2)
+    if request.param == "llama3-style":
+        tokenizer.chat_template = DATED
+    return tokenizer
+
+
+@pytest.mark.parametrize("system_prompt", [None, "", "Answer as the user would like."])
+def test_every_path_sees_the_same_prompt_ids(tokenizer, system_prompt):
+    conv = chat.conversation(RECORD, tokenizer, 512, system_prompt)
+    scored = chat.encode(tokenizer, conv)
+    generated = chat.generation_prompt_ids(tokenizer, [m.model_dump() for m in RECORD.prompt], system_prompt)
+    assert generated[: len(scored.prompt_ids)] == scored.prompt_ids
+    assert tokenizer.decode(generated[len(scored.prompt_ids) :]).strip() in ("", "<|im_start|>assistant")
+    text = tokenizer.apply_chat_template(conv.prompt, tokenize=False, add_generation_prompt=True)
+    assert tokenizer(text, add_special_tokens=False)["input_ids"] == generated
+
+
+def test_the_policy_decides_the_system_turn(tokenizer):
+    def text(system_prompt):
+        return tokenizer.decode(
+            chat.generation_prompt_ids(tokenizer, [{"role": "user", "content": "hi"}], system_prompt)
+        )
+
+    assert "Say hello." in text("Say hello.")
+    if tokenizer.chat_template != DATED:
+        assert "SmolLM" in text(None)
+        assert "SmolLM" not in text("")
