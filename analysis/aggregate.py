@@ -31,9 +31,22 @@ from famous_persona.metrics import METRICS, margin
 log = logging.getLogger(__name__)
 
 COLUMNS = [
-    "experiment", "model", "train_method", "test_method", "fold", "name", "seen", "question_type", "metric", "n",
-    "n_correct", "accuracy", "fold_scheme", "base_model", "config_hash",
-]  # fmt: skip
+    "experiment",
+    "model",
+    "train_method",
+    "test_method",
+    "fold",
+    "name",
+    "seen",
+    "question_type",
+    "metric",
+    "n",
+    "n_correct",
+    "accuracy",
+    "fold_scheme",
+    "base_model",
+    "config_hash",
+]
 KEYS = ["model", "train_method", "test_method"]
 IDENTITY = ["experiment", *KEYS, "fold", "fold_scheme", "base_model", "config_hash"]
 BASELINES = ("no_prefix", "xyw")

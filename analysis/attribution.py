@@ -107,10 +107,16 @@ def explain_pair(
     top = int(np.argmax(weights))
     magnitude = float(np.abs(weights).sum())
     row = {
-        "id": record_id, "full_margin": full, "correct": full > 0, "sentences": sentences,
-        "weights": weights.tolist(), "intercept": intercept, "r2": r2, "top": top,
+        "id": record_id,
+        "full_margin": full,
+        "correct": full > 0,
+        "sentences": sentences,
+        "weights": weights.tolist(),
+        "intercept": intercept,
+        "r2": r2,
+        "top": top,
         "top_share": float(abs(weights[top]) / magnitude) if magnitude else 0.0,
-    }  # fmt: skip
+    }
     if gold is not None:
         row["top_gold_overlap"] = gold_overlap(sentences[top], gold)
         row["mean_gold_overlap"] = float(np.mean([gold_overlap(s, gold) for s in sentences]))
@@ -149,8 +155,14 @@ def run_attribution(args: AttributionArguments, scorer_factory: Callable = model
     if not rows:
         raise DataError(f"{dataset.prefix_path(args.test_method)}: no pair has a prefix of two or more sentences")
     out = Path(args.out) if args.out else Path(args.model).parent / "attribution" / args.test_method
-    summary = {"model": args.model, "test_method": args.test_method, "pairs": len(rows), "skipped": skipped,
-               "n_ablations": args.n_ablations, **summarise(rows)}  # fmt: skip
+    summary = {
+        "model": args.model,
+        "test_method": args.test_method,
+        "pairs": len(rows),
+        "skipped": skipped,
+        "n_ablations": args.n_ablations,
+        **summarise(rows),
+    }
     write_jsonl(out / "weights.jsonl", rows)
     write_json(out / "summary.json", summary)
     return summary

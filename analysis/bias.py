@@ -70,9 +70,17 @@ def improvements(results: pd.DataFrame, metric: str = "ref_free_avg") -> pd.Data
         else:
             continue
         rows.append(
-            {"model": run.model, "train_method": run.train_method, "baseline": baseline, "fold": run.fold,
-             "name": run.name, "tuned": run.Total, "reference": value, "improvement": run.Total - value}
-        )  # fmt: skip
+            {
+                "model": run.model,
+                "train_method": run.train_method,
+                "baseline": baseline,
+                "fold": run.fold,
+                "name": run.name,
+                "tuned": run.Total,
+                "reference": value,
+                "improvement": run.Total - value,
+            }
+        )
     return pd.DataFrame(rows, columns=[*RUN, "fold", "name", "tuned", "reference", "improvement"])
 
 
@@ -179,8 +187,15 @@ def group_means(gains: pd.DataFrame, traits: pd.DataFrame, n_boot: int = 2000, s
     rows = []
     for key, part in _grouped(gains, traits).groupby([*RUN, "attribute", "group"], sort=True):
         low, high = cluster_bootstrap_ci(part["improvement"].to_numpy(float), part["name"].to_numpy(), n_boot, rng)
-        rows.append({**dict(zip([*RUN, "attribute", "group"], key, strict=True)), "people": part["name"].nunique(),
-                     "mean": part["improvement"].mean(), "ci_low": low, "ci_high": high})  # fmt: skip
+        rows.append(
+            {
+                **dict(zip([*RUN, "attribute", "group"], key, strict=True)),
+                "people": part["name"].nunique(),
+                "mean": part["improvement"].mean(),
+                "ci_low": low,
+                "ci_high": high,
+            }
+        )
     return pd.DataFrame(rows, columns=[*RUN, "attribute", "group", "people", "mean", "ci_low", "ci_high"])
 
 
@@ -202,8 +217,9 @@ def group_tests(
         groups = [g["improvement"].to_numpy(float) for _, g in kept.groupby("group")]
         sizes = {"groups": len(groups), "people": len(kept), "min_group": min((len(g) for g in groups), default=0)}
         rows.append({**dict(zip([*RUN, "attribute"], key, strict=True)), **sizes, **group_test(groups), "note": note})
-    tests = pd.DataFrame(rows, columns=[*RUN, "attribute", "groups", "people", "min_group", *TEST_COLUMNS,
-                                        "untestable", "note"])  # fmt: skip
+    tests = pd.DataFrame(
+        rows, columns=[*RUN, "attribute", "groups", "people", "min_group", *TEST_COLUMNS, "untestable", "note"]
+    )
     testable = tests["untestable"].eq("")
     for test in ("anova", "kw"):
         for method in CORRECTIONS:
@@ -242,8 +258,18 @@ def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None
     if tables["improvement"].empty:
         print("no unseen person has both a fine-tuned and a baseline (prompt-only or no_prefix) accuracy")
         return
-    columns = [*RUN, "attribute", "groups", "people", "eta2", "p_anova", "p_kw", f"p_anova_{config.correction}",
-               "significant", "untestable"]  # fmt: skip
+    columns = [
+        *RUN,
+        "attribute",
+        "groups",
+        "people",
+        "eta2",
+        "p_anova",
+        "p_kw",
+        f"p_anova_{config.correction}",
+        "significant",
+        "untestable",
+    ]
     print(tables["tests"][columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"wrote bias_improvement.csv, bias_groups.csv, bias_tests.csv in {Path(config.experiment_dir) / 'analysis'}")
 

@@ -74,8 +74,16 @@ def simulate(args: PowerArguments, seed: int) -> tuple[pd.DataFrame, pd.DataFram
     flipped = rng.random(pairs) < args.label_noise
     improvement = (persona_right ^ flipped).mean(axis=(1, 2)) - (plain_right ^ flipped).mean(axis=(1, 2))
     names = [f"person_{i:03d}" for i in range(args.people)]
-    gains = pd.DataFrame({"model": "simulated", "train_method": "persona", "baseline": "no_prefix", "fold": 0,
-                          "name": names, "improvement": improvement})  # fmt: skip
+    gains = pd.DataFrame(
+        {
+            "model": "simulated",
+            "train_method": "persona",
+            "baseline": "no_prefix",
+            "fold": 0,
+            "name": names,
+            "improvement": improvement,
+        }
+    )
     traits = [pd.DataFrame({"name": names, "attribute": "group", "group": np.where(minority, "minority", "majority")})]
     for k in range(args.null_attributes):
         traits.append(pd.DataFrame({"name": names, "attribute": f"null_{k}", "group": rng.integers(0, 3, args.people)}))

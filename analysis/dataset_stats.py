@@ -68,7 +68,7 @@ def answer_lengths(pairs: pd.DataFrame) -> pd.DataFrame:
             chosen_words=("chosen_words", "mean"),
             rejected_words=("rejected_words", "mean"),
             chosen_longer=("chosen_longer", "mean"),
-        )  # fmt: skip
+        )
         .reset_index()
     )
 
@@ -78,8 +78,15 @@ def prefix_lengths(dataset: DatasetDir) -> pd.DataFrame:
     rows = []
     for path in sorted((dataset.root / "prefixes").glob("*.jsonl")):
         lengths = pd.Series([_n_words(prefix.text) for prefix in dataset.prefixes(path.stem)], dtype=float)
-        rows.append({"method": path.stem, "rows": len(lengths), "mean_words": lengths.mean(),
-                     "min_words": lengths.min(), "max_words": lengths.max()})  # fmt: skip
+        rows.append(
+            {
+                "method": path.stem,
+                "rows": len(lengths),
+                "mean_words": lengths.mean(),
+                "min_words": lengths.min(),
+                "max_words": lengths.max(),
+            }
+        )
     return pd.DataFrame(rows, columns=["method", "rows", "mean_words", "min_words", "max_words"])
 
 
@@ -91,14 +98,18 @@ def leakage(pairs: pd.DataFrame, dataset: DatasetDir) -> pd.DataFrame:
     anyone = int(test["prompt"].map(_normal).isin(train_any).sum())
     own = sum((n, _normal(p)) in train_own for n, p in zip(test["name"], test["prompt"], strict=True))
     test_ids = set(test["id"])
-    shots = {path.stem: sum(bool(set(p.shots) & test_ids) for p in dataset.prefixes(path.stem))
-             for path in sorted((dataset.root / "prefixes").glob("*.jsonl"))}  # fmt: skip
+    shots = {
+        path.stem: sum(bool(set(p.shots) & test_ids) for p in dataset.prefixes(path.stem))
+        for path in sorted((dataset.root / "prefixes").glob("*.jsonl"))
+    }
     rows = [
         {"check": "test question in the same person's train split", "count": own, "of": len(test)},
         {"check": "test question in anyone's train split", "count": anyone, "of": len(test)},
-        *({"check": f"prefixes/{m}.jsonl rows with a test pair among their shots", "count": c, "of": None}
-          for m, c in shots.items()),
-    ]  # fmt: skip
+        *(
+            {"check": f"prefixes/{m}.jsonl rows with a test pair among their shots", "count": c, "of": None}
+            for m, c in shots.items()
+        ),
+    ]
     return pd.DataFrame(rows, columns=["check", "count", "of"]).astype({"of": "Int64"})
 
 
@@ -116,8 +127,14 @@ def disagreement(pairs: pd.DataFrame) -> pd.DataFrame:
                 compared += 1
                 differ += _normal(a.chosen) != _normal(b.chosen)
                 reversed_ += _normal(a.chosen) == _normal(b.rejected) and _normal(a.rejected) == _normal(b.chosen)
-        rows.append({"axis": axis, "person_pairs": compared, "chosen_differs": differ / compared if compared else None,
-                     "reversed": reversed_ / compared if compared else None})  # fmt: skip
+        rows.append(
+            {
+                "axis": axis,
+                "person_pairs": compared,
+                "chosen_differs": differ / compared if compared else None,
+                "reversed": reversed_ / compared if compared else None,
+            }
+        )
     return pd.DataFrame(rows, columns=["axis", "person_pairs", "chosen_differs", "reversed"])
 
 

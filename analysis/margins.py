@@ -29,9 +29,12 @@ def margins(model: PreTrainedModel, tokenizer: Any, records: Sequence[DpoRecord]
         pair = chat.encode(tokenizer, conv)
         sequences += [(pair.prompt_ids, pair.chosen_ids), (pair.prompt_ids, pair.rejected_ids)]
     values = np.array(
-        [total / n for i in range(0, len(sequences), args.batch_size)
-         for total, n in completion_logps(model, sequences[i : i + args.batch_size], tokenizer.pad_token_id)]
-    )  # fmt: skip
+        [
+            total / n
+            for i in range(0, len(sequences), args.batch_size)
+            for total, n in completion_logps(model, sequences[i : i + args.batch_size], tokenizer.pad_token_id)
+        ]
+    )
     return values[0::2] - values[1::2]
 
 

@@ -144,8 +144,10 @@ def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None
     print(summary(frame).round(3).to_string())
     if frame["attribute_recall"].notna().any():
         rho = agreement(frame)
-        print(f"agreement with attribute recall over {len(frame)} rows (Spearman): "
-              f"ROUGE-L {rho['rouge_l']:.3f}, embedding cosine {rho['embedding_cosine']:.3f}")  # fmt: skip
+        print(
+            f"agreement with attribute recall over {len(frame)} rows (Spearman): "
+            f"ROUGE-L {rho['rouge_l']:.3f}, embedding cosine {rho['embedding_cosine']:.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -71,8 +71,17 @@ def accuracy_by_prefix(results: pd.DataFrame, path: Path, metric: str = "ref_fre
     for ax, setting in zip(axes[0], settings, strict=True):
         part = own[own["setting"] == setting]
         order = _ordered(part["test_method"])
-        sns.barplot(data=part, x="test_method", y="Total", hue="people", order=order, hue_order=["seen", "unseen"],
-                    errorbar=("ci", 95), seed=0, ax=ax)  # fmt: skip
+        sns.barplot(
+            data=part,
+            x="test_method",
+            y="Total",
+            hue="people",
+            order=order,
+            hue_order=["seen", "unseen"],
+            errorbar=("ci", 95),
+            seed=0,
+            ax=ax,
+        )
         for label in ax.get_xticklabels():
             label.set_color(KIND_COLOURS[kind(label.get_text())])
         ax.tick_params(axis="x", rotation=30)

@@ -115,15 +115,21 @@ def _bias(page: Page, args: ReportArguments, figures: Path) -> None:
         page.text("Skipped: needs --data (the dataset's personas.jsonl carries the demographics).", note=True)
         return
     tables = run_bias(args)
-    page.text("Improvement = fine-tuned total accuracy with the run's own prefix minus the prompt-only accuracy with "
-              "that prefix (or minus the no_prefix model of the same fold). Tests on person means; p-values adjusted "
-              f"across all rows; 'significant' uses {args.correction}.")  # fmt: skip
+    page.text(
+        "Improvement = fine-tuned total accuracy with the run's own prefix minus the prompt-only accuracy with "
+        "that prefix (or minus the no_prefix model of the same fold). Tests on person means; p-values adjusted "
+        f"across all rows; 'significant' uses {args.correction}."
+    )
     if tables["tests"].empty:
         page.text("No attribute has two groups of at least two unseen people with an improvement.", note=True)
     else:
         page.table(tables["tests"], "Tests per prefix and attribute (analysis/bias_tests.csv)")
-    _figure(page, "Mean improvement per group (95% CI, people resampled)",
-            lambda p: plots.bias_bars(tables["groups"], p), figures / "bias_groups.png")  # fmt: skip
+    _figure(
+        page,
+        "Mean improvement per group (95% CI, people resampled)",
+        lambda p: plots.bias_bars(tables["groups"], p),
+        figures / "bias_groups.png",
+    )
 
 
 def _dataset(page: Page, args: ReportArguments) -> None:
@@ -145,8 +151,11 @@ def _attribution(page: Page, experiment_dir: Path) -> None:
         for label in ("correct", "wrong"):
             rows.append({"run": str(path.parent.relative_to(experiment_dir)), "pairs of": label, **summary[label]})
     if not rows:
-        page.text("No attribution found: run `python -m analysis.attribution --model <run>/model --data <dataset> "
-                  "--test_method <method>` first.", note=True)  # fmt: skip
+        page.text(
+            "No attribution found: run `python -m analysis.attribution --model <run>/model --data <dataset> "
+            "--test_method <method>` first.",
+            note=True,
+        )
         return
     page.table(pd.DataFrame(rows), "Mean margin, surrogate R², weight share and gold overlap of the top sentence")
 
@@ -174,8 +183,12 @@ def build_report(args: ReportArguments) -> Path:
     page.heading("Paired contrasts on the same people (Total accuracy difference; Holm-adjusted p)")
     page.table(paired_comparisons(results, args.metric), "persona prefixes vs no_prefix and xyw (paired.csv)")
     _step(2, "accuracy figures")
-    _figure(page, "Total accuracy by prefix", lambda p: plots.accuracy_by_prefix(results, p, args.metric),
-            figures / "accuracy_by_prefix.png")  # fmt: skip
+    _figure(
+        page,
+        "Total accuracy by prefix",
+        lambda p: plots.accuracy_by_prefix(results, p, args.metric),
+        figures / "accuracy_by_prefix.png",
+    )
     scatter = _figure(
         page,
         "Fine-tuned vs prompt-only (unseen people)",
@@ -184,8 +197,12 @@ def build_report(args: ReportArguments) -> Path:
     )
     if scatter:
         page.table(pd.DataFrame([scatter]), "Correlation")
-    _figure(page, "Faithfulness: train prefix × test prefix", lambda p: plots.faithfulness_heatmap(results, p,
-            args.metric), figures / "faithfulness.png")  # fmt: skip
+    _figure(
+        page,
+        "Faithfulness: train prefix × test prefix",
+        lambda p: plots.faithfulness_heatmap(results, p, args.metric),
+        figures / "faithfulness.png",
+    )
     _behaviour(page, results, args, figures)
     _step(3, "bias statistics")
     _bias(page, args, figures)

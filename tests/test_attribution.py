@@ -54,9 +54,14 @@ def test_gold_overlap():
 
 def test_end_to_end_tiny_model(world, tiny_model, tmp_path):
     args = AttributionArguments(
-        model=str(tiny_model), data=str(world.root), test_method="persona_gold", out=str(tmp_path),
-        max_pairs=3, n_ablations=8, batch_size=8,
-    )  # fmt: skip
+        model=str(tiny_model),
+        data=str(world.root),
+        test_method="persona_gold",
+        out=str(tmp_path),
+        max_pairs=3,
+        n_ablations=8,
+        batch_size=8,
+    )
     summary = run_attribution(args)
     rows = [json.loads(line) for line in (tmp_path / "weights.jsonl").read_text().splitlines()]
     assert summary["pairs"] == len(rows) == 3 - summary["skipped"]

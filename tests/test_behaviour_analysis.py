@@ -20,8 +20,25 @@ def _results(flip_behaviour: bool = False) -> pd.DataFrame:
             correct = int(min(10, 2 + m + p // 2 + rng.integers(0, 2)))
             aligned = 10 - correct if flip_behaviour else correct
             for metric, k in (("ref_free_avg", correct), ("gen_world_aligned", aligned)):
-                rows.append(["demo", "tiny", method, method, 0, f"person{p}", p % 2 == 0, "divergent", metric, 10, k,
-                             k / 10, "fold", "tiny-base", "0123abcd4567"])  # fmt: skip
+                rows.append(
+                    [
+                        "demo",
+                        "tiny",
+                        method,
+                        method,
+                        0,
+                        f"person{p}",
+                        p % 2 == 0,
+                        "divergent",
+                        metric,
+                        10,
+                        k,
+                        k / 10,
+                        "fold",
+                        "tiny-base",
+                        "0123abcd4567",
+                    ]
+                )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

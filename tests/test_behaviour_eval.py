@@ -158,13 +158,24 @@ def test_bad_input_is_one_line_with_exit_2(world, tmp_path, capsys):
     from evaluation.judge_responses import main as judge_main
 
     with pytest.raises(SystemExit) as exit_info:
-        generate_main(["--model", str(tmp_path / "missing"), "--data", str(world.root), "--test_method",
-                       "persona_gold", "--out", str(tmp_path / "o")])  # fmt: skip
+        generate_main(
+            [
+                "--model",
+                str(tmp_path / "missing"),
+                "--data",
+                str(world.root),
+                "--test_method",
+                "persona_gold",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
     assert exit_info.value.code == 2
     assert "missing" in capsys.readouterr().err.strip().splitlines()[-1]
     with pytest.raises(SystemExit) as exit_info:
-        generate_main(["--model", str(tmp_path), "--data", str(world.root), "--test_method", "nope",
-                       "--out", str(tmp_path / "o")])  # fmt: skip
+        generate_main(
+            ["--model", str(tmp_path), "--data", str(world.root), "--test_method", "nope", "--out", str(tmp_path / "o")]
+        )
     assert exit_info.value.code == 2
     assert "nope/test.jsonl" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
@@ -181,8 +192,16 @@ def test_reference_judge_prefers_the_answer_the_response_repeats(world):
     rows = []
     for record, side in zip(records, ("chosen", "rejected"), strict=True):
         text = getattr(record, side)[0].content
-        rows.append({"id": record.id, "name": record.name, "question_type": record.question_type, "seen": False,
-                     "fold": 0, "response": text})  # fmt: skip
+        rows.append(
+            {
+                "id": record.id,
+                "name": record.name,
+                "question_type": record.question_type,
+                "seen": False,
+                "fold": 0,
+                "response": text,
+            }
+        )
     first, second = judge_reference(rows, world, "persona_gold")
     assert first["metrics"] == {"gen_reference_aligned": True, "gen_reference_rouge_aligned": True}
     assert second["metrics"] == {"gen_reference_aligned": False, "gen_reference_rouge_aligned": False}

@@ -11,8 +11,17 @@ from tests.test_scripts import run
 @pytest.mark.slow
 def test_prompt_baseline_with_behavioural_adds_the_judged_metrics(world, tmp_path):
     out = tmp_path / "exp"
-    done = run("prompt_baseline.sh", "--data", str(world.root), "--out", str(out), "--methods", "no_prefix", "tag",
-               "--behavioural")  # fmt: skip
+    done = run(
+        "prompt_baseline.sh",
+        "--data",
+        str(world.root),
+        "--out",
+        str(out),
+        "--methods",
+        "no_prefix",
+        "tag",
+        "--behavioural",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     results = pd.read_csv(out / "results.csv")
     judged = results[results["metric"].str.startswith("gen_")]

@@ -28,8 +28,18 @@ def _gains(traits: pd.DataFrame, effect: float, rng: np.random.Generator, prefix
     for prefix in prefixes:
         for name, group in gender.items():
             value = rng.normal(effect if group == "woman" else 0.0, 0.05)
-            rows.append({"model": "m", "train_method": prefix, "baseline": "no_prefix", "fold": 0, "name": name,
-                         "tuned": 0.5 + value, "reference": 0.5, "improvement": value})  # fmt: skip
+            rows.append(
+                {
+                    "model": "m",
+                    "train_method": prefix,
+                    "baseline": "no_prefix",
+                    "fold": 0,
+                    "name": name,
+                    "tuned": 0.5 + value,
+                    "reference": 0.5,
+                    "improvement": value,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -76,11 +86,22 @@ def test_group_means_ci_contains_mean():
 
 def _result_rows(train, test, fold, name, seen, correct, n=4):
     return [
-        {"experiment": "e", "model": "m", "train_method": train, "test_method": test, "fold": fold, "name": name,
-         "seen": seen, "question_type": qt, "metric": "ref_free_avg", "n": n, "n_correct": correct,
-         "accuracy": correct / n}
+        {
+            "experiment": "e",
+            "model": "m",
+            "train_method": train,
+            "test_method": test,
+            "fold": fold,
+            "name": name,
+            "seen": seen,
+            "question_type": qt,
+            "metric": "ref_free_avg",
+            "n": n,
+            "n_correct": correct,
+            "accuracy": correct / n,
+        }
         for qt in ("personal", "divergent")
-    ]  # fmt: skip
+    ]
 
 
 def test_improvement_prefers_prompt_only_then_no_prefix():
@@ -108,8 +129,11 @@ def test_age_bins_and_attributes():
 
 def test_unknown_correction_is_a_data_error():
     with pytest.raises(DataError, match="correction"):
-        group_tests(pd.DataFrame(columns=["model", "train_method", "baseline", "name", "improvement"]),
-                    pd.DataFrame(columns=["name", "attribute", "group"]), correction="bonferroni")  # fmt: skip
+        group_tests(
+            pd.DataFrame(columns=["model", "train_method", "baseline", "name", "improvement"]),
+            pd.DataFrame(columns=["name", "attribute", "group"]),
+            correction="bonferroni",
+        )
 
 
 def _frames(groups: dict[str, list[float]]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -117,8 +141,18 @@ def _frames(groups: dict[str, list[float]]) -> tuple[pd.DataFrame, pd.DataFrame]
     for group, values in groups.items():
         for i, value in enumerate(values):
             name = f"{group}{i}"
-            gains.append({"model": "m", "train_method": "tag", "baseline": "no_prefix", "fold": 0, "name": name,
-                          "tuned": value, "reference": 0.0, "improvement": value})  # fmt: skip
+            gains.append(
+                {
+                    "model": "m",
+                    "train_method": "tag",
+                    "baseline": "no_prefix",
+                    "fold": 0,
+                    "name": name,
+                    "tuned": value,
+                    "reference": 0.0,
+                    "improvement": value,
+                }
+            )
             traits.append({"name": name, "attribute": "education_level", "group": group})
     return pd.DataFrame(gains), pd.DataFrame(traits)
 

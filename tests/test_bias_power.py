@@ -51,8 +51,11 @@ def test_command_prints_measured_numbers(capsys):
     out = capsys.readouterr().out
     assert "seeds=3" in out and "people=20" in out
     assert {line.split(":")[0] for line in out.splitlines()[1:]} == {
-        "power", "false_positive_familywise", "false_positive_per_test", "null_attributes_flagged_in_planted"
-    }  # fmt: skip
+        "power",
+        "false_positive_familywise",
+        "false_positive_per_test",
+        "null_attributes_flagged_in_planted",
+    }
 
 
 def _world_gains(world, majority: dict[str, str]) -> pd.DataFrame:
@@ -68,15 +71,32 @@ def _world_gains(world, majority: dict[str, str]) -> pd.DataFrame:
         plain = float(rng.random() < 0.5) if plain is None else plain
         scores.setdefault(pair.name, []).append((0.0 if meta["flipped"] else 1.0) - plain)
     return pd.DataFrame(
-        [{"model": "world", "train_method": "persona_gold", "baseline": "no_prefix", "fold": 0, "name": name,
-          "improvement": float(np.mean(values))} for name, values in scores.items()]
-    )  # fmt: skip
+        [
+            {
+                "model": "world",
+                "train_method": "persona_gold",
+                "baseline": "no_prefix",
+                "fold": 0,
+                "name": name,
+                "improvement": float(np.mean(values)),
+            }
+            for name, values in scores.items()
+        ]
+    )
 
 
 @pytest.mark.parametrize("strength", [0.6, 0.0])
 def test_planted_world_ground_truth_gap_is_found_only_when_planted(tmp_path, strength):
-    config = WorldConfig(out=str(tmp_path / "w"), people=60, axes=4, personal_per_person=2, divergent_per_person=16,
-                         divergent_per_axis=16, bias_strength=strength, seed=2)  # fmt: skip
+    config = WorldConfig(
+        out=str(tmp_path / "w"),
+        people=60,
+        axes=4,
+        personal_per_person=2,
+        divergent_per_person=16,
+        divergent_per_axis=16,
+        bias_strength=strength,
+        seed=2,
+    )
     world = make_world(config)
     people = world.personas()
     majority = {axis: Counter(p.axes[axis] for p in people).most_common(1)[0][0] for axis in people[0].axes}

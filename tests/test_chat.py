@@ -21,9 +21,12 @@ def test_encode_matches_trl_tokenization(world, tiny_model, tmp_path):
     rows = to_dataset(records, tokenizer, RunArguments(), 512, Counter())
     config = DPOConfig(output_dir=str(tmp_path), report_to="none", use_cpu=True, bf16=False, max_length=512)
     trainer = DPOTrainer(
-        model=load_model(tiny_model), ref_model=load_model(tiny_model), args=config, train_dataset=rows,
+        model=load_model(tiny_model),
+        ref_model=load_model(tiny_model),
+        args=config,
+        train_dataset=rows,
         processing_class=tokenizer,
-    )  # fmt: skip
+    )
     for record, prepared in zip(records, trainer.train_dataset, strict=True):
         ours = chat.encode(tokenizer, chat.conversation(record))
         assert ours.prompt_ids == prepared["prompt_ids"]
@@ -48,11 +51,14 @@ def test_system_prompt_is_added_once(world):
 def _long_record(n_words: int) -> DpoRecord:
     prefix = " ".join(["lentils"] * n_words)
     return DpoRecord(
-        id="x-1", name="Ann", question_type="personal", axis=None,
+        id="x-1",
+        name="Ann",
+        question_type="personal",
+        axis=None,
         prompt=[Message(role="user", content=f"{prefix}\n\nWhat should I cook tonight?")],
         chosen=[Message(role="assistant", content="tofu and lentils")],
         rejected=[Message(role="assistant", content="bacon and butter")],
-    )  # fmt: skip
+    )
 
 
 def test_long_prefix_is_cut_from_its_start_and_the_question_survives(tiny_model):

@@ -7,14 +7,23 @@ from famous_persona.io import write_jsonl
 
 
 def _pair(pid, name, prompt, chosen, rejected, split, question_type="divergent"):
-    return {"id": pid, "name": name, "prompt": prompt, "chosen": chosen, "rejected": rejected,
-            "question_type": question_type, "axis": "politics" if question_type == "divergent" else None,
-            "split": split}  # fmt: skip
+    return {
+        "id": pid,
+        "name": name,
+        "prompt": prompt,
+        "chosen": chosen,
+        "rejected": rejected,
+        "question_type": question_type,
+        "axis": "politics" if question_type == "divergent" else None,
+        "split": split,
+    }
 
 
 def _dataset(root):
-    people = [{"name": n, "key": n.lower(), "axes": {"politics": c}, "fold": 0, "tag": f"t{n}"}
-              for n, c in (("A", "left"), ("B", "right"), ("C", "left"))]  # fmt: skip
+    people = [
+        {"name": n, "key": n.lower(), "axes": {"politics": c}, "fold": 0, "tag": f"t{n}"}
+        for n, c in (("A", "left"), ("B", "right"), ("C", "left"))
+    ]
     pairs = [
         _pair("a1", "A", "Tax?", "raise it now", "cut", "test"),
         _pair("b1", "B", "tax? ", "cut", "raise it now", "test"),
@@ -24,11 +33,19 @@ def _dataset(root):
     ]
     write_jsonl(root / "personas.jsonl", people)
     write_jsonl(root / "pairs.jsonl", pairs)
-    write_jsonl(root / "prefixes" / "xyw_1s.jsonl", [
-        {"name": "A", "method": "xyw_1s", "text": "Question: Hobby? Preferred answer: chess", "shots": ["a3"],
-         "model": "template"},
-        {"name": "B", "method": "xyw_1s", "text": "one two", "shots": ["b1"], "model": "template"},
-    ])  # fmt: skip
+    write_jsonl(
+        root / "prefixes" / "xyw_1s.jsonl",
+        [
+            {
+                "name": "A",
+                "method": "xyw_1s",
+                "text": "Question: Hobby? Preferred answer: chess",
+                "shots": ["a3"],
+                "model": "template",
+            },
+            {"name": "B", "method": "xyw_1s", "text": "one two", "shots": ["b1"], "model": "template"},
+        ],
+    )
     return root
 
 

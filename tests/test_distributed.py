@@ -28,11 +28,37 @@ def _train(world, tiny_model, run_dir: Path, fold: int, processes: int, rows: in
     """One plain SGD step over all training rows: the same update whether the batch is split over ranks or not."""
     per_device = rows // processes
     args = [
-        "--data", str(world.root), "--method", "persona_gold", "--fold", str(fold), "--output_dir", str(run_dir),
-        "--model_name_or_path", str(tiny_model), "--use_cpu", "true", "--bf16", "false",
-        "--per_device_train_batch_size", str(per_device), "--max_steps", "1", "--learning_rate", "0.5",
-        "--optim", "sgd", "--val_fraction", "0", "--report_to", "none", "--disable_tqdm", "true", "--seed", "0",
-    ]  # fmt: skip
+        "--data",
+        str(world.root),
+        "--method",
+        "persona_gold",
+        "--fold",
+        str(fold),
+        "--output_dir",
+        str(run_dir),
+        "--model_name_or_path",
+        str(tiny_model),
+        "--use_cpu",
+        "true",
+        "--bf16",
+        "false",
+        "--per_device_train_batch_size",
+        str(per_device),
+        "--max_steps",
+        "1",
+        "--learning_rate",
+        "0.5",
+        "--optim",
+        "sgd",
+        "--val_fraction",
+        "0",
+        "--report_to",
+        "none",
+        "--disable_tqdm",
+        "true",
+        "--seed",
+        "0",
+    ]
     launcher = [sys.executable, "-m", "accelerate.commands.launch"]
     if processes > 1:
         config = ROOT / "experiments/accelerate/cpu_2proc.yaml"
@@ -60,8 +86,11 @@ def test_two_processes_train_the_same_model_as_one(world, tiny_model, tmp_path):
         manifest = read_json(run_dir / "manifest.json")
         assert manifest["status"] == "finished" and manifest["processes"] == processes and manifest["global_step"] == 1
         out = tmp_path / f"eval{processes}"
-        score(ScoreArguments(model=str(run_dir / "model"), data=str(world.root), test_method="persona_gold",
-                             fold=fold, out=str(out)))  # fmt: skip
+        score(
+            ScoreArguments(
+                model=str(run_dir / "model"), data=str(world.root), test_method="persona_gold", fold=fold, out=str(out)
+            )
+        )
         scores[processes] = [json.loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
     one, two = scores[1], scores[2]
     assert [r["id"] for r in one] == [r["id"] for r in two]
@@ -79,8 +108,20 @@ def test_two_processes_share_the_scoring_and_every_pair_is_scored_once(world, ti
     config = ROOT / "experiments/accelerate/cpu_2proc.yaml"
     launch = ["accelerate.commands.launch", "--config_file", str(config), "--main_process_port", str(free_port())]
     launcher = [sys.executable, "-m", *launch]
-    args = ["-m", "evaluation.score", "--model", str(tiny_model), "--data", str(world.root), "--test_method", "xyw_2s",
-            "--fold", "1", "--out", str(out)]  # fmt: skip
+    args = [
+        "-m",
+        "evaluation.score",
+        "--model",
+        str(tiny_model),
+        "--data",
+        str(world.root),
+        "--test_method",
+        "xyw_2s",
+        "--fold",
+        "1",
+        "--out",
+        str(out),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     done = subprocess.run([*launcher, *args], cwd=ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]

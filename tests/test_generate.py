@@ -23,8 +23,20 @@ from tests.support.tiny_reward import build_tiny_reward_model
 from training import dpo
 from training.common import RunArguments
 
-FAULTS = FaultPlan(rate_limit=6, server_500=5, server_503=5, timeout=2, malformed=5, empty=4, truncated=4,
-                   neither=10, biased=8, poison=1.5, retry_after_s=0.15, timeout_sleep_s=1.0)  # fmt: skip
+FAULTS = FaultPlan(
+    rate_limit=6,
+    server_500=5,
+    server_503=5,
+    timeout=2,
+    malformed=5,
+    empty=4,
+    truncated=4,
+    neither=10,
+    biased=8,
+    poison=1.5,
+    retry_after_s=0.15,
+    timeout_sleep_s=1.0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -149,23 +161,57 @@ def test_stages_downstream_consume_the_dataset(run, tmp_path):
     shape = TinyShape(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)
     base = build_tiny_model(dataset_texts(dataset.root), tmp_path / "base", shape=shape)
     run_dir = tmp_path / "dump" / "tiny" / "xyw_2s" / "fold0"
-    config = DPOConfig(output_dir=str(run_dir), num_train_epochs=1, per_device_train_batch_size=8, report_to="none",
-                       use_cpu=True, bf16=False, disable_tqdm=True, max_length=512, learning_rate=1e-3)  # fmt: skip
+    config = DPOConfig(
+        output_dir=str(run_dir),
+        num_train_epochs=1,
+        per_device_train_batch_size=8,
+        report_to="none",
+        use_cpu=True,
+        bf16=False,
+        disable_tqdm=True,
+        max_length=512,
+        learning_rate=1e-3,
+    )
     fold = dataset.personas()[0].fold
-    dpo.train(RunArguments(data=str(dataset.root), method="xyw_2s", fold=fold), config,
-              ModelConfig(model_name_or_path=str(base)))  # fmt: skip
-    score(ScoreArguments(model=str(run_dir / "model"), data=str(dataset.root), test_method="xyw_2s", fold=fold,
-                         out=str(run_dir / "eval"), experiment="gen", model_short="tiny",
-                         train_method="xyw_2s"))  # fmt: skip
+    dpo.train(
+        RunArguments(data=str(dataset.root), method="xyw_2s", fold=fold),
+        config,
+        ModelConfig(model_name_or_path=str(base)),
+    )
+    score(
+        ScoreArguments(
+            model=str(run_dir / "model"),
+            data=str(dataset.root),
+            test_method="xyw_2s",
+            fold=fold,
+            out=str(run_dir / "eval"),
+            experiment="gen",
+            model_short="tiny",
+            train_method="xyw_2s",
+        )
+    )
     summary = read_json(run_dir / "eval" / "summary.json")
     assert summary["n_pairs"] == sum(p.split == "test" for p in dataset.pairs())
 
 
 GENERATED_METHODS = [
-    "no_prefix", "tag", "name", "xyw_2s", "xywyl_2s", "xyw_2s_seed1", "shuffle_xyw_2s", "xyw_2s_bm25",
-    "xywyl_2s_emb_reverse", "persona_gold_api", "persona_gold_api_seed1", "shuffle_persona_gold_api",
-    "persona_xy_2s_api", "persona_x_2s_api", "persona_xy_2s_api_bm25", "persona_x_2s_api_emb_reverse",
-]  # fmt: skip
+    "no_prefix",
+    "tag",
+    "name",
+    "xyw_2s",
+    "xywyl_2s",
+    "xyw_2s_seed1",
+    "shuffle_xyw_2s",
+    "xyw_2s_bm25",
+    "xywyl_2s_emb_reverse",
+    "persona_gold_api",
+    "persona_gold_api_seed1",
+    "shuffle_persona_gold_api",
+    "persona_xy_2s_api",
+    "persona_x_2s_api",
+    "persona_xy_2s_api_bm25",
+    "persona_x_2s_api_emb_reverse",
+]
 
 
 def test_every_prefix_family_bakes_on_the_generated_dataset(run, tmp_path):

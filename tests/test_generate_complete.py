@@ -38,8 +38,9 @@ def _pairs(out) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_lost_requests_fail_the_run_and_the_same_command_retries_them(tmp_path, reward_model, clean, monkeypatch,
-                                                                      capsys):  # fmt: skip
+def test_lost_requests_fail_the_run_and_the_same_command_retries_them(
+    tmp_path, reward_model, clean, monkeypatch, capsys
+):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     server = ScriptedServer(plan=LOSSY, api_key=SECRET).start()
     out = tmp_path / "data"
@@ -105,12 +106,29 @@ def test_split_reports_everyone_below_target(tmp_path, reward_model, monkeypatch
 
 @pytest.mark.parametrize(
     "key, value",
-    [("concurrency", 0), ("concurrency", -1), ("questions_per_request", 0), ("personal_target", -1),
-     ("divergent_target", -4), ("candidates", 0), ("max_retries", -1), ("timeout_s", 0), ("overgenerate", 0),
-     ("near_duplicate", 1.5), ("judge_attempts", 0), ("diverse", 1), ("keep", 2), ("sampler_top_p", 0),
-     ("writer_max_tokens", 0), ("reward_batch_size", 0), ("stages", ["judge", "nope"]), ("sampler_backend", "grpc"),
-     ("requests_per_minute", -5), ("backoff_base_s", -1)],
-)  # fmt: skip
+    [
+        ("concurrency", 0),
+        ("concurrency", -1),
+        ("questions_per_request", 0),
+        ("personal_target", -1),
+        ("divergent_target", -4),
+        ("candidates", 0),
+        ("max_retries", -1),
+        ("timeout_s", 0),
+        ("overgenerate", 0),
+        ("near_duplicate", 1.5),
+        ("judge_attempts", 0),
+        ("diverse", 1),
+        ("keep", 2),
+        ("sampler_top_p", 0),
+        ("writer_max_tokens", 0),
+        ("reward_batch_size", 0),
+        ("stages", ["judge", "nope"]),
+        ("sampler_backend", "grpc"),
+        ("requests_per_minute", -5),
+        ("backoff_base_s", -1),
+    ],
+)
 def test_config_values_are_validated_at_load(key, value):
     with pytest.raises(ValueError, match=key):
         GenerateConfig(**{key: value})

@@ -34,8 +34,12 @@ def test_kill_9_then_resume(tmp_path):
     server = ScriptedServer(latency_s=0.03, api_key=SECRET).start()
     reward = build_tiny_reward_model(tmp_path / "reward")
     out = tmp_path / "gen"
-    command = [sys.executable, "-m", "sampling.generation.generate",
-               *small_args(out, server.base_url, reward, concurrency=CONCURRENCY, candidates=8)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "sampling.generation.generate",
+        *small_args(out, server.base_url, reward, concurrency=CONCURRENCY, candidates=8),
+    ]
     env = {**os.environ, "OPENAI_API_KEY": SECRET, "PYTHONPATH": str(ROOT)}
     first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120

@@ -12,17 +12,34 @@ from sampling.generation.hub_import import HubImportConfig, import_dataset, main
 
 ROWS = {
     "train": [
-        {"name": "Serena Williams", "prompt": "Plan my week?", "yw": "Train early.", "yl": "Sleep in.",
-         "question_type": "personal", "axis": None},
-        {"name": "Tiger Woods", "prompt": [{"role": "user", "content": "Best sport?"}],
-         "yw": [{"role": "user", "content": "Best sport?"}, {"role": "assistant", "content": "Golf."}],
-         "yl": [{"role": "assistant", "content": "Curling."}], "question_type": "common", "axis": "sports"},
+        {
+            "name": "Serena Williams",
+            "prompt": "Plan my week?",
+            "yw": "Train early.",
+            "yl": "Sleep in.",
+            "question_type": "personal",
+            "axis": None,
+        },
+        {
+            "name": "Tiger Woods",
+            "prompt": [{"role": "user", "content": "Best sport?"}],
+            "yw": [{"role": "user", "content": "Best sport?"}, {"role": "assistant", "content": "Golf."}],
+            "yl": [{"role": "assistant", "content": "Curling."}],
+            "question_type": "common",
+            "axis": "sports",
+        },
     ],
     "test": [
-        {"name": "Serena Williams", "prompt": "A snack?", "yw": "Fruit.", "yl": "Crisps.",
-         "question_type": "common", "axis": None},
+        {
+            "name": "Serena Williams",
+            "prompt": "A snack?",
+            "yw": "Fruit.",
+            "yl": "Crisps.",
+            "question_type": "common",
+            "axis": None,
+        },
     ],
-}  # fmt: skip
+}
 
 
 def _fixture(root, rows=ROWS):
@@ -38,15 +55,28 @@ def test_local_copy_imports_into_a_valid_dataset(tmp_path):
     pairs = dataset.pairs()
     assert [p.name for p in dataset.personas()] == ["Serena Williams", "Tiger Woods"]
     assert sorted((p.split, p.question_type) for p in pairs) == [
-        ("test", "divergent"), ("train", "divergent"), ("train", "personal")]  # fmt: skip
+        ("test", "divergent"),
+        ("train", "divergent"),
+        ("train", "personal"),
+    ]
     golf = next(p for p in pairs if p.name == "Tiger Woods")
     assert (golf.prompt, golf.chosen, golf.rejected, golf.axis) == ("Best sport?", "Golf.", "Curling.", "sports")
     assert next(p for p in pairs if p.split == "test").axis == "sports"
 
 
 def test_chosen_rejected_columns_work_too(tmp_path):
-    rows = {"train": [{"name": "Serena Williams", "prompt": "Q?", "chosen": "A.", "rejected": "B.",
-                       "question_type": "personal", "axis": None}]}  # fmt: skip
+    rows = {
+        "train": [
+            {
+                "name": "Serena Williams",
+                "prompt": "Q?",
+                "chosen": "A.",
+                "rejected": "B.",
+                "question_type": "personal",
+                "axis": None,
+            }
+        ]
+    }
     dataset = import_dataset(HubImportConfig(source=str(_fixture(tmp_path / "hub", rows)), out=str(tmp_path / "o")))
     assert dataset.pairs()[0].chosen == "A."
 

@@ -11,9 +11,15 @@ from famous_persona.io import DatasetDir, RecordError, read_jsonl, write_jsonl
 from famous_persona.schema import Pair
 
 GOOD = {
-    "id": "a-1", "name": "Ann Lee", "prompt": "What should I cook?", "chosen": "Lentils.", "rejected": "Steak.",
-    "question_type": "personal", "axis": None, "split": "train",
-}  # fmt: skip
+    "id": "a-1",
+    "name": "Ann Lee",
+    "prompt": "What should I cook?",
+    "chosen": "Lentils.",
+    "rejected": "Steak.",
+    "question_type": "personal",
+    "axis": None,
+    "split": "train",
+}
 
 
 def write_lines(path, lines):

@@ -17,13 +17,29 @@ from tests.support.scripted_server import FaultPlan, ScriptedServer
 def _judge(tmp_path, monkeypatch, plan: FaultPlan, n_candidates: int, attempts: int = 2):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     server = ScriptedServer(plan=plan, api_key=SECRET).start()
-    picked = [{"sample": i, "user_type": "x", "text": f"Answer number {i} with its own advice.", "reward": 0.1}
-              for i in range(n_candidates)]  # fmt: skip
-    rows = [{"qid": f"p:serenawilliams:{q:03d}", "name": "Serena Williams", "axis": None,
-             "question": f"Question {q}?", "picked": picked, "band": [0.1, 0.1]} for q in range(3)]  # fmt: skip
+    picked = [
+        {"sample": i, "user_type": "x", "text": f"Answer number {i} with its own advice.", "reward": 0.1}
+        for i in range(n_candidates)
+    ]
+    rows = [
+        {
+            "qid": f"p:serenawilliams:{q:03d}",
+            "name": "Serena Williams",
+            "axis": None,
+            "question": f"Question {q}?",
+            "picked": picked,
+            "band": [0.1, 0.1],
+        }
+        for q in range(3)
+    ]
     write_jsonl(tmp_path / "work" / "filtered.jsonl", rows)
-    config = GenerateConfig(out=str(tmp_path), people=["Serena Williams"], judge_base_url=server.base_url,
-                            judge_attempts=attempts, max_retries=0)  # fmt: skip
+    config = GenerateConfig(
+        out=str(tmp_path),
+        people=["Serena Williams"],
+        judge_base_url=server.base_url,
+        judge_attempts=attempts,
+        max_retries=0,
+    )
     ctx = Context(config, "judge")
     gen_judge.run(ctx)
     server.shutdown()

@@ -23,10 +23,17 @@ def _generations(world, root):
     pairs = [pair for pair in DatasetDir(world.root).pairs() if pair.split == "test"]
     names = sorted({pair.name for pair in pairs})[:PEOPLE]
     rows = [
-        {"id": p.id, "name": p.name, "question_type": p.question_type, "seen": False, "fold": 0,
-         "response": f"{p.chosen} That is my advice." if p.name == names[0] else p.rejected}
-        for p in pairs if p.name in names
-    ]  # fmt: skip
+        {
+            "id": p.id,
+            "name": p.name,
+            "question_type": p.question_type,
+            "seen": False,
+            "fold": 0,
+            "response": f"{p.chosen} That is my advice." if p.name == names[0] else p.rejected,
+        }
+        for p in pairs
+        if p.name in names
+    ]
     out = root / "exp" / "tiny" / "persona_gold" / "fold0" / "eval" / "persona_gold"
     write_jsonl(out / "generations.jsonl", rows)
     config = dict(data=str(world.root), experiment="exp", model_short="tiny", train_method="persona_gold")

@@ -113,7 +113,9 @@ def test_parsers():
     kind, answer = prompts.parse_candidate("Reasoning: x\nUser type: a chef\nAnswer: Use salt. As a chef, enjoy.")
     assert kind == "a chef" and answer == "Use salt."
     assert prompts.parse_list("1. How do I cook rice?\n- What about pasta?\nnot an item") == [
-        "How do I cook rice?", "What about pasta?"]  # fmt: skip
+        "How do I cook rice?",
+        "What about pasta?",
+    ]
 
 
 def test_dedup_removes_exact_and_near_duplicates():

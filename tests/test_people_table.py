@@ -26,13 +26,37 @@ AXES = {
     "AI professors": ["Latanya Sweeney", "Sebastian Thrun", "Suchi Saria", "Timnit Gebru", "Yoshua Bengio"],
     "family/marriage status": ["Barack Obama", "Jeff Bezos", "Prince Harry", "Queen Elizabeth II", "Taylor Swift"],
 }
-FOLD0 = {"Serena Williams", "Prince Harry", "Ellen DeGeneres", "Elon Musk", "Joe Biden", "Mayim Bialik",
-         "Sir Ian McKellen", "Sam Smith", "Neil deGrasse Tyson", "Timnit Gebru"}  # fmt: skip
+FOLD0 = {
+    "Serena Williams",
+    "Prince Harry",
+    "Ellen DeGeneres",
+    "Elon Musk",
+    "Joe Biden",
+    "Mayim Bialik",
+    "Sir Ian McKellen",
+    "Sam Smith",
+    "Neil deGrasse Tyson",
+    "Timnit Gebru",
+}
 DEMOGRAPHICS = {
-    "race", "birth_year", "gender", "sexual_preference", "ethnicity", "family_marriage_status", "education_level",
-    "birth_state", "birth_country", "current_state", "current_country", "profession", "religion",
-    "political_affiliation", "economic_status", "categories", "category_sources",
-}  # fmt: skip
+    "race",
+    "birth_year",
+    "gender",
+    "sexual_preference",
+    "ethnicity",
+    "family_marriage_status",
+    "education_level",
+    "birth_state",
+    "birth_country",
+    "current_state",
+    "current_country",
+    "profession",
+    "religion",
+    "political_affiliation",
+    "economic_status",
+    "categories",
+    "category_sources",
+}
 
 
 def test_table_validates_and_matches_the_original_assignment():
@@ -57,9 +81,18 @@ def test_categories_differ_within_each_axis():
 
 
 CATEGORICAL = {
-    "race", "birth_year", "gender", "sexual_preference", "family_marriage_status", "education_level", "birth_region",
-    "current_country", "religion", "political_affiliation", "economic_status",
-}  # fmt: skip
+    "race",
+    "birth_year",
+    "gender",
+    "sexual_preference",
+    "family_marriage_status",
+    "education_level",
+    "birth_region",
+    "current_country",
+    "religion",
+    "political_affiliation",
+    "economic_status",
+}
 SOURCE = TABLE.parent / "demographics.csv"
 
 

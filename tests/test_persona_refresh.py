@@ -26,8 +26,15 @@ TRAINING_SET = f"{METHOD}+persona_task_2s_from_persona_gold_ratio0.25"
 
 
 def _train(dataset, model, run_dir, **model_options) -> None:
-    config = DPOConfig(output_dir=str(run_dir), num_train_epochs=2, per_device_train_batch_size=16, learning_rate=1e-3,
-                       max_length=256, logging_steps=5, **CPU_TRAINING)  # fmt: skip
+    config = DPOConfig(
+        output_dir=str(run_dir),
+        num_train_epochs=2,
+        per_device_train_batch_size=16,
+        learning_rate=1e-3,
+        max_length=256,
+        logging_steps=5,
+        **CPU_TRAINING,
+    )
     run = RunArguments(data=str(dataset.root), method=TRAINING_SET, fold=0)
     refresh = RefreshArguments(refresh_every=1, refresh_method=METHOD, refresh_max_new_tokens=8)
     dpo.train(run, config, ModelConfig(model_name_or_path=str(model), **model_options), refresh)

@@ -45,11 +45,19 @@ def experiment(world, tiny_model, tmp_path_factory):
     )
     dpo.train(lora, DPOConfig(output_dir=str(lora_dir), **FAST), lora_model)
     for method, directory, ref in (("persona_gold", run_dir, run_dir / "sft/model"), ("xyw_2s", lora_dir, None)):
-        score(ScoreArguments(
-            model=str(directory / "model"), data=str(world.root), test_method=method, fold=0,
-            out=str(directory / "eval" / method), experiment="exp", model_short="tiny", train_method=method,
-            ref_model=str(ref) if ref else None,
-        ))  # fmt: skip
+        score(
+            ScoreArguments(
+                model=str(directory / "model"),
+                data=str(world.root),
+                test_method=method,
+                fold=0,
+                out=str(directory / "eval" / method),
+                experiment="exp",
+                model_short="tiny",
+                train_method=method,
+                ref_model=str(ref) if ref else None,
+            )
+        )
     return root
 
 

@@ -23,8 +23,16 @@ SETTINGS = [(25, 100), (50, 100), (75, 100), (100, 100), (100, 50)]
 @pytest.fixture(scope="module")
 def quality_world(tmp_path_factory):
     root = tmp_path_factory.mktemp("quality")
-    config = WorldConfig(out=str(root), people=200, axes=4, axes_per_person=4, personal_per_person=2,
-                         divergent_per_person=2, divergent_per_axis=2, seed=5)  # fmt: skip
+    config = WorldConfig(
+        out=str(root),
+        people=200,
+        axes=4,
+        axes_per_person=4,
+        personal_per_person=2,
+        divergent_per_person=2,
+        divergent_per_axis=2,
+        seed=5,
+    )
     dataset = make_world(config)
     methods = [quality_family(r, p) for r, p in SETTINGS]
     write_prefixes(dataset, [*methods, f"shuffle_{methods[1]}"])

@@ -18,10 +18,23 @@ from analysis.report import ReportArguments, build_report
 from famous_persona.errors import DataError
 from famous_persona.io import write_json, write_jsonl
 
-RUNS = [("persona_gold", "persona_gold", 0), ("persona_gold", "shuffle_persona_gold", 0), ("no_prefix", "no_prefix", 0),
-        ("persona_gold", "persona_gold", 1), ("none", "persona_gold", -1)]  # fmt: skip
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+RUNS = [
+    ("persona_gold", "persona_gold", 0),
+    ("persona_gold", "shuffle_persona_gold", 0),
+    ("no_prefix", "no_prefix", 0),
+    ("persona_gold", "persona_gold", 1),
+    ("none", "persona_gold", -1),
+]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _dump(root: Path, world, runs=RUNS) -> Path:
@@ -33,13 +46,32 @@ def _dump(root: Path, world, runs=RUNS) -> Path:
         rows = []
         for pair in tests:
             margin = rng.normal(0.3 * (index % 2), 1.0)
-            rows.append({"id": pair.id, "name": pair.name, "question_type": pair.question_type,
-                         "seen": fold >= 0 and folds[pair.name] != fold, "fold": fold, "chosen_logp": margin,
-                         "chosen_tokens": 1, "rejected_logp": 0.0, "rejected_tokens": 1})  # fmt: skip
+            rows.append(
+                {
+                    "id": pair.id,
+                    "name": pair.name,
+                    "question_type": pair.question_type,
+                    "seen": fold >= 0 and folds[pair.name] != fold,
+                    "fold": fold,
+                    "chosen_logp": margin,
+                    "chosen_tokens": 1,
+                    "rejected_logp": 0.0,
+                    "rejected_tokens": 1,
+                }
+            )
         out = root / "tiny" / train / f"fold{fold}" / "eval" / test
         write_jsonl(out / "scores.jsonl", rows)
-        write_json(out / "summary.json", {"experiment": root.name, "model": "tiny", "train_method": train,
-                                          "test_method": test, "fold": fold, "beta": 0.1})  # fmt: skip
+        write_json(
+            out / "summary.json",
+            {
+                "experiment": root.name,
+                "model": "tiny",
+                "train_method": train,
+                "test_method": test,
+                "fold": fold,
+                "beta": 0.1,
+            },
+        )
     attribution = {"pairs": 2, "skipped": 0, "correct": {"pairs": 1, "r2": 0.5}, "wrong": {"pairs": 1, "r2": 0.1}}
     write_json(root / "tiny" / "persona_gold" / "fold0" / "attribution" / "persona_gold" / "summary.json", attribution)
     return root
@@ -60,10 +92,20 @@ def _open(page: Path) -> tuple[str, str]:
     """The DOM after load (5 s of virtual time) and the browser's log."""
     with tempfile.TemporaryDirectory() as profile:
         done = subprocess.run(
-            [_chromium(), *FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
-             "--virtual-time-budget=5000", "--dump-dom", page.resolve().as_uri()],
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            [
+                _chromium(),
+                *FLAGS,
+                f"--user-data-dir={profile}",
+                "--enable-logging=stderr",
+                "--v=0",
+                "--virtual-time-budget=5000",
+                "--dump-dom",
+                page.resolve().as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     return done.stdout, done.stderr
 
 
@@ -71,8 +113,15 @@ def test_report_opens_with_every_image(world, tmp_path):
     experiment = _dump(tmp_path / "exp", world)
     page = build_report(ReportArguments(experiment_dir=str(experiment), data=str(world.root), n_boot=200))
     text = page.read_text()
-    for section in ("Main table", "Total accuracy by prefix", "Fine-tuned vs prompt-only", "Faithfulness", "Bias",
-                    "Dataset statistics", "Attribution"):  # fmt: skip
+    for section in (
+        "Main table",
+        "Total accuracy by prefix",
+        "Fine-tuned vs prompt-only",
+        "Faithfulness",
+        "Bias",
+        "Dataset statistics",
+        "Attribution",
+    ):
         assert section in text
     images = re.findall(r'<img src="([^"]+)"', text)
     assert len(images) == 4 and all((page.parent / src).is_file() for src in images)

@@ -18,12 +18,42 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _command(world, tiny_model, run_dir: Path) -> list[str]:
     return [
-        sys.executable, "-m", "training.dpo", "--data", str(world.root), "--method", "xyw_2s", "--fold", "0",
-        "--output_dir", str(run_dir), "--model_name_or_path", str(tiny_model), "--use_cpu", "true", "--bf16", "false",
-        "--num_train_epochs", "40", "--per_device_train_batch_size", "2", "--eval_strategy", "steps",
-        "--eval_steps", "10", "--save_steps", "10", "--logging_steps", "5", "--report_to", "none",
-        "--disable_tqdm", "true", "--learning_rate", "1e-3",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "training.dpo",
+        "--data",
+        str(world.root),
+        "--method",
+        "xyw_2s",
+        "--fold",
+        "0",
+        "--output_dir",
+        str(run_dir),
+        "--model_name_or_path",
+        str(tiny_model),
+        "--use_cpu",
+        "true",
+        "--bf16",
+        "false",
+        "--num_train_epochs",
+        "40",
+        "--per_device_train_batch_size",
+        "2",
+        "--eval_strategy",
+        "steps",
+        "--eval_steps",
+        "10",
+        "--save_steps",
+        "10",
+        "--logging_steps",
+        "5",
+        "--report_to",
+        "none",
+        "--disable_tqdm",
+        "true",
+        "--learning_rate",
+        "1e-3",
+    ]
 
 
 def _checkpoints(run_dir: Path) -> list[int]:
@@ -34,8 +64,14 @@ def _checkpoints(run_dir: Path) -> list[int]:
 def test_sigkill_then_rerun_resumes_from_the_checkpoint(world, tiny_model, tmp_path):
     run_dir = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(_command(world, tiny_model, run_dir), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    process = subprocess.Popen(
+        _command(world, tiny_model, run_dir),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 300
     while not _checkpoints(run_dir) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)

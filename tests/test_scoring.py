@@ -60,8 +60,13 @@ def test_prompt_only_scoring_marks_everyone_unseen(world, tiny_model, tmp_path):
     summary = score(ScoreArguments(model=str(tiny_model), data=str(world.root), test_method="name", out=str(tmp_path)))
     assert summary["fold"] == -1 and summary["train_method"] == "none"
     assert set(summary["accuracy"]["ref_free_avg"]) == {
-        "all/divergent", "all/personal", "all/total", "unseen/divergent", "unseen/personal", "unseen/total",
-    }  # fmt: skip
+        "all/divergent",
+        "all/personal",
+        "all/total",
+        "unseen/divergent",
+        "unseen/personal",
+        "unseen/total",
+    }
     assert "dpo_ref" not in summary["accuracy"] or not summary["accuracy"]["dpo_ref"]
 
 

@@ -14,9 +14,16 @@ from tests.support.world import build_world
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = [
-    "demo.sh", "cv.sh", "axis_cv.sh", "per_person.sh", "faithfulness.sh", "prompt_baseline.sh", "vpl_cv.sh", "slurm.sh",
+    "demo.sh",
+    "cv.sh",
+    "axis_cv.sh",
+    "per_person.sh",
+    "faithfulness.sh",
+    "prompt_baseline.sh",
+    "vpl_cv.sh",
+    "slurm.sh",
     "self_inference.sh",
-]  # fmt: skip
+]
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}
 
 
@@ -47,8 +54,10 @@ def test_smoke_runs_aggregate_and_rerun_skips(world, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     results = pd.read_csv(out / "results.csv")
     assert set(zip(results["train_method"], results["test_method"], strict=True)) == {
-        ("tag", "tag"), ("none", "no_prefix"), ("none", "tag"),
-    }  # fmt: skip
+        ("tag", "tag"),
+        ("none", "no_prefix"),
+        ("none", "tag"),
+    }
     assert set(results.loc[results["train_method"] == "none", "fold"]) == {-1}
     manifest = out / "tiny" / "tag" / "fold0" / "manifest.json"
     before = manifest.stat().st_mtime_ns
@@ -76,8 +85,10 @@ def test_self_inference_trains_refreshes_and_measures_persona_quality(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     quality = pd.read_csv(out / "persona_quality_fold0.csv")
     assert quality.groupby("method").size().to_dict() == {
-        "persona_xy_4s": 10, "persona_xy_4s_base": 10, "persona_xy_4s_self0": 10,
-    }  # fmt: skip
+        "persona_xy_4s": 10,
+        "persona_xy_4s_base": 10,
+        "persona_xy_4s_self0": 10,
+    }
     assert set(quality["seen"]) == {"seen", "unseen"}
     runs = list((out / "tiny").glob("*/fold0/refresh/log.jsonl"))
     assert len(runs) == 1 and len(runs[0].read_text().splitlines()) == 1

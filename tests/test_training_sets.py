@@ -151,16 +151,29 @@ def test_dpo_on_a_mix_with_the_task_trains_and_scores(mixed, tiny_model, tmp_pat
     run_dir = tmp_path / "tiny" / WITH_TASK / "fold0"
     run = RunArguments(data=str(mixed.root), method=WITH_TASK, fold=0)
     config = DPOConfig(
-        output_dir=str(run_dir), **CPU_TRAINING, per_device_train_batch_size=16, per_device_eval_batch_size=16,
-        max_length=256, num_train_epochs=1, learning_rate=1e-3,
-    )  # fmt: skip
+        output_dir=str(run_dir),
+        **CPU_TRAINING,
+        per_device_train_batch_size=16,
+        per_device_eval_batch_size=16,
+        max_length=256,
+        num_train_epochs=1,
+        learning_rate=1e-3,
+    )
     assert any(row.question_type == "persona_task" for row in fold_data(run, config.seed).train)
     dpo.train(run, config, ModelConfig(model_name_or_path=str(tiny_model)))
     manifest = read_json(run_dir / "manifest.json")
     assert manifest["status"] == "finished" and manifest["rows"]["train"] > 0
-    score(ScoreArguments(
-        model=str(run_dir / "model"), data=str(mixed.root), test_method="xyw_2s", fold=0,
-        out=str(run_dir / "eval" / "xyw_2s"), model_short="tiny", train_method=WITH_TASK, ref_model=str(tiny_model),
-    ))  # fmt: skip
+    score(
+        ScoreArguments(
+            model=str(run_dir / "model"),
+            data=str(mixed.root),
+            test_method="xyw_2s",
+            fold=0,
+            out=str(run_dir / "eval" / "xyw_2s"),
+            model_short="tiny",
+            train_method=WITH_TASK,
+            ref_model=str(tiny_model),
+        )
+    )
     summary = read_json(run_dir / "eval" / "xyw_2s" / "summary.json")
     assert summary["train_method"] == WITH_TASK and summary["n_pairs"] == len(mixed.dpo("xyw_2s", "test"))

@@ -203,10 +203,26 @@ def test_a_model_written_persona_needs_an_inference_model(world):
 
 
 EVERY_FAMILY = [
-    "no_prefix", "tag", "name", "xyw_1s", "xywyl_3s", "xyw_2s_seed2", "xyw_2s_bm25", "xywyl_2s_emb_reverse",
-    "persona_gold", "persona_gold_seed1", "persona_xy_1s", "persona_xy_8s_seed1", "persona_x_2s", "persona_xy_2s_bm25",
-    "persona_x_2s_emb_reverse", "shuffle_tag", "shuffle_xyw_2s", "shuffle_persona_xy_4s", "shuffle_persona_gold_seed1",
-]  # fmt: skip
+    "no_prefix",
+    "tag",
+    "name",
+    "xyw_1s",
+    "xywyl_3s",
+    "xyw_2s_seed2",
+    "xyw_2s_bm25",
+    "xywyl_2s_emb_reverse",
+    "persona_gold",
+    "persona_gold_seed1",
+    "persona_xy_1s",
+    "persona_xy_8s_seed1",
+    "persona_x_2s",
+    "persona_xy_2s_bm25",
+    "persona_x_2s_emb_reverse",
+    "shuffle_tag",
+    "shuffle_xyw_2s",
+    "shuffle_persona_xy_4s",
+    "shuffle_persona_gold_seed1",
+]
 """Every §3.2 family the synthetic world writes without a model (model-written ones: test_persona_inference.py)."""
 
 
@@ -251,8 +267,15 @@ def test_default_knobs_write_the_same_bytes_as_before_planting(tmp_path):
 
 @pytest.mark.parametrize("strength", [0.4, 0.8])
 def test_planted_world_matches_its_knobs(tmp_path, strength):
-    config = WorldConfig(out=str(tmp_path / "w"), people=400, personal_per_person=2, divergent_per_person=2,
-                         bias_strength=strength, minority_share=0.3, seed=1)  # fmt: skip
+    config = WorldConfig(
+        out=str(tmp_path / "w"),
+        people=400,
+        personal_per_person=2,
+        divergent_per_person=2,
+        bias_strength=strength,
+        minority_share=0.3,
+        seed=1,
+    )
     world = make_world(config)
     planted = json.loads(world.manifest_path.read_text())["planted_bias"]
     people = world.personas()
@@ -287,8 +310,9 @@ def test_persona_of_quality_measures_as_set(recall, precision):
         assert {axis for axis, _ in facts} <= set(axes) and len({axis for axis, _ in facts}) == len(facts)
         stated, correct, truth = stated + len(facts), correct + len(facts & set(axes.items())), truth + len(axes)
         assert attribute_scores(text, axes)[1] == pytest.approx(len(facts & set(axes.items())) / len(axes))
-        assert (persona_of_quality(axes, recall, precision, random.Random(1)) ==
-                persona_of_quality(axes, recall, precision, random.Random(1)))  # fmt: skip
+        assert persona_of_quality(axes, recall, precision, random.Random(1)) == persona_of_quality(
+            axes, recall, precision, random.Random(1)
+        )
     # 3300 axes in all: the standard error of either share is below 0.01, so 0.03 is three of them.
     assert stated / truth == pytest.approx(recall, abs=0.03)
     assert correct / stated == pytest.approx(precision, abs=0.03)

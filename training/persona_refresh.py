@@ -83,8 +83,14 @@ class PersonaRefresher:
         for prefix, reply in zip(self.prefixes, replies, strict=True):
             text = persona_prompts.clean(reply.text)
             empty += not text
-            records.append(prefix.model_copy(update={"text": text or self.texts[(prefix.name, prefix.pair_id)],
-                                                     "model": f"policy@round{round_index}"}))  # fmt: skip
+            records.append(
+                prefix.model_copy(
+                    update={
+                        "text": text or self.texts[(prefix.name, prefix.pair_id)],
+                        "model": f"policy@round{round_index}",
+                    }
+                )
+            )
         write_jsonl(self.out / f"round{round_index}" / "prefixes.jsonl", records)
         return {
             "round": round_index,

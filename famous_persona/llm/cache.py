@@ -84,10 +84,11 @@ async def run_cached(
     accept: Callable[[Completion], bool] | None = None,
 ) -> Results:
     """Serve what the cache has; send the rest through the backend, storing each reply as soon as it arrives. Only a
-    usable reply that `accept` takes is stored: an empty, cut or unparseable one is asked again by the next run."""
+    reply that `accept` takes is stored (by default a usable one: an empty or cut reply is asked again by the next
+    run); a caller that keeps cut replies, like persona inference, says so through `accept`."""
 
     def final(completion: Completion) -> bool:
-        return completion.usable and (accept is None or accept(completion))
+        return completion.usable if accept is None else accept(completion)
 
     done: dict[str, Completion] = {}
     missing: list[Request] = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from famous_persona.llm.backend import Completion
 from sampling.generation import prompts
 from sampling.generation.config import Context, stage_command
 
@@ -23,7 +24,7 @@ def run(ctx: Context) -> None:
         for row in rows_in
         for i in range(ctx.config.candidates)
     ]
-    results = ctx.run("sampler", requests, accept=lambda reply: bool(prompts.parse_candidate(reply.text)[1]))
+    results = ctx.run("sampler", requests, accept=_answered)
     rows, left_out, counts = [], {}, Counter()
     for row in rows_in:
         answers, seen = [], set()
@@ -43,6 +44,11 @@ def run(ctx: Context) -> None:
             continue
         rows.append({**row, "candidates": answers})
     ctx.finish("candidates", rows, left_out, **counts)
+
+
+def _answered(reply: Completion) -> bool:
+    """Only a complete reply that parses is a final cache entry; anything else is asked again by the next run."""
+    return reply.usable and bool(prompts.parse_candidate(reply.text)[1])
 
 
 make_parser, main = stage_command("candidates", run, __doc__)

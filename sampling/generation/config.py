@@ -132,15 +132,43 @@ class GenerateConfig:
 
 STAGE_NAMES = ("personas", "questions", "candidates", "filter", "judge", "split")
 # Fields that change how a run talks to its servers but not what it writes: a stage output does not depend on them.
-TRANSPORT = ("out", "force", "allow_partial", "dry_run", "stages", "api_key_env", "concurrency", "requests_per_minute",
-             "timeout_s", "max_retries", "backoff_base_s", "backoff_max_s", "writer_base_url", "sampler_base_url",
-             "judge_base_url", "reward_batch_size")  # fmt: skip
+TRANSPORT = (
+    "out",
+    "force",
+    "allow_partial",
+    "dry_run",
+    "stages",
+    "api_key_env",
+    "concurrency",
+    "requests_per_minute",
+    "timeout_s",
+    "max_retries",
+    "backoff_base_s",
+    "backoff_max_s",
+    "writer_base_url",
+    "sampler_base_url",
+    "judge_base_url",
+    "reward_batch_size",
+)
 AT_LEAST = {
-    "concurrency": 1, "requests_per_minute": 0, "max_retries": 0, "backoff_base_s": 0, "backoff_max_s": 0,
-    "personal_target": 0, "divergent_target": 0, "questions_per_request": 1, "candidates": 1,
-    "sampler_temperature": 0, "writer_temperature": 0, "sampler_max_tokens": 1, "writer_max_tokens": 1,
-    "judge_max_tokens": 1, "reward_batch_size": 1, "diverse": 2, "judge_attempts": 1,
-}  # fmt: skip
+    "concurrency": 1,
+    "requests_per_minute": 0,
+    "max_retries": 0,
+    "backoff_base_s": 0,
+    "backoff_max_s": 0,
+    "personal_target": 0,
+    "divergent_target": 0,
+    "questions_per_request": 1,
+    "candidates": 1,
+    "sampler_temperature": 0,
+    "writer_temperature": 0,
+    "sampler_max_tokens": 1,
+    "writer_max_tokens": 1,
+    "judge_max_tokens": 1,
+    "reward_batch_size": 1,
+    "diverse": 2,
+    "judge_attempts": 1,
+}
 ABOVE_ZERO = ("timeout_s", "overgenerate", "sampler_top_p", "near_duplicate")
 
 
@@ -153,8 +181,9 @@ def _check_ranges(config: GenerateConfig) -> None:
         if not getattr(config, key) > 0:
             raise DataError(f"{key} must be above 0, got {getattr(config, key)!r}")
     if config.near_duplicate > 1 or config.sampler_top_p > 1:
-        raise DataError(f"near_duplicate and sampler_top_p are at most 1, got {config.near_duplicate}, "
-                        f"{config.sampler_top_p}")  # fmt: skip
+        raise DataError(
+            f"near_duplicate and sampler_top_p are at most 1, got {config.near_duplicate}, {config.sampler_top_p}"
+        )
     if config.keep < config.diverse:
         raise DataError(f"keep ({config.keep}) must be at least diverse ({config.diverse})")
     if config.personal_target + config.divergent_target == 0:
@@ -237,8 +266,10 @@ class Context:
         made_with = report.get("config", {})
         changed = sorted(k for k in shaping(self.config) | made_with if made_with.get(k) != shaping(self.config).get(k))
         if changed:
-            raise DataError(f"{self.output(name)} was made with other values of {changed}; run with --force true to "
-                            "remake it, or another --out")  # fmt: skip
+            raise DataError(
+                f"{self.output(name)} was made with other values of {changed}; run with --force true to "
+                "remake it, or another --out"
+            )
         inputs = report.get("inputs", {})
         return not report.get("lost") and all(file_digest(self.output(n)) == d for n, d in inputs.items())
 
@@ -247,16 +278,34 @@ class Context:
         write_jsonl(self.output(name), rows)
         names = {p.key: p.name for p in self.people()}
         by_subject = dict(Counter(subject(rid, names) for rid in self.lost))
-        report = {"rows": len(rows), "left_out": left_out, "lost": self.lost, "lost_by_subject": by_subject,
-                  "config": shaping(self.config), "inputs": self.inputs, "tally": self.tally.as_dict(),
-                  **counts}  # fmt: skip
+        report = {
+            "rows": len(rows),
+            "left_out": left_out,
+            "lost": self.lost,
+            "lost_by_subject": by_subject,
+            "config": shaping(self.config),
+            "inputs": self.inputs,
+            "tally": self.tally.as_dict(),
+            **counts,
+        }
         write_json(self.work / f"{name}.report.json", report)
         tally = self.tally
-        record_step(self.out / "manifest.json", "generation", name, rows=len(rows), left_out=len(left_out),
-                    lost=len(self.lost), lost_by_subject=by_subject, tally=tally.as_dict(), **counts)  # fmt: skip
+        record_step(
+            self.out / "manifest.json",
+            "generation",
+            name,
+            rows=len(rows),
+            left_out=len(left_out),
+            lost=len(self.lost),
+            lost_by_subject=by_subject,
+            tally=tally.as_dict(),
+            **counts,
+        )
         tokens = f"{tally.prompt_tokens}+{tally.completion_tokens} tokens"
-        print(f"{name}: {len(rows)} rows, {len(left_out)} left out; {tally.sent} sent, {tally.cached} cached, "
-              f"{tally.failed} failed; {tokens}, ${tally.cost_usd:.4f}")  # fmt: skip
+        print(
+            f"{name}: {len(rows)} rows, {len(left_out)} left out; {tally.sent} sent, {tally.cached} cached, "
+            f"{tally.failed} failed; {tokens}, ${tally.cost_usd:.4f}"
+        )
         tally.reset()
         self.lost, self.inputs = {}, {}
 

@@ -62,30 +62,55 @@ def estimate(config: GenerateConfig) -> list[Estimate]:
     sampler_req = n_questions * config.candidates
     judge_out = min(JUDGE_OUTPUT_TOKENS, config.judge_max_tokens)
     return [
-        Estimate("personal", config.writer_model, personal_req, personal_req * personal_prompt,
-                 personal_req * per_request * QUESTION_TOKENS),
-        Estimate("divergent", config.writer_model, divergent_req, divergent_req * divergent_prompt,
-                 divergent_req * per_request * QUESTION_TOKENS),
-        Estimate("candidates", config.sampler_model, sampler_req, sampler_req * candidate_prompt,
-                 sampler_req * config.sampler_max_tokens),
+        Estimate(
+            "personal",
+            config.writer_model,
+            personal_req,
+            personal_req * personal_prompt,
+            personal_req * per_request * QUESTION_TOKENS,
+        ),
+        Estimate(
+            "divergent",
+            config.writer_model,
+            divergent_req,
+            divergent_req * divergent_prompt,
+            divergent_req * per_request * QUESTION_TOKENS,
+        ),
+        Estimate(
+            "candidates",
+            config.sampler_model,
+            sampler_req,
+            sampler_req * candidate_prompt,
+            sampler_req * config.sampler_max_tokens,
+        ),
         Estimate("judge", config.judge_model, judge_req, judge_req * judge_prompt, judge_req * judge_out),
-    ]  # fmt: skip
+    ]
 
 
 def generate(config: GenerateConfig) -> dict[str, dict[str, int]]:
     """Run the stages; returns what each stage lost (requests per person or axis), recorded as status 'partial'."""
     ctx = Context(config, "generate")
     previous = read_json(ctx.out / "manifest.json") if (ctx.out / "manifest.json").is_file() else {}
-    write_manifest(ctx.out / "manifest.json", "sampling.generation.generate", config_dict(config), status="running",
-                   generation=previous.get("generation", {}))  # fmt: skip
+    write_manifest(
+        ctx.out / "manifest.json",
+        "sampling.generation.generate",
+        config_dict(config),
+        status="running",
+        generation=previous.get("generation", {}),
+    )
     for name, run in STAGES.items():
         if not config.stages or name in config.stages:
             run(Context(config, name))
     manifest = read_json(ctx.out / "manifest.json")
     steps = manifest.get("generation", {})
     lost = {stage: step["lost_by_subject"] for stage, step in steps.items() if step.get("lost")}
-    write_manifest(ctx.out / "manifest.json", "sampling.generation.generate", config_dict(config),
-                   status="partial" if lost else "finished", generation=steps)  # fmt: skip
+    write_manifest(
+        ctx.out / "manifest.json",
+        "sampling.generation.generate",
+        config_dict(config),
+        status="partial" if lost else "finished",
+        generation=steps,
+    )
     return lost
 
 

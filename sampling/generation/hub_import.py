@@ -128,8 +128,13 @@ def import_dataset(config: HubImportConfig) -> DatasetDir:
     dataset = DatasetDir(config.out)
     write_jsonl(dataset.personas_path, [p for p in table.values() if p.name in present])
     write_jsonl(dataset.pairs_path, pairs)
-    write_manifest(dataset.manifest_path, "sampling.generation.hub_import", asdict(config), status="finished",
-                   counts={"people": len(present), "pairs": len(pairs)})  # fmt: skip
+    write_manifest(
+        dataset.manifest_path,
+        "sampling.generation.hub_import",
+        asdict(config),
+        status="finished",
+        counts={"people": len(present), "pairs": len(pairs)},
+    )
     return dataset
 
 

@@ -50,9 +50,16 @@ def _settle(match: Match, results: Results, attempt: int) -> None:
         rid = match.request_id(order, attempt)
         completion = results.completions.get(rid)
         verdict = judge_prompts.parse_verdict(completion.text) if completion and completion.usable else None
-        match.trace.append({"round": match.round, "order": order, "attempt": attempt, "verdict": verdict,
-                            "text": completion.text if completion else None,
-                            "failure": results.failures.get(rid)})  # fmt: skip
+        match.trace.append(
+            {
+                "round": match.round,
+                "order": order,
+                "attempt": attempt,
+                "verdict": verdict,
+                "text": completion.text if completion else None,
+                "failure": results.failures.get(rid),
+            }
+        )
         if completion is None:
             match.problems["request_failed"] += 1
         elif verdict is None:
@@ -134,19 +141,27 @@ def _pair(ctx: Context, name: str, row: dict, winner: dict, matches: list[Match]
     rng = random.Random(f"{ctx.config.seed}-rejected-{name}-{row['qid']}")
     loser = rng.choice([c for c in row["picked"] if c["sample"] != winner["sample"]])
     return {
-        "name": name, "qid": row["qid"], "axis": row["axis"], "prompt": row["question"],
-        "chosen": winner["text"], "rejected": loser["text"],
+        "name": name,
+        "qid": row["qid"],
+        "axis": row["axis"],
+        "prompt": row["question"],
+        "chosen": winner["text"],
+        "rejected": loser["text"],
         "question_type": "personal" if row["axis"] is None else "divergent",
         "meta": {
-            "qid": row["qid"], "candidates": [c["sample"] for c in row["picked"]],
-            "rewards": [c["reward"] for c in row["picked"]], "chosen_sample": winner["sample"],
-            "rejected_sample": loser["sample"], "user_types": {c["sample"]: c["user_type"] for c in row["picked"]},
+            "qid": row["qid"],
+            "candidates": [c["sample"] for c in row["picked"]],
+            "rewards": [c["reward"] for c in row["picked"]],
+            "chosen_sample": winner["sample"],
+            "rejected_sample": loser["sample"],
+            "user_types": {c["sample"]: c["user_type"] for c in row["picked"]},
             "judge": [t for m in matches for t in m.trace],
             "ties": sum(m.problems["tie"] for m in matches),
             "unparseable": sum(m.problems["unparseable"] for m in matches),
-            "judge_model": ctx.config.judge_model, "sampler_model": ctx.config.sampler_model,
+            "judge_model": ctx.config.judge_model,
+            "sampler_model": ctx.config.sampler_model,
         },
-    }  # fmt: skip
+    }
 
 
 make_parser, main = stage_command("judge", run, __doc__)

@@ -7,13 +7,23 @@ from __future__ import annotations
 
 from famous_persona.errors import DataError
 from famous_persona.io import DatasetDir, write_jsonl
+from famous_persona.llm.backend import Completion
 from sampling.generation import prompts
 from sampling.generation.config import Context, stage_command
 
 AXES = (
-    "sports", "diet", "politics", "religion", "age", "profession", "geographical location", "gender",
-    "education level", "AI professors", "family/marriage status",
-)  # fmt: skip
+    "sports",
+    "diet",
+    "politics",
+    "religion",
+    "age",
+    "profession",
+    "geographical location",
+    "gender",
+    "education level",
+    "AI professors",
+    "family/marriage status",
+)
 
 
 def run(ctx: Context) -> None:
@@ -27,7 +37,7 @@ def run(ctx: Context) -> None:
         ctx.request("writer", axis, prompts.messages("personas", prompts.PERSONAS.format(axis=axis, n=5)))
         for axis in AXES
     ]
-    results = ctx.run("writer", requests, accept=lambda reply: bool(prompts.parse_personas(reply.text)))
+    results = ctx.run("writer", requests, accept=_parsed)
     rows, left_out = [], dict(results.failures)
     for axis in AXES:
         completion = results.completions.get(axis)
@@ -36,6 +46,11 @@ def run(ctx: Context) -> None:
             left_out[axis] = "reply was not the asked-for JSON list"
         rows += [{"axis": axis, **proposal} for proposal in proposals]
     ctx.finish("persona_proposals", rows, left_out)
+
+
+def _parsed(reply: Completion) -> bool:
+    """Only a complete reply that parses is a final cache entry; anything else is asked again by the next run."""
+    return reply.usable and bool(prompts.parse_personas(reply.text))
 
 
 make_parser, main = stage_command("personas", run, __doc__)

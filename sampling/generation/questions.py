@@ -7,6 +7,7 @@ import math
 import re
 from collections import defaultdict
 
+from famous_persona.llm.backend import Completion
 from sampling.generation import prompts
 from sampling.generation.config import Context, stage_command
 from sampling.generation.dedup import deduplicate
@@ -25,7 +26,7 @@ def _ask(ctx: Context, task: str, subjects: dict[str, str], wanted: int) -> tupl
         for sid, text in subjects.items()
         for i in range(n_requests)
     ]
-    results = ctx.run("writer", requests, accept=lambda reply: bool(prompts.parse_list(reply.text)))
+    results = ctx.run("writer", requests, accept=_parsed)
     lists, left_out, counts = {}, {}, defaultdict(int)
     for sid in subjects:
         raw = []
@@ -90,6 +91,11 @@ def divergent(ctx: Context) -> None:
 def run(ctx: Context) -> None:
     personal(ctx)
     divergent(ctx)
+
+
+def _parsed(reply: Completion) -> bool:
+    """Only a complete reply that parses is a final cache entry; anything else is asked again by the next run."""
+    return reply.usable and bool(prompts.parse_list(reply.text))
 
 
 make_parser, main = stage_command("questions", run, __doc__)

@@ -70,8 +70,12 @@ def run(ctx: Context) -> None:
     by_person: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
         by_person[row["name"]].append(row)
-    pairs = [to_pair(r) for person in ctx.people() if by_person[person.name]
-             for r in person_pairs(by_person[person.name], ctx.config, div_split)]  # fmt: skip
+    pairs = [
+        to_pair(r)
+        for person in ctx.people()
+        if by_person[person.name]
+        for r in person_pairs(by_person[person.name], ctx.config, div_split)
+    ]
     write_jsonl(DatasetDir(ctx.out).pairs_path, pairs)
     table = [_counts(person.name, [p for p in pairs if p.name == person.name]) for person in ctx.people()]
     missing = {row["name"]: "no judged pairs" for row in table if not row["pairs"]}
@@ -84,9 +88,11 @@ def run(ctx: Context) -> None:
 def _below_target(row: dict, config: GenerateConfig) -> str:
     """Which of a person's four kinds of pairs fall short of the target, as 'kind have/want'."""
     want = {
-        "personal_train": (config.personal_target + 1) // 2, "personal_test": config.personal_target // 2,
-        "divergent_train": config.divergent_target // 2, "divergent_test": config.divergent_target // 2,
-    }  # fmt: skip
+        "personal_train": (config.personal_target + 1) // 2,
+        "personal_test": config.personal_target // 2,
+        "divergent_train": config.divergent_target // 2,
+        "divergent_test": config.divergent_target // 2,
+    }
     return ", ".join(f"{kind} {row[kind]}/{n}" for kind, n in want.items() if row[kind] < n)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from famous_persona import persona_prompts
 from famous_persona.config import read_config
 from famous_persona.errors import DataError
-from famous_persona.llm.backend import Backend, Tally, make_request
+from famous_persona.llm.backend import Backend, Completion, Tally, make_request
 from famous_persona.llm.cache import RequestCache, run_cached
 from famous_persona.llm.config import BackendConfig, open_backend
 from famous_persona.llm.cost import price
@@ -70,7 +70,7 @@ class PersonaInference:
                 for rid, text in pending
             ]
             backend = self._backend(short, spec)
-            results = asyncio.run(run_cached(batch, backend, self._request_cache(), self.tally, price))
+            results = asyncio.run(run_cached(batch, backend, self._request_cache(), self.tally, price, kept))
             failures = dict(results.failures)
             for rid, completion in results.completions.items():
                 persona = persona_prompts.clean(completion.text)
@@ -97,3 +97,9 @@ class PersonaInference:
         if short not in self._backends:
             self._backends[short] = open_backend(spec, self.tally)
         return self._backends[short]
+
+
+def kept(completion: Completion) -> bool:
+    """Every persona reply is final: a cut one is kept (and counted), an empty one is answered by asking a new sample,
+    so a re-run replays the same sequence from the cache instead of redrawing it."""
+    return True

@@ -20,10 +20,18 @@ PER_QUESTION = 8
 def timed_stage(base_url: str, requests: int, concurrency: int) -> float:
     """Seconds the candidate stage takes for `requests` requests, starting from an empty cache."""
     with tempfile.TemporaryDirectory() as root:
-        config = GenerateConfig(out=root, sampler_base_url=base_url, candidates=PER_QUESTION, diverse=1,
-                                concurrency=concurrency, max_retries=0)  # fmt: skip
-        questions = [{"qid": f"p:bench:{i:03d}", "name": "Bench", "axis": None, "question": f"Question {i}?"}
-                     for i in range(requests // PER_QUESTION)]  # fmt: skip
+        config = GenerateConfig(
+            out=root,
+            sampler_base_url=base_url,
+            candidates=PER_QUESTION,
+            diverse=1,
+            concurrency=concurrency,
+            max_retries=0,
+        )
+        questions = [
+            {"qid": f"p:bench:{i:03d}", "name": "Bench", "axis": None, "question": f"Question {i}?"}
+            for i in range(requests // PER_QUESTION)
+        ]
         write_jsonl(Path(root) / "work" / "personal_questions.jsonl", questions)
         write_jsonl(Path(root) / "work" / "divergent_questions.jsonl", [])
         start = time.perf_counter()

@@ -11,11 +11,25 @@ PEOPLE = ["Serena Williams", "Tiger Woods", "Barack Obama"]
 def small_args(out: Path, base_url: str, reward_model: Path, **overrides: object) -> list[str]:
     """A run that makes a few pairs per person in seconds; every role talks to the scripted server."""
     options = {
-        "out": out, "writer_base_url": base_url, "sampler_base_url": base_url, "judge_base_url": base_url,
-        "personal_target": 4, "divergent_target": 4, "questions_per_request": 6, "overgenerate": 1.0,
-        "candidates": 5, "keep": 4, "reward_model": reward_model, "concurrency": 8, "timeout_s": 0.5,
-        "max_retries": 3, "backoff_base_s": 0.01, "backoff_max_s": 0.3, "seed": 0, **overrides,
-    }  # fmt: skip
+        "out": out,
+        "writer_base_url": base_url,
+        "sampler_base_url": base_url,
+        "judge_base_url": base_url,
+        "personal_target": 4,
+        "divergent_target": 4,
+        "questions_per_request": 6,
+        "overgenerate": 1.0,
+        "candidates": 5,
+        "keep": 4,
+        "reward_model": reward_model,
+        "concurrency": 8,
+        "timeout_s": 0.5,
+        "max_retries": 3,
+        "backoff_base_s": 0.01,
+        "backoff_max_s": 0.3,
+        "seed": 0,
+        **overrides,
+    }
     args = [token for key, value in options.items() for token in (f"--{key}", str(value))]
     return [*args, "--people", *PEOPLE]
 

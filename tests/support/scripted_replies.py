@@ -11,11 +11,31 @@ import re
 from sampling.generation.prompts import TASKS
 
 TOPICS = (
-    "weekend plans", "a birthday gift", "a workout routine", "a dinner menu", "a book to read", "a trip abroad",
-    "a podcast", "saving money", "a morning routine", "a charity to support", "learning a language", "a new hobby",
-    "moving house", "a job offer", "a hard conversation", "a film night", "a garden", "a holiday tradition",
-    "a speech", "a wardrobe", "a car purchase", "a news source", "a volunteering plan", "a meditation habit",
-)  # fmt: skip
+    "weekend plans",
+    "a birthday gift",
+    "a workout routine",
+    "a dinner menu",
+    "a book to read",
+    "a trip abroad",
+    "a podcast",
+    "saving money",
+    "a morning routine",
+    "a charity to support",
+    "learning a language",
+    "a new hobby",
+    "moving house",
+    "a job offer",
+    "a hard conversation",
+    "a film night",
+    "a garden",
+    "a holiday tradition",
+    "a speech",
+    "a wardrobe",
+    "a car purchase",
+    "a news source",
+    "a volunteering plan",
+    "a meditation habit",
+)
 FRAMES = (
     "How should I think about {topic} this year?",
     "What would you suggest for {topic} given my values?",

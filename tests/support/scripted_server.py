@@ -85,19 +85,30 @@ class Ledger:
 
     def summary(self) -> dict:
         with self.lock:
-            return {"requests": sum(self.attempts.values()), "distinct": len(self.attempts),
-                    "served": sum(self.served.values()), "served_twice": sum(n > 1 for n in self.served.values()),
-                    "faults": dict(self.faults), "max_in_flight": self.max_in_flight}  # fmt: skip
+            return {
+                "requests": sum(self.attempts.values()),
+                "distinct": len(self.attempts),
+                "served": sum(self.served.values()),
+                "served_twice": sum(n > 1 for n in self.served.values()),
+                "faults": dict(self.faults),
+                "max_in_flight": self.max_in_flight,
+            }
 
 
 def _completion(body: dict, text: str, finish: str) -> dict:
     prompt_words = sum(len(m.get("content", "").split()) for m in body.get("messages", []))
     return {
-        "id": "chatcmpl-scripted", "object": "chat.completion", "created": 0, "model": body.get("model", "scripted"),
+        "id": "chatcmpl-scripted",
+        "object": "chat.completion",
+        "created": 0,
+        "model": body.get("model", "scripted"),
         "choices": [{"index": 0, "finish_reason": finish, "message": {"role": "assistant", "content": text}}],
-        "usage": {"prompt_tokens": prompt_words, "completion_tokens": len(text.split()),
-                  "total_tokens": prompt_words + len(text.split())},
-    }  # fmt: skip
+        "usage": {
+            "prompt_tokens": prompt_words,
+            "completion_tokens": len(text.split()),
+            "total_tokens": prompt_words + len(text.split()),
+        },
+    }
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -8,9 +8,17 @@ from sampling.prefixes.build import write_prefixes
 from sampling.world.synthetic import WorldConfig, make_world
 
 METHODS = [
-    "no_prefix", "tag", "name", "xyw_2s", "xywyl_2s", "persona_xy_4s", "persona_x_4s", "persona_gold",
-    "shuffle_persona_gold", "xyw_2s_seed1",
-]  # fmt: skip
+    "no_prefix",
+    "tag",
+    "name",
+    "xyw_2s",
+    "xywyl_2s",
+    "persona_xy_4s",
+    "persona_x_4s",
+    "persona_gold",
+    "shuffle_persona_gold",
+    "xyw_2s_seed1",
+]
 CPU_TRAINING = dict(use_cpu=True, bf16=False, report_to="none", disable_tqdm=True)
 """Trainer settings every CPU test run needs (TRL's defaults assume a GPU)."""
 SMALL_WORLD = dict(
