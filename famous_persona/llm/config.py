@@ -29,7 +29,7 @@ class BackendConfig:
     max_retries: int = 6
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
-    dtype: str = field(default="float32", metadata={"help": "transformers: weight dtype."})
+    dtype: str = field(default="auto", metadata={"help": "transformers: weight dtype (auto: bf16 where supported, float32 on a CPU)."})
     batch_size: int = field(default=8, metadata={"help": "transformers: requests generated together."})
     temperature: float = 1.0
     top_p: float | None = field(default=None, metadata={"help": "Nucleus sampling (unset: not sent)."})

@@ -14,7 +14,7 @@ from famous_persona.models import load_model, load_tokenizer
 class TransformersBackend:
     """Generates `batch_size` requests with the same sampling parameters (seeds aside) at a time, left-padded."""
 
-    def __init__(self, model: str, dtype: str = "float32", batch_size: int = 8):
+    def __init__(self, model: str, dtype: str = "auto", batch_size: int = 8):
         self.tokenizer = load_tokenizer(model)
         self.model = load_model(model, dtype=dtype)
         self.batch_size = batch_size
