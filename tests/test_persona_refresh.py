@@ -11,8 +11,9 @@ from trl import DPOConfig, DPOTrainer, ModelConfig
 
 from famous_persona.chat import user_turn
 from famous_persona.errors import DataError
+from famous_persona.generation import Generated
 from famous_persona.io import read_json, read_jsonl, write_jsonl
-from famous_persona.models import load_model
+from famous_persona.models import load_model, load_tokenizer
 from famous_persona.schema import Prefix
 from sampling.prefixes.bake import bake
 from tests.support.world import CPU_TRAINING, build_world
@@ -123,3 +124,19 @@ def test_only_persona_methods_shown_in_training_can_be_refreshed(refreshed):
     gold = PersonaRefresher(dataset, "persona_gold", RefreshArguments(), run_dir / "x")
     with pytest.raises(DataError, match="no training row shows"):
         gold.check_shown(dataset.dpo(TRAINING_SET, "train"))
+
+
+def test_the_refresh_generates_with_the_runs_system_turn(refreshed, tiny_model, tmp_path, monkeypatch):
+    from training import persona_refresh
+
+    dataset, _ = refreshed
+    seen = []
+
+    def fake_generate(model, tokenizer, chats, limit, seed, system_prompt):
+        seen.append(system_prompt)
+        return [Generated("Likes plain words.", True, 1, 1) for _ in chats]
+
+    monkeypatch.setattr(persona_refresh, "generate", fake_generate)
+    refresher = PersonaRefresher(dataset, METHOD, RefreshArguments(), tmp_path / "refresh", system_prompt="")
+    refresher.refresh(load_model(tiny_model), load_tokenizer(tiny_model), 0, seed=0)
+    assert seen and set(seen) == {""}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pandas as pd
 import pytest
 from trl import DPOConfig, ModelConfig, SFTConfig
 
 from analysis.aggregate import COLUMNS, aggregate
 from evaluation.score import ScoreArguments, score
+from famous_persona.errors import DataError
 from famous_persona.io import read_json
 from famous_persona.models import is_adapter
 from tests.support.world import CPU_TRAINING
@@ -107,6 +110,20 @@ def test_validation_slice_comes_from_seen_people_train_pairs(world):
     assert all(pairs[r.id].split == "train" and r.name in data.seen for r in data.validation)
     assert not {r.id for r in data.validation} & {r.id for r in data.train}
     assert all(r.name in data.seen for r in data.train)
+
+
+def test_max_train_pairs_deals_a_balanced_seeded_subset(world):
+    full = fold_data(RunArguments(data=str(world.root), method="xyw_2s", fold=1), seed=0)
+    run = RunArguments(data=str(world.root), method="xyw_2s", fold=1, max_train_pairs=len(full.seen) * 2 + 1)
+    data = fold_data(run, seed=0)
+    per_person = Counter(row.name for row in data.train)
+    assert len(data.train) == run.max_train_pairs
+    assert set(per_person) == set(full.seen) and max(per_person.values()) - min(per_person.values()) <= 1
+    assert {row.id for row in data.train} <= {row.id for row in full.train}
+    assert data.validation == full.validation
+    assert fold_data(run, seed=0).train == data.train
+    with pytest.raises(DataError, match="max_train_pairs: must be at least 1"):
+        fold_data(RunArguments(data=str(world.root), method="xyw_2s", fold=1, max_train_pairs=0), seed=0)
 
 
 def test_empty_fold_exits_with_a_clear_message(world, tiny_model, tmp_path, capsys):

@@ -64,3 +64,26 @@ def test_the_policy_decides_the_system_turn(tokenizer):
     if tokenizer.chat_template != DATED:
         assert "SmolLM" in text(None)
         assert "SmolLM" not in text("")
+
+
+def test_persona_inference_on_smollm2_uses_the_training_recipes_system_turn(monkeypatch):
+    import asyncio
+
+    from famous_persona.config import read_config
+    from famous_persona.generation import Generated
+    from famous_persona.llm import local
+    from famous_persona.llm.backend import Tally, make_request
+    from famous_persona.llm.config import BackendConfig, open_backend
+
+    config = read_config(Path("experiments/configs/inference/smollm2.yaml"), BackendConfig)
+    recipe = (Path("experiments/configs/models/smollm2/dpo.yaml")).read_text()
+    assert config.system_prompt == "" and 'system_prompt: ""' in recipe
+    assert config.params(0, 0)["system_prompt"] == ""
+    seen = []
+    monkeypatch.setattr(local, "load_model", lambda *args, **kwargs: None)
+    reply = Generated("a persona", True, 1, 1)
+    monkeypatch.setattr(local, "generate", lambda *args, **kwargs: seen.append(kwargs["system_prompt"]) or [reply])
+    backend = open_backend(config, Tally())
+    request = make_request("r", config.model, [("user", "hi")], {"max_tokens": 4, "seed": 1})
+    asyncio.run(backend.run([request], lambda *args: None))
+    assert seen == [""]

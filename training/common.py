@@ -26,7 +26,7 @@ from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.manifest import skip_finished, write_manifest
-from famous_persona.models import load_model, load_tokenizer, model_init_kwargs
+from famous_persona.models import bf16_supported, load_model, load_tokenizer, model_init_kwargs
 from famous_persona.personas import split_people
 from famous_persona.schema import DpoRecord
 
@@ -49,6 +49,13 @@ class RunArguments:
     )
     val_fraction: float = field(
         default=0.1, metadata={"help": "Share of each seen person's train pairs kept for checkpoint selection."}
+    )
+    max_train_pairs: int | None = field(
+        default=None,
+        metadata={
+            "help": "Train on at most this many pairs, dealt evenly over the seen people with the seed, after the "
+            "validation slice is drawn (a quick run on a real model; the count is in the manifest)."
+        },
     )
     system_prompt: str | None = field(default=None, metadata={"help": "System message, if the model wants one."})
     force: bool = field(default=False, metadata={"help": "Redo a finished run."})
@@ -75,10 +82,30 @@ def fold_data(args: RunArguments, seed: int) -> FoldData:
         validation_ids.update(rng.sample(own, round(len(own) * args.val_fraction)))
     train = [row for row in rows if row.id not in validation_ids]
     validation = [row for row in rows if row.id in validation_ids]
+    if args.max_train_pairs is not None:
+        train = deal_per_person(train, args.max_train_pairs, rng)
     if not train:
         path = dataset.dpo_path(args.method, "train")
         raise DataError(f"{path}: no training rows for the seen people of fold {args.fold}")
     return FoldData(train, validation, seen, unseen)
+
+
+def deal_per_person(rows: list[DpoRecord], limit: int, rng: random.Random) -> list[DpoRecord]:
+    """At most `limit` distinct pairs, dealt one person at a time so every seen person keeps a near-equal share."""
+    if limit < 1:
+        raise DataError(f"max_train_pairs: must be at least 1, got {limit}")
+    queues: dict[str, list[str]] = {}
+    for row in rows:
+        if row.id not in queues.setdefault(row.name, []):
+            queues[row.name].append(row.id)
+    for ids in queues.values():
+        rng.shuffle(ids)
+    chosen: set[tuple[str, str]] = set()
+    while len(chosen) < limit and any(queues.values()):
+        for name, ids in queues.items():
+            if ids and len(chosen) < limit:
+                chosen.add((name, ids.pop()))
+    return [row for row in rows if (row.name, row.id) in chosen]
 
 
 def to_dataset(
@@ -231,7 +258,9 @@ def trainer_command(
     """`make_parser` and `main` of a trainer module: the parsed dataclasses, in order, are `train`'s arguments."""
 
     def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
-        return stage_parser(command, dataclass_types, doc, subparsers)
+        parser = stage_parser(command, dataclass_types, doc, subparsers)
+        parser.set_defaults(bf16=bf16_supported())
+        return parser
 
     @exit_on_data_error
     def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:

@@ -58,7 +58,9 @@ def _train_with_refresh(job: Job, refresh: RefreshArguments, make_trainer: DpoBu
     """Rounds of `refresh_every` epochs, the persona method re-inferred by the policy after each."""
     config = job.config
     method = refresh.refresh_method or job.run.method
-    refresher = PersonaRefresher(DatasetDir(job.run.data), method, refresh, job.run_dir / "refresh")
+    refresher = PersonaRefresher(
+        DatasetDir(job.run.data), method, refresh, job.run_dir / "refresh", job.run.system_prompt
+    )
 
     def round_trainer(train_rows: list, validation_rows: list, index: int, epochs: float) -> DPOTrainer:
         args = copy.deepcopy(config)

@@ -50,11 +50,14 @@ class RefreshArguments:
 class PersonaRefresher:
     """Holds the current text of every prefix of one persona method and rewrites rows that show an older one."""
 
-    def __init__(self, dataset: DatasetDir, method: str, args: RefreshArguments, out: Path):
+    def __init__(
+        self, dataset: DatasetDir, method: str, args: RefreshArguments, out: Path, system_prompt: str | None = None
+    ):
         parsed = parse_method(method)
         if family(parsed.family).request is None or parsed.shuffle:
             raise DataError(f"refresh_method {method!r}: only persona_* methods (not shuffles) can be re-inferred")
         self.method, self.parsed, self.args, self.out = method, parsed, args, out
+        self.system_prompt = system_prompt
         self.prefixes = dataset.prefixes(method)
         self.pairs = {pair.id: pair for pair in dataset.pairs()}
         self.gold = {p.name: p.description for p in dataset.personas() if p.description}
@@ -77,7 +80,8 @@ class PersonaRefresher:
         replies = []
         for start in range(0, len(requests), self.args.refresh_batch_size):
             chats = [[{"role": "user", "content": r}] for r in requests[start : start + self.args.refresh_batch_size]]
-            replies += generate(model, tokenizer, chats, self.args.refresh_max_new_tokens, seed=seed + start)
+            limit = self.args.refresh_max_new_tokens
+            replies += generate(model, tokenizer, chats, limit, seed=seed + start, system_prompt=self.system_prompt)
         model.train(was_training)
         records, empty = [], 0
         for prefix, reply in zip(self.prefixes, replies, strict=True):

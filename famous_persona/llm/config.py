@@ -29,7 +29,16 @@ class BackendConfig:
     max_retries: int = 6
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
-    dtype: str = field(default="float32", metadata={"help": "transformers: weight dtype."})
+    dtype: str = field(
+        default="auto", metadata={"help": "transformers: weight dtype (auto: bf16 where supported, float32 on a CPU)."}
+    )
+    system_prompt: str | None = field(
+        default=None,
+        metadata={
+            "help": "transformers: the system turn, as in the model's training recipe (unset: the template decides; "
+            "'' an empty turn, which keeps a template's default message out)."
+        },
+    )
     batch_size: int = field(default=8, metadata={"help": "transformers: requests generated together."})
     temperature: float = 1.0
     top_p: float | None = field(default=None, metadata={"help": "Nucleus sampling (unset: not sent)."})
@@ -50,6 +59,8 @@ class BackendConfig:
         params |= {"max_tokens": self.max_tokens, "seed": seed * 1_000_003 + sample}
         if self.backend == "transformers" and Path(self.model).is_dir():
             params["weights"] = weights_fingerprint(Path(self.model))
+        if self.backend == "transformers" and self.system_prompt is not None:
+            params["system_prompt"] = self.system_prompt
         return params
 
 
@@ -65,7 +76,7 @@ def open_backend(config: BackendConfig, tally: Tally, seed: int = 0) -> Backend:
     if config.backend == "transformers":
         from famous_persona.llm.local import TransformersBackend
 
-        return TransformersBackend(config.model, dtype=config.dtype, batch_size=config.batch_size)
+        return TransformersBackend(config.model, config.dtype, config.batch_size, config.system_prompt)
     policy = RetryPolicy(config.max_retries, config.backoff_base_s, config.backoff_max_s, config.timeout_s)
     return OpenAIBackend(
         config.base_url, config.api_key_env, config.concurrency, config.requests_per_minute, policy, tally, seed

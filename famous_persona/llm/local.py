@@ -14,10 +14,11 @@ from famous_persona.models import load_model, load_tokenizer
 class TransformersBackend:
     """Generates `batch_size` requests with the same sampling parameters (seeds aside) at a time, left-padded."""
 
-    def __init__(self, model: str, dtype: str = "float32", batch_size: int = 8):
+    def __init__(self, model: str, dtype: str = "auto", batch_size: int = 8, system_prompt: str | None = None):
         self.tokenizer = load_tokenizer(model)
         self.model = load_model(model, dtype=dtype)
         self.batch_size = batch_size
+        self.system_prompt = system_prompt
 
     async def run(self, requests: Sequence[Request], on_done: OnDone) -> dict[str, str]:
         groups: dict[tuple, list[Request]] = {}
@@ -40,6 +41,7 @@ class TransformersBackend:
             temperature=float(params.get("temperature", 1.0)),
             top_p=float(params.get("top_p", 1.0)),
             seed=int(batch[0].key[:8], 16),
+            system_prompt=self.system_prompt,
         )
         return [
             Completion(r.text, "stop" if r.finished else "length", r.prompt_tokens, r.completion_tokens)
