@@ -159,5 +159,10 @@ def parse_config(parser: TrlParser | Sequence[type], args: Iterable[str] | None 
 def read_config(path: Path | str, dataclass_type: type[T], overrides: Sequence[str] = ()) -> T:
     """One dataclass from a YAML file and `--key value` overrides, through the same parser and checks as every
     stage."""
-    (config,) = parse_config(TrlParser([dataclass_type]), ["--config", str(path), *overrides])
+    parser = StageParser([dataclass_type])
+    known = sorted(action.dest for action in parser._actions if action.dest != "help")
+    unknown = [key.removeprefix("--") for key in overrides[::2] if key.removeprefix("--") not in known]
+    if unknown:
+        raise DataError(f"{path}: unknown key(s) {unknown} in the overrides; known keys: {known}")
+    (config,) = parse_config(parser, ["--config", str(path), *overrides])
     return config

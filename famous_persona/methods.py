@@ -68,10 +68,13 @@ def _check_model_suffix(name: str, family_name: str, writes_persona: bool, model
     if model is None or model == TEMPLATE_MODEL:
         return
     close = difflib.get_close_matches(model.rstrip("0123456789"), SUFFIXES, 1)
-    hint = f" (did you mean _{close[0]}?)" if close else ""
-    if close or not writes_persona:
-        takes = "_bm25, _emb, _reverse, _seed{s}" + (", _{model}" if writes_persona else "")
-        raise DataError(f"prefix method {name!r}: unknown suffix '_{model}'{hint}; {family_name} takes {takes}")
+    if close:
+        raise DataError(f"prefix method {name!r}: unknown suffix '_{model}' (did you mean _{close[0]}?)")
+    if not writes_persona:
+        raise DataError(
+            f"prefix method {name!r}: unknown suffix '_{model}'; {family_name} is written by the templated backend, "
+            "not by a model"
+        )
 
 
 def parse_method(name: str) -> Method:

@@ -34,6 +34,7 @@ CHAT_TEMPLATE = (
 )
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 MODEL_FILES = ("config.json", "adapter_config.json")
+TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json", *MODEL_FILES)
 HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 
 
@@ -100,18 +101,18 @@ def build_tiny_model(
     return out_dir
 
 
-def check_model_source(name_or_path: str | Path) -> None:
-    """A model is a folder holding a model's or an adapter's config, or a hub id; offline, a hub id must already be in
+def check_model_source(name_or_path: str | Path, files: tuple[str, ...] = MODEL_FILES) -> None:
+    """A model (or tokenizer) is a folder holding one of `files`, or a hub id; offline, a hub id must already be in
     the local cache. Saying so at once replaces the hub client's long retry traceback."""
     name = str(name_or_path)
     path = Path(name)
     if path.exists():
-        if not any((path / file).is_file() for file in MODEL_FILES):
-            raise DataError(f"{path}: not a model folder (it holds no config.json or adapter_config.json)")
+        if not any((path / file).is_file() for file in files):
+            raise DataError(f"{path}: not a model folder (it holds none of {', '.join(files)})")
         return
     if not HUB_ID.match(name):
         raise DataError(f"{name}: no such model folder")
-    if is_offline_mode() and not any(isinstance(try_to_load_from_cache(name, file), str) for file in MODEL_FILES):
+    if is_offline_mode() and not any(isinstance(try_to_load_from_cache(name, file), str) for file in files):
         raise DataError(
             f"{name}: no such model folder, and no hub model of that id in the local cache while HF_HUB_OFFLINE is "
             "set; give a model folder, or download the model first"
@@ -119,7 +120,7 @@ def check_model_source(name_or_path: str | Path) -> None:
 
 
 def load_tokenizer(name_or_path: str | Path) -> PreTrainedTokenizerBase:
-    check_model_source(name_or_path)
+    check_model_source(name_or_path, TOKENIZER_FILES)
     tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -170,7 +170,7 @@ def test_methods_grammar():
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("xyw_2s_foo", "unknown suffix '_foo'; xyw takes _bm25, _emb, _reverse, _seed{s}"),
+        ("xyw_2s_foo", "unknown suffix '_foo'; xyw is written by the templated backend"),
         ("xyw_2s_bm52", "unknown suffix '_bm52' (did you mean _bm25?)"),
         ("persona_xy_4s_bm52", "unknown suffix '_bm52' (did you mean _bm25?)"),
         ("persona_xy_4s_emd", "(did you mean _emb?)"),
