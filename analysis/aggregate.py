@@ -24,7 +24,7 @@ from trl import TrlParser
 
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
-from famous_persona.io import RecordError, read_json
+from famous_persona.io import read_json, read_rows
 from famous_persona.methods import parse_method
 from famous_persona.metrics import METRICS, margin
 
@@ -65,23 +65,16 @@ PAIRED_COLUMNS = [
 ]
 
 
+class NoScores(DataError):
+    """An experiment folder with nothing scored in it yet."""
+
+
 @dataclass
 class AggregateArguments:
     experiment_dir: str = field(default="dump/demo", metadata={"help": "dump/<experiment> to walk."})
     metric: str = field(default="ref_free_avg", metadata={"help": "Metric of the printed table."})
     n_boot: int = field(default=2000, metadata={"help": "Bootstrap resamples of people for every interval."})
     seed: int = field(default=0, metadata={"help": "Seed of the bootstrap and permutation draws."})
-
-
-def _score_rows(path: Path) -> list[dict]:
-    rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise RecordError(path, number, None, f"malformed JSON ({error.msg})") from None
-    return rows
 
 
 def run_identity(summary_path: Path, summary: dict) -> dict:
@@ -117,7 +110,7 @@ def collect(experiment_dir: Path | str) -> pd.DataFrame:
             continue
         seen_runs[key] = summary_path
         cells: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-        for row in _score_rows(scores_path):
+        for row in read_rows(scores_path):
             for metric in METRICS:
                 value = margin(row, metric, summary.get("beta", 1.0))
                 if value is not None:
@@ -139,7 +132,8 @@ def collect(experiment_dir: Path | str) -> pd.DataFrame:
             )
     records += behaviour_records(experiment_dir)
     if not records:
-        raise FileNotFoundError(f"{experiment_dir}: no summary.json with scores.jsonl beside it")
+        found = "no such folder" if not Path(experiment_dir).is_dir() else "no summary.json with scores.jsonl beside it"
+        raise NoScores(f"{experiment_dir}: {found}; score a model into it first (famous-persona score)")
     return pd.DataFrame.from_records(records, columns=COLUMNS).sort_values(COLUMNS[:9]).reset_index(drop=True)
 
 
@@ -151,7 +145,7 @@ def behaviour_records(experiment_dir: Path | str) -> list[dict]:
         summary = read_json(summary_path)
         verdicts_path = summary_path.with_name(f"judge_{summary['judge']}.jsonl")
         cells: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-        for row in _score_rows(verdicts_path):
+        for row in read_rows(verdicts_path):
             for metric, aligned in row["metrics"].items():
                 cell = cells[(row["name"], row["seen"], row["question_type"], metric)]
                 cell[0] += 1

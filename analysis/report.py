@@ -9,7 +9,6 @@ inputs are missing shows a note instead.
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +17,12 @@ import pandas as pd
 from trl import TrlParser
 
 from analysis import behaviour, plots
-from analysis.aggregate import aggregate, formatted, main_table, paired_comparisons, read_results
+from analysis.aggregate import NoScores, aggregate, formatted, main_table, paired_comparisons, read_results
 from analysis.bias import BiasArguments, run_bias
 from analysis.dataset_stats import dataset_stats
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import exit_on_data_error
+from famous_persona.io import read_json
 
 STYLE = """
 body { font-family: sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -91,7 +91,7 @@ def _results(experiment_dir: Path, metric: str) -> tuple[pd.DataFrame, pd.DataFr
     """Fresh results.csv and main table from the scores when there are any; otherwise the stored results.csv."""
     try:
         table = aggregate(experiment_dir, metric)
-    except FileNotFoundError:
+    except NoScores:
         table = None
     results = read_results(experiment_dir)
     return results, table if table is not None else main_table(results, metric)
@@ -147,7 +147,7 @@ def _attribution(page: Page, experiment_dir: Path) -> None:
     page.heading("Attribution (sentence ablations + LASSO)")
     rows = []
     for path in sorted(experiment_dir.rglob("attribution/*/summary.json")):
-        summary = json.loads(path.read_text(encoding="utf-8"))
+        summary = read_json(path)
         for label in ("correct", "wrong"):
             rows.append({"run": str(path.parent.relative_to(experiment_dir)), "pairs of": label, **summary[label]})
     if not rows:

@@ -27,6 +27,7 @@ from trl import TrlParser
 from evaluation.fast_scoring import computed_tokens, score_pairs_fast
 from famous_persona import chat
 from famous_persona.config import Subparsers, parse_config, stage_parser
+from famous_persona.errors import exit_on_data_error
 from famous_persona.io import DatasetDir
 from famous_persona.logprobs import score_pairs
 from famous_persona.model_assets import ASSETS, fetch
@@ -143,6 +144,7 @@ def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
     return stage_parser("benchmark", [BenchmarkArguments], __doc__, subparsers)
 
 
+@exit_on_data_error
 def main(argv: list[str] | None = None, parser: TrlParser | None = None) -> None:
     (args,) = parse_config(parser or make_parser(), argv)
     if args.work_dir is not None:

@@ -11,12 +11,11 @@ stops with an error after storing everything that did arrive.
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 from famous_persona import judge_prompts
 from famous_persona.errors import DataError
-from famous_persona.io import DatasetDir, RecordError
+from famous_persona.io import DatasetDir, RecordError, read_rows
 from famous_persona.llm.backend import Tally, make_request
 from famous_persona.llm.cache import RequestCache, run_cached
 from famous_persona.llm.config import BackendConfig, open_backend
@@ -33,7 +32,7 @@ def opponents(rows: list[dict], dataset: DatasetDir, against: str) -> dict[str, 
     path = Path(against) / "generations.jsonl"
     if not path.is_file():
         raise RecordError(path, None, None, "file not found; --against is 'chosen' or a directory of generations")
-    found = {row["id"]: row["response"] for row in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
+    found = {row["id"]: row["response"] for row in read_rows(path)}
     missing = [row["id"] for row in rows if row["id"] not in found]
     if missing:
         raise DataError(f"{path}: no response for {len(missing)} ids, e.g. {missing[:3]}")

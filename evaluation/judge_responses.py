@@ -14,7 +14,6 @@ Usage: `python -m evaluation.judge_responses --out dump/demo/tiny/persona_gold/f
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -27,7 +26,7 @@ from evaluation.judge_persona import judge_persona
 from famous_persona import world_vocab
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
-from famous_persona.io import DatasetDir, RecordError, read_json, write_json, write_jsonl
+from famous_persona.io import DatasetDir, RecordError, read_json, read_rows, write_json, write_jsonl
 from famous_persona.text_overlap import rouge_l, tokens
 
 GENERATIONS = "generations.jsonl"
@@ -128,11 +127,7 @@ def _read_generations(out: Path) -> list[dict]:
     if not path.is_file():
         raise RecordError(path, None, None, "file not found; run evaluation.generate first")
     rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise RecordError(path, number, None, f"malformed JSON ({error.msg})") from None
+    for number, row in enumerate(read_rows(path), start=1):
         missing = [key for key in ("id", "name", "question_type", "seen", "fold", "response") if key not in row]
         if missing:
             raise RecordError(path, number, missing[0], "missing")

@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from trl import TrlParser
+from famous_persona.config import StageParser
 
 COMMANDS = {
     "world": ("sampling.world.synthetic", "make a synthetic persona world"),
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2)
     command, module_name = argv[0], COMMANDS[argv[0]][0]
     module = importlib.import_module(module_name)
-    subparsers = argparse.ArgumentParser(prog="famous-persona").add_subparsers(parser_class=TrlParser)
+    subparsers = argparse.ArgumentParser(prog="famous-persona").add_subparsers(parser_class=StageParser)
     parser = module.make_parser(subparsers)
     if parser.prog != f"famous-persona {command}":
         raise RuntimeError(f"{module_name}.make_parser registered {parser.prog!r}, not {command!r}")

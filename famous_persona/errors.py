@@ -16,14 +16,14 @@ class DataError(ValueError):
 
 def exit_on_data_error(main: F) -> F:
     """Print a DataError as one line on stderr and exit with status 2; any other exception is a bug and keeps its
-    traceback."""
+    traceback. Every stage's `main` is wrapped in it, so this is the one place bad input is reported."""
 
     @functools.wraps(main)
     def guarded(*args: object, **kwargs: object) -> object:
         try:
             return main(*args, **kwargs)
         except DataError as error:
-            print(f"error: {error}", file=sys.stderr)
+            print("error: " + " ".join(str(error).split()), file=sys.stderr)
             raise SystemExit(2) from None
 
     return guarded  # type: ignore[return-value]

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from famous_persona.errors import DataError
-from famous_persona.methods import MIX, is_training_only
+from famous_persona.methods import MIX, is_training_only, split_training_set
 from famous_persona.schema import DpoRecord, Pair, Persona, Prefix
 
 T = TypeVar("T", bound=BaseModel)
@@ -34,21 +34,52 @@ def _first_problem(error: ValidationError) -> tuple[str | None, str]:
     return field, first["msg"]
 
 
-def _objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, JSON object) for every non-blank line; a missing file or a bad line is a located error."""
+MAX_LINE_BYTES = int(os.environ.get("FAMOUS_PERSONA_MAX_LINE_BYTES", 1 << 20))
+"""The longest JSONL line read (1 MiB; the environment variable FAMOUS_PERSONA_MAX_LINE_BYTES changes it): a longer
+line is an error, not a memory blow-up. The project's own lines are a few kilobytes."""
+
+
+def decode(path: Path, first_line: int, data: bytes) -> str:
+    """UTF-8 text, or an error naming the line and column of the first bad byte (`data` starts at `first_line`)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        start = data.rfind(b"\n", 0, error.start) + 1
+        line = first_line + data.count(b"\n", 0, error.start)
+        column = len(data[start : error.start].decode("utf-8", errors="replace")) + 1
+        problem = f"not UTF-8 text (byte 0x{data[error.start]:02x} at column {column}); save the file as UTF-8"
+        raise RecordError(path, line, None, problem) from None
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of every line, each at most MAX_LINE_BYTES and valid UTF-8."""
     if not path.is_file():
         raise RecordError(path, None, None, "file not found")
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise RecordError(path, number, None, f"malformed JSON ({error.msg} at column {error.colno})") from None
-            if not isinstance(raw, dict):
-                raise RecordError(path, number, None, f"expected a JSON object, got {type(raw).__name__}")
-            yield number, raw
+    with path.open("rb") as handle:
+        for number, data in enumerate(iter(lambda: handle.readline(MAX_LINE_BYTES + 1), b""), start=1):
+            if len(data) > MAX_LINE_BYTES and not data.endswith(b"\n"):
+                raise RecordError(
+                    path, number, None, f"line longer than {MAX_LINE_BYTES} bytes (FAMOUS_PERSONA_MAX_LINE_BYTES)"
+                )
+            yield number, decode(path, number, data)
+
+
+def _objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, JSON object) for every non-blank line; a missing file or a bad line is a located error, and a
+    bad last line without its newline is named as a file cut short."""
+    for number, line in _lines(path):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as error:
+            cut = "; the file ends mid-line, as a copy or write cut short leaves it" if not line.endswith("\n") else ""
+            raise RecordError(
+                path, number, None, f"malformed JSON ({error.msg} at column {error.colno}){cut}"
+            ) from None
+        if not isinstance(raw, dict):
+            raise RecordError(path, number, None, f"expected a JSON object, got {type(raw).__name__}")
+        yield number, raw
 
 
 def read_rows(path: Path | str) -> list[dict[str, Any]]:
@@ -123,11 +154,17 @@ def write_json(path: Path | str, obj: Any) -> None:
 def read_json(path: Path | str) -> Any:
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RecordError(path, None, None, "file not found") from None
+        return json.loads(read_text(path))
     except json.JSONDecodeError as error:
         raise RecordError(path, error.lineno, None, f"malformed JSON ({error.msg})") from None
+
+
+def read_text(path: Path | str) -> str:
+    """A whole text file as UTF-8; a missing file or a bad byte is a located error."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecordError(path, None, None, "file not found")
+    return decode(path, 1, path.read_bytes())
 
 
 class DatasetDir:
@@ -172,7 +209,9 @@ class DatasetDir:
         return read_jsonl(self.prefix_path(method), Prefix, known={"name": names})
 
     def dpo(self, method: str, split: str) -> list[DpoRecord]:
-        """Baked rows; a mix repeats a pair's id once per part, every other file has unique ids."""
+        """Baked rows; a mix repeats a pair's id once per part, every other file has unique ids. A name outside the
+        grammar is refused before any file is looked for."""
+        split_training_set(method)
         if split == "test" and is_training_only(method):
             raise DataError(
                 f"{method!r} is a training set (a '{MIX}' mix or a persona task) and has no test pairs; "

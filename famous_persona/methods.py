@@ -4,6 +4,7 @@ stage reads
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 from dataclasses import dataclass
@@ -57,6 +58,25 @@ class Method:
         return self.name.removeprefix("shuffle_")
 
 
+SUFFIXES = ("bm25", "emb", "reverse", "seed")
+"""The suffix words of the grammar after the model: a model name that nearly spells one is a typo, not a model."""
+
+
+def _check_model_suffix(name: str, family_name: str, writes_persona: bool, model: str | None) -> None:
+    """Only a persona family takes a `_{model}`; elsewhere, and wherever it nearly spells a suffix word, the part is
+    an unknown suffix."""
+    if model is None or model == TEMPLATE_MODEL:
+        return
+    close = difflib.get_close_matches(model.rstrip("0123456789"), SUFFIXES, 1)
+    if close:
+        raise DataError(f"prefix method {name!r}: unknown suffix '_{model}' (did you mean _{close[0]}?)")
+    if not writes_persona:
+        raise DataError(
+            f"prefix method {name!r}: unknown suffix '_{model}'; {family_name} is written by the templated backend, "
+            "not by a model"
+        )
+
+
 def parse_method(name: str) -> Method:
     match = _pattern().match(name)
     if match is None:
@@ -66,8 +86,7 @@ def parse_method(name: str) -> Method:
     kin, shots = family(match["family"]), match["shots"]
     if kin.shots != (shots is not None):
         raise DataError(f"prefix method {name!r}: {kin.name} {'needs' if kin.shots else 'takes no'} _{{k}}s")
-    if match["model"] and kin.request is None and match["model"] != TEMPLATE_MODEL:
-        raise DataError(f"prefix method {name!r}: {kin.name} is written by the templated backend, not by a model")
+    _check_model_suffix(name, kin.name, kin.request is not None, match["model"])
     if shots is not None and int(shots) < 1:
         raise DataError(f"prefix method {name!r}: the number of shots must be at least 1")
     return Method(

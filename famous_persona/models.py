@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -9,6 +10,8 @@ from typing import Any
 
 import torch
 from accelerate import PartialState
+from huggingface_hub import try_to_load_from_cache
+from huggingface_hub.constants import is_offline_mode
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import (
     AutoModelForCausalLM,
@@ -21,6 +24,8 @@ from transformers import (
 )
 from trl import ModelConfig, get_quantization_config
 
+from famous_persona.errors import DataError, exit_on_data_error
+
 BOS, EOS, PAD, UNK = "<s>", "</s>", "<pad>", "<unk>"
 ROLE_TOKENS = ["<|system|>", "<|user|>", "<|assistant|>"]
 CHAT_TEMPLATE = (
@@ -28,6 +33,9 @@ CHAT_TEMPLATE = (
     "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
 )
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+MODEL_FILES = ("config.json", "adapter_config.json")
+TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json", *MODEL_FILES)
+HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 
 
 @dataclass(frozen=True)
@@ -93,7 +101,26 @@ def build_tiny_model(
     return out_dir
 
 
+def check_model_source(name_or_path: str | Path, files: tuple[str, ...] = MODEL_FILES) -> None:
+    """A model (or tokenizer) is a folder holding one of `files`, or a hub id; offline, a hub id must already be in
+    the local cache. Saying so at once replaces the hub client's long retry traceback."""
+    name = str(name_or_path)
+    path = Path(name)
+    if path.exists():
+        if not any((path / file).is_file() for file in files):
+            raise DataError(f"{path}: not a model folder (it holds none of {', '.join(files)})")
+        return
+    if not HUB_ID.match(name):
+        raise DataError(f"{name}: no such model folder")
+    if is_offline_mode() and not any(isinstance(try_to_load_from_cache(name, file), str) for file in files):
+        raise DataError(
+            f"{name}: no such model folder, and no hub model of that id in the local cache while HF_HUB_OFFLINE is "
+            "set; give a model folder, or download the model first"
+        )
+
+
 def load_tokenizer(name_or_path: str | Path) -> PreTrainedTokenizerBase:
+    check_model_source(name_or_path, TOKENIZER_FILES)
     tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -154,6 +181,7 @@ def load_model(
     """A causal LM from a hub id or a local dir; `adapter` (or an adapter dir as `name_or_path`) adds LoRA weights;
     `quantization` is '4bit' or '8bit' through bitsandbytes (GPU only); `init_kwargs` (see `model_init_kwargs`) go
     to `from_pretrained` and win over `dtype` and `quantization`."""
+    check_model_source(name_or_path)
     if adapter is None and is_adapter(name_or_path):
         from peft import PeftConfig
 
@@ -181,7 +209,7 @@ def dataset_texts(data: str | Path) -> list[str]:
         for record in dataset.dpo(method, split):
             texts += [m.content for m in (*record.prompt, *record.chosen, *record.rejected)]
     if not texts:
-        raise ValueError(
+        raise DataError(
             f"{dataset.root / 'dpo'}: no baked files to build a tokenizer from; run sampling.prefixes.bake first"
         )
     return texts
@@ -202,6 +230,7 @@ def make_parser(subparsers=None):
     return stage_parser("tiny-model", [TinyArguments], "Build the tiny local model from a dataset's text.", subparsers)
 
 
+@exit_on_data_error
 def main(args: list[str] | None = None, parser=None) -> None:
     from famous_persona.config import parse_config
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from famous_persona.errors import DataError
 from famous_persona.schema import Persona
@@ -13,6 +13,19 @@ FOLD_SCHEMES = ("fold", "axis", "person")
 def name_key(name: str) -> str:
     """The normalised key of a display name, e.g. 'Alexandria Ocasio-Cortez' -> 'alexandriaocasio-cortez'."""
     return "".join(name.lower().split())
+
+
+def require_train_pairs(method: str, counts: Mapping[str, int], need: int, why: str) -> None:
+    """Refuse a shot method that some people cannot fill, naming them with their train-pair counts: nobody is
+    silently given fewer shots."""
+    short = {name: count for name, count in counts.items() if count < need}
+    if short:
+        listed = ", ".join(f"{name} ({count})" for name, count in list(short.items())[:5])
+        more = f" and {len(short) - 5} more" if len(short) > 5 else ""
+        raise DataError(
+            f"{method}: needs {need} train pairs per person ({why}); {len(short)} of {len(counts)} people have "
+            f"fewer: {listed}{more}"
+        )
 
 
 class FoldError(DataError):

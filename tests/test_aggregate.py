@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from analysis.aggregate import COLUMNS, aggregate, collect, paired_comparisons, read_results
+from famous_persona.errors import DataError
 from famous_persona.io import write_json, write_jsonl
 
 
@@ -60,7 +61,7 @@ def test_table_means_over_people(tmp_path):
 
 
 def test_no_scores_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no summary.json"):
+    with pytest.raises(DataError, match="no summary.json"):
         collect(tmp_path)
 
 

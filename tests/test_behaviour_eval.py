@@ -177,7 +177,7 @@ def test_bad_input_is_one_line_with_exit_2(world, tmp_path, capsys):
             ["--model", str(tmp_path), "--data", str(world.root), "--test_method", "nope", "--out", str(tmp_path / "o")]
         )
     assert exit_info.value.code == 2
-    assert "nope/test.jsonl" in capsys.readouterr().err
+    assert "unknown prefix method 'nope'" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         judge_main(["--out", str(tmp_path / "nothing")])
     assert exit_info.value.code == 2

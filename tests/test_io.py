@@ -7,7 +7,9 @@ import shutil
 
 import pytest
 
-from famous_persona.io import DatasetDir, RecordError, read_jsonl, write_jsonl
+from famous_persona import io
+from famous_persona.errors import DataError
+from famous_persona.io import DatasetDir, RecordError, read_json, read_jsonl, write_jsonl
 from famous_persona.schema import Pair
 
 GOOD = {
@@ -118,3 +120,48 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
         write_jsonl(path, broken())
     assert path.read_text() == '{"a": 1}\n'
     assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
+
+
+def test_non_utf8_bytes_name_the_line_and_column(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    path.write_bytes(json.dumps(GOOD).encode() + b"\n" + variant().encode().replace(b"a-2", b"a-\xe9", 1) + b"\n")
+    with pytest.raises(RecordError, match="not UTF-8 text") as caught:
+        read_jsonl(path, Pair)
+    assert caught.value.line == 2 and "0xe9" in str(caught.value)
+
+
+def test_a_cut_last_line_is_named_as_a_cut_file(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(json.dumps(GOOD) + "\n" + variant()[:30], encoding="utf-8")
+    with pytest.raises(RecordError, match="ends mid-line") as caught:
+        read_jsonl(path, Pair)
+    assert caught.value.line == 2
+
+
+def test_a_line_past_the_limit_is_refused(tmp_path, monkeypatch):
+    path = write_lines(tmp_path / "pairs.jsonl", [json.dumps(GOOD), variant(prompt="x" * 5000)])
+    monkeypatch.setattr(io, "MAX_LINE_BYTES", 4096)
+    with pytest.raises(RecordError, match="longer than 4096 bytes") as caught:
+        read_jsonl(path, Pair)
+    assert caught.value.line == 2
+    monkeypatch.setattr(io, "MAX_LINE_BYTES", 8192)
+    assert len(read_jsonl(path, Pair)) == 2
+
+
+def test_a_line_exactly_at_the_limit_is_read(tmp_path, monkeypatch):
+    path = write_lines(tmp_path / "pairs.jsonl", [json.dumps(GOOD)])
+    monkeypatch.setattr(io, "MAX_LINE_BYTES", len(json.dumps(GOOD)))
+    assert len(read_jsonl(path, Pair)) == 1
+
+
+def test_json_file_in_latin1_names_its_line(tmp_path):
+    path = tmp_path / "summary.json"
+    path.write_bytes(b'{\n  "model": "caf\xe9"\n}\n')
+    with pytest.raises(RecordError, match="not UTF-8") as caught:
+        read_json(path)
+    assert caught.value.line == 2
+
+
+def test_baked_rows_of_a_method_outside_the_grammar_are_refused(world):
+    with pytest.raises(DataError, match="unknown suffix '_foo'"):
+        world.dpo("xyw_2s_foo", "train")

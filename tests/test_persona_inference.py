@@ -132,7 +132,7 @@ def test_inference_model_errors_name_the_file_and_key(tmp_path, world):
     inference = PersonaInference(models, tmp_path / "cache.sqlite")
     with pytest.raises(DataError, match=r"missing\.yaml"):
         build_prefixes("persona_xy_2s_missing", people, pairs, inference)
-    with pytest.raises(DataError, match=r"bad\.yaml: unknown key\(s\) \['temprature'\]"):
+    with pytest.raises(DataError, match=r"bad\.yaml:2: unknown key\(s\) \['temprature'\]"):
         build_prefixes("persona_xy_2s_bad", people, pairs, inference)
     with pytest.raises(DataError, match=r"odd\.yaml: backend"):
         build_prefixes("persona_gold_odd", people, pairs, inference)

@@ -51,7 +51,7 @@ def test_gold_against_itself_is_perfect(world):
 
 
 def test_recall_grows_with_shots_and_files_are_written(tmp_path, capsys):
-    dataset = build_world(tmp_path / "world")
+    dataset = build_world(tmp_path / "world", personal_per_person=10)  # 9 train pairs: 8 shots and a spare
     out = tmp_path / "quality.csv"
     with pytest.raises(DataError, match="famous-persona prefixes"):
         quality_rows(dataset, XY_METHODS)

@@ -113,7 +113,11 @@ def test_building_twice_gives_identical_records(world, built):
 
 def test_reverse_prefixes_show_the_least_similar_pairs_first(world):
     people, pairs = world.personas(), world.pairs()
-    ranked = {p.pair_id: p.shots for p in build_prefixes("xyw_1000s_emb", people, pairs)}
+    by_id = {pair.id: pair for pair in pairs}
+    retriever = Retriever("emb", [pair.prompt for pair in pairs])
     for prefix in build_prefixes("xywyl_2s_emb_reverse", people, pairs):
-        assert prefix.shots == ranked[prefix.pair_id][::-1][:2]
+        pool = [p for p in pairs if p.name == prefix.name and p.split == "train"]
+        scores = retriever.scorer(pool)(by_id[prefix.pair_id].prompt)
+        ranked = [pair.id for pair in rank(pool, scores, len(pool), prefix.pair_id, False)]
+        assert prefix.shots == ranked[::-1][:2]
         assert "Rejected answer:" in prefix.text

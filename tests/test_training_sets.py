@@ -177,3 +177,10 @@ def test_dpo_on_a_mix_with_the_task_trains_and_scores(mixed, tiny_model, tmp_pat
     )
     summary = read_json(run_dir / "eval" / "xyw_2s" / "summary.json")
     assert summary["train_method"] == WITH_TASK and summary["n_pairs"] == len(mixed.dpo("xyw_2s", "test"))
+
+
+def test_a_task_with_more_shots_than_train_pairs_is_refused(mixed):
+    people, pairs, personas = mixed.personas(), mixed.pairs(), mixed.prefixes("persona_gold")
+    most = max(Counter(p.name for p in pairs if p.split == "train").values())
+    with pytest.raises(DataError, match=f"needs {most + 1} train pairs per person"):
+        task_records(parse_persona_task(f"persona_task_{most + 1}s_from_persona_gold"), people, pairs, personas)

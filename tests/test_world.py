@@ -6,6 +6,8 @@ import filecmp
 import hashlib
 import json
 import random
+import re
+import shutil
 from collections import defaultdict
 
 import pytest
@@ -15,6 +17,7 @@ from famous_persona import world_vocab as vocab
 from famous_persona.chat import PERSONA_LEAD, user_turn
 from famous_persona.errors import DataError
 from famous_persona.families import FAMILIES, Family, register
+from famous_persona.io import DatasetDir
 from famous_persona.methods import parse_method, split_training_set
 from famous_persona.personas import FoldError, split_people
 from famous_persona.world_personas import persona_of_quality
@@ -164,6 +167,48 @@ def test_methods_grammar():
             parse_method(bad)
 
 
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("xyw_2s_foo", "unknown suffix '_foo'; xyw is written by the templated backend"),
+        ("xyw_2s_bm52", "unknown suffix '_bm52' (did you mean _bm25?)"),
+        ("persona_xy_4s_bm52", "unknown suffix '_bm52' (did you mean _bm25?)"),
+        ("persona_xy_4s_emd", "(did you mean _emb?)"),
+        ("persona_gold_reverce", "(did you mean _reverse?)"),
+    ],
+)
+def test_an_unknown_suffix_is_refused_not_read_as_a_model(name, message):
+    with pytest.raises(DataError, match=re.escape(message)):
+        parse_method(name)
+
+
+def test_real_inference_model_names_still_parse():
+    models = ("gpt4", "local", "smollm2", "llama321b", "zephyr7b", "ministral8b", "self", "base", "template")
+    assert [parse_method(f"persona_xy_4s_{model}").model for model in models] == list(models)
+
+
+def test_more_shots_than_train_pairs_names_who_and_how_many(world):
+    people, pairs = world.personas(), world.pairs()
+    train = sum(pair.split == "train" and pair.name == people[0].name for pair in pairs)
+    with pytest.raises(DataError, match=f"needs {train + 1} train pairs per person") as caught:
+        build_prefixes(f"xyw_{train}s", people, pairs)
+    assert f"{people[0].name} ({train})" in str(caught.value) and f"{len(people)} of {len(people)} people" in str(
+        caught.value
+    )
+    with pytest.raises(DataError, match=f"needs {train + 1} train pairs"):
+        build_prefixes(f"xyw_{train}s_bm25", people, pairs)
+    assert all(len(p.shots) == train - 1 for p in build_prefixes(f"xyw_{train - 1}s", people, pairs))
+
+
+def test_an_empty_pairs_file_leaves_existing_prefixes_alone(world, tmp_path):
+    copy = DatasetDir(shutil.copytree(world.root, tmp_path / "copy"))
+    before = copy.prefix_path("xyw_2s").read_bytes()
+    copy.pairs_path.write_text("", encoding="utf-8")
+    with pytest.raises(DataError, match="no pairs to build prefixes from"):
+        write_prefixes(copy, ["xyw_2s"])
+    assert copy.prefix_path("xyw_2s").read_bytes() == before
+
+
 @pytest.fixture
 def new_families():
     """Two families added the one way there is: a shot list of questions only, and a persona family."""
@@ -214,7 +259,7 @@ EVERY_FAMILY = [
     "persona_gold",
     "persona_gold_seed1",
     "persona_xy_1s",
-    "persona_xy_8s_seed1",
+    "persona_xy_5s_seed1",
     "persona_x_2s",
     "persona_xy_2s_bm25",
     "persona_x_2s_emb_reverse",

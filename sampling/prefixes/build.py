@@ -25,6 +25,7 @@ from famous_persona.families import TEMPLATE_MODEL, Draft, Text, family
 from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.manifest import record_step
 from famous_persona.methods import Method, parse_method, prefix_sources
+from famous_persona.personas import require_train_pairs
 from famous_persona.schema import Pair, Persona, Prefix
 from famous_persona.seeding import seeded
 from famous_persona.world_vocab import is_synthetic
@@ -98,7 +99,7 @@ def _model_writer(method: Method, inference: PersonaInference) -> Writer:
 
 
 def _draw(pool: Sequence[Pair], k: int, rng: random.Random) -> tuple[Pair, ...]:
-    return tuple(rng.sample(list(pool), min(k, len(pool))))
+    return tuple(rng.sample(list(pool), k))
 
 
 def _train_pools(pairs: Sequence[Pair]) -> dict[str, list[Pair]]:
@@ -109,9 +110,17 @@ def _train_pools(pairs: Sequence[Pair]) -> dict[str, list[Pair]]:
     return pools
 
 
+def _require_shots(method: Method, people: Sequence[Persona], pools: dict[str, list[Pair]]) -> None:
+    """k shots for everyone, also for a train row whose own pair is left out: k + 1 train pairs per person."""
+    k = method.shots or 0
+    counts = {person.name: len(pools[person.name]) for person in people}
+    require_train_pairs(method.name, counts, k + 1, f"{k} shots, and {k} others for a row whose own pair is a shot")
+
+
 def _shot_drafts(method: Method, people: Sequence[Persona], pairs: Sequence[Pair]) -> list[Draft]:
     """Each person's drawn shots, plus a redraw without it for every train pair among them (no row sees itself)."""
     pools = _train_pools(pairs)
+    _require_shots(method, people, pools)
     drafts = []
     for person in people:
         pool = pools[person.name]
@@ -128,6 +137,7 @@ def _retrieval_drafts(method: Method, people: Sequence[Persona], pairs: Sequence
     """One draft per pair (train and test): the person's train pairs ranked by similarity to its question."""
     retriever = Retriever(method.retrieval, [pair.prompt for pair in pairs])
     pools = _train_pools(pairs)
+    _require_shots(method, people, pools)
     drafts = []
     for person in people:
         pool = pools[person.name]
@@ -230,6 +240,8 @@ def write_prefixes(
     under <data>/cache."""
     methods = list(dict.fromkeys(method for name in methods for method in prefix_sources(name)))
     people, pairs = dataset.personas(), dataset.pairs()
+    if not pairs:
+        raise DataError(f"{dataset.pairs_path}: no pairs to build prefixes from; the prefix files are left as they are")
     cache = dataset.root / "cache" / "persona_inference.sqlite"
     inference = PersonaInference(inference_models, cache, overrides(inference_set))
     for method in methods:

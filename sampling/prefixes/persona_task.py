@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from famous_persona.errors import DataError
 from famous_persona.methods import PersonaTask
 from famous_persona.persona_prompts import from_pairs
+from famous_persona.personas import require_train_pairs
 from famous_persona.schema import DpoRecord, Message, Pair, Persona, Prefix
 from famous_persona.seeding import seeded
 
@@ -50,7 +51,7 @@ def _row(
     task: PersonaTask, person: Persona, index: int, pool: Sequence[Pair], texts: dict[str, str]
 ) -> DpoRecord | None:
     """One task row, or None when the drawn other persona reads exactly like the person's own."""
-    shots = _rng(task, "shots", person.name, index).sample(list(pool), min(task.shots, len(pool)))
+    shots = _rng(task, "shots", person.name, index).sample(list(pool), task.shots)
     others = [name for name in texts if name != person.name]
     rejected = texts[_rng(task, "rejected", person.name, index).choice(others)]
     if rejected == texts[person.name]:
@@ -71,9 +72,14 @@ def task_records(
 ) -> TaskRows:
     """Every person's task rows, people in file order; a person without train pairs has nothing to show and no rows."""
     texts = _own_personas(task, personas)
+    pools = {
+        person.name: [pair for pair in pairs if pair.name == person.name and pair.split == "train"] for person in people
+    }
+    counts = {name: len(pool) for name, pool in pools.items() if pool}
+    require_train_pairs(task.name, counts, task.shots, f"{task.shots} shots in every row")
     records, skipped = [], 0
     for person in people:
-        pool = [pair for pair in pairs if pair.name == person.name and pair.split == "train"]
+        pool = pools[person.name]
         if not pool:
             continue
         if person.name not in texts:
