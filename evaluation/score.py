@@ -34,7 +34,7 @@ from famous_persona.logprobs import adapter_disabled, score_pairs
 from famous_persona.manifest import skip_finished, write_manifest
 from famous_persona.metrics import METRICS, TIE_POLICY, margin
 from famous_persona.models import is_adapter, load_model, load_tokenizer, process_state
-from famous_persona.personas import held_out
+from famous_persona.personas import split_people
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ def score(args: ScoreArguments) -> dict[str, Any] | None:
     args = training_settings(args)
     name = resolve_scorer(args)
     dataset = DatasetDir(args.data)
-    unseen = held_out(dataset.personas(), args.fold, args.fold_scheme)
+    unseen = set(split_people(dataset.personas(), args.fold, args.fold_scheme, args.train_method == "none")[1])
     records = dataset.dpo(args.test_method, "test")
     state = process_state()
     launched = args.num_shards == 1 and state.num_processes > 1

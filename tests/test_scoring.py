@@ -1,4 +1,5 @@
-"""Both scorers against an independent recomputation from the model's logits; the tie policy; truncation counts."""
+"""Both scorers against an independent recomputation from the model's logits; the tie policy; truncation counts;
+the fold check scoring shares with training."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from evaluation.score import ScoreArguments, score, training_settings
 from famous_persona.io import DatasetDir, read_json, write_json, write_jsonl
 from famous_persona.metrics import is_correct, margin
 from famous_persona.models import load_model, load_tokenizer
+from famous_persona.personas import FoldError, split_people
+from training.common import RunArguments, fold_data
 
 
 def _independent_logp(model, tokenizer, prompt_messages, answer: str) -> tuple[float, int]:
@@ -132,3 +135,29 @@ def test_rows_name_their_run_and_texts_only_with_log_samples(world, tiny_model, 
     for row in logged:
         assert row["chosen"][-1]["content"] == records[row["id"]].chosen[0].content
         assert row["prompt"][-1]["role"] == "user"
+
+
+@pytest.mark.parametrize(
+    ("fold", "train_method", "problem"),
+    [
+        (7, "none", "fold 7 has no people"),
+        (-2, "none", "fold -2 does not exist"),
+        (-1, "xyw_2s", "fold -1 does not exist: .* prompt-only"),
+    ],
+)
+def test_scoring_refuses_a_fold_training_refuses(world, tiny_model, tmp_path, fold, train_method, problem):
+    args = ScoreArguments(model=str(tiny_model), data=str(world.root), test_method="tag", out=str(tmp_path), fold=fold)
+    args.train_method = train_method
+    with pytest.raises(FoldError, match=problem):
+        score(args)
+    if fold != -1:
+        with pytest.raises(FoldError, match=problem):
+            fold_data(RunArguments(data=str(world.root), method="tag", fold=fold), seed=0)
+    assert not (tmp_path / "scores.jsonl").exists()
+
+
+def test_only_an_untrained_model_may_take_fold_minus_one(world):
+    people = world.personas()
+    assert split_people(people, -1, prompt_only=True) == ([], [p.name for p in people])
+    with pytest.raises(FoldError, match="fold -1 does not exist"):
+        split_people(people, -1)
