@@ -27,7 +27,7 @@ from famous_persona import chat
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, read_json, write_jsonl
-from famous_persona.manifest import redact, skip_finished, write_manifest
+from famous_persona.manifest import redact, shaping, skip_finished, write_manifest
 from famous_persona.models import load_model, load_tokenizer, model_init_kwargs
 from famous_persona.personas import split_people
 from famous_persona.schema import DpoRecord
@@ -42,25 +42,6 @@ WEIGHTS = (
     "pytorch_model.bin.index.json",
     "adapter_model.safetensors",
     "adapter_model.bin",
-)
-# Settings a resumed run may change: where it writes and logs, how it is launched, and credentials. Every other key
-# of the recorded config must match, or the resume is refused (docs/design.md §9).
-RESUME_IGNORED = frozenset(
-    {
-        "output_dir",
-        "run_name",
-        "resume_from_checkpoint",
-        "force",
-        "local_rank",
-        "logging_steps",
-        "logging_strategy",
-        "logging_first_step",
-        "log_level",
-        "log_level_replica",
-        "report_to",
-        "disable_tqdm",
-        "hub_token",
-    }
 )
 
 
@@ -191,11 +172,13 @@ def _resume_state(run_dir: Path) -> list[Path]:
 
 def changed_settings(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """`key old -> new` for every setting that differs between two manifest configs ({dataclass: {key: value}}),
-    RESUME_IGNORED aside; a key only one side has (another library version) is not compared."""
+    the neutral ones (paths, logging, launch, credentials) aside; a key only one side has (another library version)
+    is not compared."""
+    recorded, current = shaping(recorded), shaping(current)
     changes = []
     for section in sorted(set(recorded) & set(current)):
         old, new = recorded[section], current[section]
-        for key in sorted((set(old) & set(new)) - RESUME_IGNORED):
+        for key in sorted(set(old) & set(new)):
             if old[key] != new[key]:
                 changes.append(f"{key} {old[key]!r} -> {new[key]!r}")
     return changes
