@@ -52,9 +52,13 @@ def split_people(
         raise FoldError(f"unknown fold scheme {scheme!r}; expected one of {FOLD_SCHEMES}")
     if fold == PROMPT_ONLY_FOLD and prompt_only:
         return [], [person.name for person in people]
+    if fold == PROMPT_ONLY_FOLD:
+        raise FoldError(
+            "fold -1 (everyone unseen) is only for prompt-only scores of an untrained model (train_method "
+            "none); give the fold the model was trained for"
+        )
     if fold < 0:
-        hint = "; fold -1 is for prompt-only scores of an untrained model (train_method none)"
-        raise FoldError(f"fold {fold} does not exist: folds count from 0{hint}")
+        raise FoldError(f"fold {fold} does not exist: folds count from 0 (-1 is for prompt-only scores)")
     unseen_names = _held_out(people, fold, scheme)
     unseen = [person.name for person in people if person.name in unseen_names]
     seen = [person.name for person in people if person.name not in unseen_names]
