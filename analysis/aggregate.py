@@ -25,6 +25,7 @@ from trl import TrlParser
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import read_json, read_rows
+from famous_persona.manifest import shaping
 from famous_persona.methods import parse_method
 from famous_persona.metrics import METRICS, margin
 
@@ -79,13 +80,14 @@ class AggregateArguments:
 
 def run_identity(summary_path: Path, summary: dict) -> dict:
     """fold scheme, base model and config hash of a run, from the training manifest (or, for prompt-only scores, the
-    scoring manifest), so runs that share a method and fold number can never be merged."""
+    scoring manifest), so runs that share a method and fold number can never be merged. The hash leaves out the
+    settings that change no number (paths, logging, launch), so a run copied or moved keeps its identity."""
     train_manifest = summary_path.parents[2] / "manifest.json"
     eval_manifest = summary_path.with_name("manifest.json")
     train = read_json(train_manifest) if train_manifest.is_file() else {}
     scoring = read_json(eval_manifest) if eval_manifest.is_file() else {}
-    score_config = {k: v for k, v in scoring.get("config", {}).items() if k != "out"}
-    config = train.get("config") or score_config
+    score_config = shaping(scoring.get("config", {}))
+    config = shaping(train.get("config", {})) or score_config
     digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12] if config else ""
     return {
         "fold_scheme": summary.get("fold_scheme", "fold"),
@@ -96,19 +98,14 @@ def run_identity(summary_path: Path, summary: dict) -> dict:
 
 def collect(experiment_dir: Path | str) -> pd.DataFrame:
     """One row per (model, train_method, test_method, fold, name, question_type, metric); a run identity found twice
-    (a copied run directory) is counted once."""
-    records, seen_runs = [], {}
+    (a copied run directory) is counted once, and two copies of one identity with different numbers are an error."""
+    runs = Runs()
     for summary_path in sorted(Path(experiment_dir).rglob("summary.json")):
         scores_path = summary_path.with_name("scores.jsonl")
         if not scores_path.is_file():
             continue
         summary = read_json(summary_path)
         identity = {**{k: summary[k] for k in ("experiment", *KEYS, "fold")}, **run_identity(summary_path, summary)}
-        key = tuple(identity[k] for k in IDENTITY)
-        if key in seen_runs:
-            log.warning("%s: same run identity as %s; counted once", summary_path, seen_runs[key])
-            continue
-        seen_runs[key] = summary_path
         cells: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
         for row in read_rows(scores_path):
             for metric in METRICS:
@@ -117,30 +114,41 @@ def collect(experiment_dir: Path | str) -> pd.DataFrame:
                     cell = cells[(row["name"], row["seen"], row["question_type"], metric)]
                     cell[0] += 1
                     cell[1] += value > 0
-        for (name, seen, question_type, metric), (n, n_correct) in cells.items():
-            records.append(
-                {
-                    **identity,
-                    "name": name,
-                    "seen": seen,
-                    "question_type": question_type,
-                    "metric": metric,
-                    "n": n,
-                    "n_correct": n_correct,
-                    "accuracy": n_correct / n,
-                }
-            )
-    records += behaviour_records(experiment_dir)
-    if not records:
+        runs.add(summary_path, identity, cells)
+    behaviour_records(experiment_dir, runs)
+    if not runs.records:
         found = "no such folder" if not Path(experiment_dir).is_dir() else "no summary.json with scores.jsonl beside it"
         raise NoScores(f"{experiment_dir}: {found}; score a model into it first (famous-persona score)")
-    return pd.DataFrame.from_records(records, columns=COLUMNS).sort_values(COLUMNS[:9]).reset_index(drop=True)
+    return pd.DataFrame.from_records(runs.records, columns=COLUMNS).sort_values(COLUMNS[:9]).reset_index(drop=True)
 
 
-def behaviour_records(experiment_dir: Path | str) -> list[dict]:
+class Runs:
+    """results.csv rows gathered run by run, each run identity once."""
+
+    def __init__(self) -> None:
+        self.records: list[dict] = []
+        self.seen: dict[tuple, tuple[Path, dict]] = {}
+
+    def add(self, path: Path, identity: dict, cells: dict[tuple, list[int]]) -> None:
+        """The rows of one run's cells (name, seen, question type, metric) -> [n, n_correct], once per identity and
+        kind of summary file; a copy of a run already added is skipped, a conflicting one refused with both paths."""
+        key = (path.name, *(identity[k] for k in IDENTITY))
+        counts = {cell: tuple(value) for cell, value in cells.items()}
+        if key in self.seen:
+            first, known = self.seen[key]
+            if known != counts:
+                raise DataError(f"{path}: same run identity as {first} but other numbers; remove the wrong copy")
+            log.warning("%s: same run identity as %s; counted once", path, first)
+            return
+        self.seen[key] = (path, counts)
+        for (name, seen, question_type, metric), (n, n_correct) in cells.items():
+            cell = {"name": name, "seen": seen, "question_type": question_type, "metric": metric}
+            self.records.append({**identity, **cell, "n": n, "n_correct": n_correct, "accuracy": n_correct / n})
+
+
+def behaviour_records(experiment_dir: Path | str, runs: Runs) -> None:
     """results.csv rows of the behavioural metrics (evaluation.judge_responses): one per person, question type and
     metric, with n responses and n_correct the aligned ones, so every table treats them like an accuracy."""
-    records = []
     for summary_path in sorted(Path(experiment_dir).rglob("judge_*_summary.json")):
         summary = read_json(summary_path)
         verdicts_path = summary_path.with_name(f"judge_{summary['judge']}.jsonl")
@@ -151,11 +159,7 @@ def behaviour_records(experiment_dir: Path | str) -> list[dict]:
                 cell[0] += 1
                 cell[1] += bool(aligned)
         identity = {key: summary[key] for key in ("experiment", "model", "train_method", "test_method", "fold")}
-        identity |= run_identity(summary_path, summary)
-        for (name, seen, question_type, metric), (n, n_correct) in cells.items():
-            cell = {"name": name, "seen": seen, "question_type": question_type, "metric": metric}
-            records.append({**identity, **cell, "n": n, "n_correct": n_correct, "accuracy": n_correct / n})
-    return records
+        runs.add(summary_path, identity | run_identity(summary_path, summary), cells)
 
 
 def read_results(experiment_dir: Path | str) -> pd.DataFrame:

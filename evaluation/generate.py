@@ -31,7 +31,7 @@ from famous_persona.generation import generate
 from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.manifest import is_finished, write_manifest
 from famous_persona.models import load_model, load_tokenizer, process_state
-from famous_persona.personas import held_out, name_key
+from famous_persona.personas import name_key, split_people
 from famous_persona.schema import DpoRecord
 
 logger = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ def generate_responses(args: GenerateArguments) -> Path | None:
     else:
         index, count = shards.checked_shard(args.shard_index, args.num_shards)
     dataset = DatasetDir(args.data)
-    unseen = held_out(dataset.personas(), args.fold, args.fold_scheme)
+    unseen = set(split_people(dataset.personas(), args.fold, args.fold_scheme, args.train_method == "none")[1])
     records = _wanted(dataset.dpo(args.test_method, "test"), unseen, args.people)
     people = _by_person(shards.select(records, index, count))
     if args.force:

@@ -13,6 +13,7 @@ chosen by itself for such a directory).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -34,7 +35,7 @@ from famous_persona.logprobs import adapter_disabled, score_pairs
 from famous_persona.manifest import skip_finished, write_manifest
 from famous_persona.metrics import METRICS, TIE_POLICY, margin
 from famous_persona.models import is_adapter, load_model, load_tokenizer, process_state
-from famous_persona.personas import held_out
+from famous_persona.personas import split_people
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ SCORERS: dict[str, Scorer] = {"fast": score_pairs_fast, "naive": score_pairs}
 CHOICES = ("auto", *SCORERS, "vpl")
 FROM_RUN = "@run"
 DEFAULTS = {"beta": 0.1, "max_length": 512}
+SHARD_OWN = ("shard_index", "force", "batch_size")
 
 
 @dataclass
@@ -201,7 +203,7 @@ def score(args: ScoreArguments) -> dict[str, Any] | None:
     args = training_settings(args)
     name = resolve_scorer(args)
     dataset = DatasetDir(args.data)
-    unseen = held_out(dataset.personas(), args.fold, args.fold_scheme)
+    unseen = set(split_people(dataset.personas(), args.fold, args.fold_scheme, args.train_method == "none")[1])
     records = dataset.dpo(args.test_method, "test")
     state = process_state()
     launched = args.num_shards == 1 and state.num_processes > 1
@@ -219,8 +221,9 @@ def score(args: ScoreArguments) -> dict[str, Any] | None:
         if not state.is_main_process:
             return None
     elif count > 1:
-        shards.write_shard(Path(args.out), index, count, rows)
-        rows = shards.merge(Path(args.out), records, count)
+        settings = shard_settings(args, name, dataset)
+        shards.write_shard(Path(args.out), index, count, rows, settings)
+        rows = shards.merge(Path(args.out), records, count, settings)
         if rows is None:
             logger.info("shard %d of %d written; the last shard to finish writes the summary", index, count)
             return None
@@ -229,6 +232,14 @@ def score(args: ScoreArguments) -> dict[str, Any] | None:
     summary = write_outputs(args, rows, convs, "evaluation.score", scorer=name, shards=count)
     shards.clear(Path(args.out), count)
     return summary
+
+
+def shard_settings(args: ScoreArguments, scorer: str, dataset: DatasetDir) -> dict[str, Any]:
+    """What a shard must share with every other shard to be merged: every option (resolved from the trained run)
+    but the shard's own index, `force` and `batch_size` (throughput only), and the test file's digest."""
+    test_file = dataset.dpo_path(args.test_method, "test")
+    settings = {k: v for k, v in asdict(args).items() if k not in SHARD_OWN}
+    return {**settings, "scorer": scorer, "test_file_sha256": hashlib.sha256(test_file.read_bytes()).hexdigest()}
 
 
 def write_outputs(

@@ -1,8 +1,10 @@
 """Split scoring over processes by person (a person's prefix stays in one shard) and merge the parts back.
 
 Processes started together by a launcher split the people with accelerate and gather their rows in memory; shards
-started one by one (`--num_shards N --shard_index i`) each write <out>/shards/<index>-of-<count>.jsonl. Either way
-the merge checks that every pair comes back exactly once; shard files are removed once the merged files are written.
+started one by one (`--num_shards N --shard_index i`) each write <out>/shards/<index>-of-<count>.jsonl and, before
+it, the settings it was scored with beside it (`.settings.json`). Either way the merge checks that every pair comes
+back exactly once, and a merge of shard files also that every shard names the same model, data and settings as the
+merging process; shard files are removed once the merged files are written.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from famous_persona.errors import DataError
-from famous_persona.io import RecordError, read_rows, write_jsonl
+from famous_persona.io import RecordError, read_json, read_rows, write_json, write_jsonl
 from famous_persona.schema import DpoRecord
 
 
@@ -39,13 +41,19 @@ def shard_path(out: Path, index: int, count: int) -> Path:
     return out / "shards" / f"{index}-of-{count}.jsonl"
 
 
-def write_shard(out: Path, index: int, count: int, rows: list[dict[str, Any]]) -> None:
+def settings_path(out: Path, index: int, count: int) -> Path:
+    return shard_path(out, index, count).with_suffix(".settings.json")
+
+
+def write_shard(out: Path, index: int, count: int, rows: list[dict[str, Any]], settings: dict[str, Any]) -> None:
+    """The settings first and the rows last, so a shard whose rows exist always names its settings."""
+    write_json(settings_path(out, index, count), settings)
     write_jsonl(shard_path(out, index, count), rows)
 
 
-def merge(out: Path, records: Sequence[DpoRecord], count: int) -> list[dict[str, Any]] | None:
+def merge(out: Path, records: Sequence[DpoRecord], count: int, settings: dict[str, Any]) -> list[dict[str, Any]] | None:
     """All shards' rows in the order of `records`, or None while a shard is missing (not done, or already merged
-    and cleared by another process)."""
+    and cleared by another process); a shard scored with other settings than `settings` is refused."""
     paths = [shard_path(out, index, count) for index in range(count)]
     try:
         rows = [row for path in paths for row in read_rows(path)]
@@ -53,7 +61,20 @@ def merge(out: Path, records: Sequence[DpoRecord], count: int) -> list[dict[str,
         if all(path.is_file() for path in paths):
             raise
         return None
+    for index in range(count):
+        check_settings(settings_path(out, index, count), settings)
     return merge_rows(rows, records, out / "shards")
+
+
+def check_settings(path: Path, settings: dict[str, Any]) -> None:
+    """Refuse a shard that was scored with another model, data or setting than the merging process."""
+    if not path.is_file():
+        raise DataError(f"{path}: file not found: the shard names no settings; score that shard again")
+    recorded = read_json(path)
+    changed = [key for key in sorted(set(recorded) | set(settings)) if recorded.get(key) != settings.get(key)]
+    if changed:
+        found = ", ".join(f"{key} {recorded.get(key)!r} there, {settings.get(key)!r} here" for key in changed)
+        raise DataError(f"{path}: this shard was scored with other settings ({found}); score it again with these")
 
 
 def merge_rows(rows: Sequence[dict[str, Any]], records: Sequence[DpoRecord], where: Path) -> list[dict[str, Any]]:
@@ -76,3 +97,4 @@ def clear(out: Path, count: int) -> None:
     """Remove merged shards, so a forced re-run never merges a stale one."""
     for index in range(count):
         shard_path(out, index, count).unlink(missing_ok=True)
+        settings_path(out, index, count).unlink(missing_ok=True)

@@ -18,6 +18,26 @@ logger = logging.getLogger(__name__)
 
 PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers", "numpy", "pandas")
 SECRET_WORDS = {"key", "apikey", "token", "secret", "password", "credentials"}
+# Settings that say where a run writes, how it logs or is launched, or hold a credential: they never change what it
+# computes, so a resume may change them and a run's config hash leaves them out (docs/design.md §9, §11).
+NEUTRAL_KEYS = frozenset(
+    {
+        "output_dir",
+        "out",
+        "run_name",
+        "resume_from_checkpoint",
+        "force",
+        "local_rank",
+        "logging_steps",
+        "logging_strategy",
+        "logging_first_step",
+        "log_level",
+        "log_level_replica",
+        "report_to",
+        "disable_tqdm",
+        "hub_token",
+    }
+)
 
 
 def git_commit(root: Path | str = ".") -> str | None:
@@ -49,6 +69,13 @@ def redact(config: Any) -> Any:
         return {key: "<redacted>" if _looks_secret(key) and value else redact(value) for key, value in config.items()}
     if isinstance(config, list):
         return [redact(value) for value in config]
+    return config
+
+
+def shaping(config: Any) -> Any:
+    """A config without its NEUTRAL_KEYS at any depth: what decides the numbers a run produces."""
+    if isinstance(config, dict):
+        return {key: shaping(value) for key, value in config.items() if key not in NEUTRAL_KEYS}
     return config
 
 

@@ -8,6 +8,7 @@ from famous_persona.errors import DataError
 from famous_persona.schema import Persona
 
 FOLD_SCHEMES = ("fold", "axis", "person")
+PROMPT_ONLY_FOLD = -1
 
 
 def name_key(name: str) -> str:
@@ -37,33 +38,43 @@ def axis_folds(people: Sequence[Persona]) -> list[str]:
     return sorted({axis for person in people for axis in person.axes})
 
 
-def held_out(people: Sequence[Persona], fold: int, scheme: str = "fold") -> set[str]:
-    """Names of the unseen people of a fold; fold -1 (prompt-only) holds out everyone."""
-    if fold < 0:
-        return {person.name for person in people}
+def _held_out(people: Sequence[Persona], fold: int, scheme: str) -> set[str]:
+    """Names of the unseen people of a fold that exists in its scheme."""
     if scheme == "fold":
-        return {person.name for person in people if person.fold == fold}
+        unseen = {person.name for person in people if person.fold == fold}
+        if not unseen:
+            raise FoldError(f"fold {fold} has no people (folds present: {sorted({p.fold for p in people})})")
+        return unseen
     if scheme == "axis":
         axes = axis_folds(people)
         if fold >= len(axes):
             raise FoldError(f"axis fold {fold} does not exist: there are {len(axes)} axes ({', '.join(axes)})")
         return {person.name for person in people if axes[fold] in person.axes}
-    if scheme == "person":
-        names = sorted(person.name for person in people)
-        if fold >= len(names):
-            raise FoldError(f"person fold {fold} does not exist: there are {len(names)} people")
-        return set(names) - {names[fold]}
-    raise FoldError(f"unknown fold scheme {scheme!r}; expected one of {FOLD_SCHEMES}")
+    names = sorted(person.name for person in people)
+    if fold >= len(names):
+        raise FoldError(f"person fold {fold} does not exist: there are {len(names)} people")
+    return set(names) - {names[fold]}
 
 
-def split_people(people: Sequence[Persona], fold: int, scheme: str = "fold") -> tuple[list[str], list[str]]:
-    """Seen (trained on) and unseen (held out) names for a fold; both must be non-empty."""
-    unseen_names = held_out(people, fold, scheme)
+def split_people(
+    people: Sequence[Persona], fold: int, scheme: str = "fold", prompt_only: bool = False
+) -> tuple[list[str], list[str]]:
+    """Seen and unseen names of a fold: the one fold check of training, scoring and generation. The fold must exist
+    in its scheme and leave people on both sides; fold -1 (everyone unseen) is only for an untrained model."""
+    if scheme not in FOLD_SCHEMES:
+        raise FoldError(f"unknown fold scheme {scheme!r}; expected one of {FOLD_SCHEMES}")
+    if fold == PROMPT_ONLY_FOLD and prompt_only:
+        return [], [person.name for person in people]
+    if fold == PROMPT_ONLY_FOLD:
+        raise FoldError(
+            "fold -1 (everyone unseen) is only for prompt-only scores of an untrained model (train_method "
+            "none); give the fold the model was trained for"
+        )
+    if fold < 0:
+        raise FoldError(f"fold {fold} does not exist: folds count from 0 (-1 is for prompt-only scores)")
+    unseen_names = _held_out(people, fold, scheme)
     unseen = [person.name for person in people if person.name in unseen_names]
     seen = [person.name for person in people if person.name not in unseen_names]
-    if not unseen:
-        folds = sorted({person.fold for person in people}) if scheme == "fold" else axis_folds(people)
-        raise FoldError(f"fold {fold} has no people (folds present: {folds})")
     if not seen:
         raise FoldError(f"fold {fold} holds out everyone: nobody is left to train on")
     return seen, unseen

@@ -109,3 +109,37 @@ def test_paired_contrast_on_the_same_people(tmp_path):
     assert row["difference"] == pytest.approx(4 / 6)
     assert 0 < row["low"] <= row["difference"] <= row["high"] <= 1
     assert row["p"] < 0.2 and row["p_holm"] >= row["p"]
+
+
+def test_a_copy_with_other_numbers_is_an_error_naming_both(tmp_path):
+    _eval_dir(tmp_path, "tag", [_row("a", "personal", True, False)])
+    shutil.copytree(tmp_path / "m", tmp_path / "copy" / "m")
+    copied = tmp_path / "copy" / "m" / "tag" / "fold0" / "eval" / "tag"
+    write_jsonl(copied / "scores.jsonl", [_row("a", "personal", False, False)])
+    with pytest.raises(DataError, match="same run identity as .* but other numbers") as caught:
+        collect(tmp_path)
+    assert str(copied / "summary.json") in str(caught.value)
+    assert str(tmp_path / "m" / "tag" / "fold0" / "eval" / "tag" / "summary.json") in str(caught.value)
+
+
+def test_a_run_trained_again_elsewhere_keeps_its_identity(tmp_path):
+    """The config hash leaves out paths and logging: the same run written to another directory is one run."""
+    rows = [_row("a", "personal", True, False)]
+    _eval_dir(tmp_path, "tag", rows)
+    shutil.copytree(tmp_path / "m", tmp_path / "again" / "m")
+    manifest = tmp_path / "again" / "m" / "tag" / "fold0" / "manifest.json"
+    moved = json.loads(manifest.read_text())
+    moved["config"] = {**moved["config"], "output_dir": "elsewhere", "logging_steps": 1}
+    manifest.write_text(json.dumps(moved))
+    assert len(collect(tmp_path)) == 2  # one run × the two reference-free metrics
+
+
+def test_copied_behaviour_verdicts_are_counted_once(tmp_path):
+    out = tmp_path / "m" / "tag" / "fold0" / "eval" / "tag"
+    verdicts = [{"name": "a", "seen": False, "question_type": "personal", "metrics": {"gen_world_aligned": True}}]
+    write_jsonl(out / "judge_world.jsonl", verdicts)
+    summary = {"experiment": "e", "model": "m", "train_method": "tag", "test_method": "tag", "fold": 0}
+    write_json(out / "judge_world_summary.json", {**summary, "judge": "world", "fold_scheme": "fold"})
+    shutil.copytree(tmp_path / "m", tmp_path / "copy" / "m")
+    results = collect(tmp_path)
+    assert results["n"].tolist() == [1]

@@ -103,16 +103,16 @@ def test_two_shards_merge_to_every_pair_once_with_the_naive_scores(world, tiny_m
 def test_a_merge_refuses_pairs_scored_twice_or_missing(world, tmp_path):
     records = world.dpo("tag", "test")
     rows = [{"id": r.id} for r in records]
-    shards.write_shard(tmp_path, 0, 2, rows[:5])
-    assert shards.merge(tmp_path, records, 2) is None
-    shards.write_shard(tmp_path, 1, 2, rows[4:])
+    shards.write_shard(tmp_path, 0, 2, rows[:5], {})
+    assert shards.merge(tmp_path, records, 2, {}) is None
+    shards.write_shard(tmp_path, 1, 2, rows[4:], {})
     with pytest.raises(DataError, match=r"shards: scored twice: \['[^']+'\]$"):
-        shards.merge(tmp_path, records, 2)
-    shards.write_shard(tmp_path, 1, 2, rows[6:])
+        shards.merge(tmp_path, records, 2, {})
+    shards.write_shard(tmp_path, 1, 2, rows[6:], {})
     with pytest.raises(DataError, match=r"shards: missing: \['[^']+'\]$"):
-        shards.merge(tmp_path, records, 2)
-    shards.write_shard(tmp_path, 1, 2, rows[5:])
-    assert shards.merge(tmp_path, records, 2) == rows
+        shards.merge(tmp_path, records, 2, {})
+    shards.write_shard(tmp_path, 1, 2, rows[5:], {})
+    assert shards.merge(tmp_path, records, 2, {}) == rows
 
 
 def test_people_are_split_whole_and_a_shard_outside_the_range_is_refused(world):

@@ -1,4 +1,5 @@
-"""Both scorers against an independent recomputation from the model's logits; the tie policy; truncation counts."""
+"""Both scorers against an independent recomputation from the model's logits; the tie policy; truncation counts;
+the fold check scoring shares with training; merging only shards scored alike."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ import shutil
 import pytest
 import torch
 
+from evaluation import shards
 from evaluation.score import ScoreArguments, score, training_settings
+from famous_persona.errors import DataError
 from famous_persona.io import DatasetDir, read_json, write_json, write_jsonl
 from famous_persona.metrics import is_correct, margin
 from famous_persona.models import load_model, load_tokenizer
+from famous_persona.personas import FoldError, split_people
+from training.common import RunArguments, fold_data
 
 
 def _independent_logp(model, tokenizer, prompt_messages, answer: str) -> tuple[float, int]:
@@ -132,3 +137,50 @@ def test_rows_name_their_run_and_texts_only_with_log_samples(world, tiny_model, 
     for row in logged:
         assert row["chosen"][-1]["content"] == records[row["id"]].chosen[0].content
         assert row["prompt"][-1]["role"] == "user"
+
+
+@pytest.mark.parametrize(
+    ("fold", "train_method", "problem"),
+    [
+        (7, "none", "fold 7 has no people"),
+        (-2, "none", "fold -2 does not exist"),
+        (-1, "xyw_2s", "fold -1 .* only for prompt-only scores of an untrained model"),
+    ],
+)
+def test_scoring_refuses_a_fold_training_refuses(world, tiny_model, tmp_path, fold, train_method, problem):
+    args = ScoreArguments(model=str(tiny_model), data=str(world.root), test_method="tag", out=str(tmp_path), fold=fold)
+    args.train_method = train_method
+    with pytest.raises(FoldError, match=problem):
+        score(args)
+    if fold != -1:
+        with pytest.raises(FoldError, match=problem):
+            fold_data(RunArguments(data=str(world.root), method="tag", fold=fold), seed=0)
+    assert not (tmp_path / "scores.jsonl").exists()
+
+
+def test_only_an_untrained_model_may_take_fold_minus_one(world):
+    people = world.personas()
+    assert split_people(people, -1, prompt_only=True) == ([], [p.name for p in people])
+    with pytest.raises(FoldError, match="fold -1 .* only for prompt-only"):
+        split_people(people, -1)
+
+
+def test_a_merge_refuses_shards_scored_with_other_settings(world, tmp_path):
+    records = world.dpo("tag", "test")
+    rows = [{"id": r.id} for r in records]
+    half = len(rows) // 2
+    settings = {"model": "a", "beta": 0.1, "test_file_sha256": "x"}
+    shards.write_shard(tmp_path, 0, 2, rows[:half], settings)
+    shards.write_shard(tmp_path, 1, 2, rows[half:], {**settings, "model": "b"})
+    with pytest.raises(DataError, match=r"1-of-2.settings.json: .*\(model 'b' there, 'a' here\)"):
+        shards.merge(tmp_path, records, 2, settings)
+    shards.write_shard(tmp_path, 1, 2, rows[half:], settings)
+    assert shards.merge(tmp_path, records, 2, settings) == rows
+
+
+def test_shards_of_one_output_scored_with_another_beta_are_not_merged(world, tiny_model, tmp_path):
+    common = dict(model=str(tiny_model), data=str(world.root), test_method="tag", out=str(tmp_path), num_shards=2)
+    assert score(ScoreArguments(**common, shard_index=1, beta=0.5)) is None
+    with pytest.raises(DataError, match="1-of-2.settings.json: .*beta 0.5 there, 0.1 here"):
+        score(ScoreArguments(**common, shard_index=0, batch_size=8))
+    assert not (tmp_path / "summary.json").exists()

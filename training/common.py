@@ -2,13 +2,16 @@
 slice, load the tokenizer, let the trainer build and train, then save the model, the log and a finished manifest.
 
 The run directory is the training config's `output_dir`: checkpoints (`checkpoint-N`, removed once the run is
-finished), `model/`, `train_log.jsonl` and `manifest.json`. A new trainer writes one `build` function (docs/design.md).
+finished), `model/`, `train_log.jsonl` and `manifest.json` (status `running` with the config from the start, so a
+resume can be checked against it; `finished` at the end). A new trainer writes one `build` function (docs/design.md).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+import re
 import shutil
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -18,19 +21,28 @@ from typing import Any
 
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
 from trl import ModelConfig, TrlParser
 
 from famous_persona import chat
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
-from famous_persona.io import DatasetDir, write_jsonl
-from famous_persona.manifest import skip_finished, write_manifest
+from famous_persona.io import DatasetDir, read_json, write_jsonl
+from famous_persona.manifest import redact, shaping, skip_finished, write_manifest
 from famous_persona.models import bf16_supported, load_model, load_tokenizer, model_init_kwargs
 from famous_persona.personas import split_people
 from famous_persona.schema import DpoRecord
 
 logger = logging.getLogger(__name__)
+
+CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+WEIGHTS = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+    "adapter_model.safetensors",
+    "adapter_model.bin",
+)
 
 
 @dataclass
@@ -142,9 +154,84 @@ def select_on_validation(config: TrainingArguments, has_validation: bool) -> Non
     config.greater_is_better = config.metric_for_best_model != "eval_loss"
 
 
+def checkpoint_gaps(checkpoint: Path) -> list[str]:
+    """What a checkpoint lacks to be resumed from (a run killed while saving leaves only some files): model weights,
+    a readable trainer_state.json, optimizer state (optimizer.pt, FSDP's optimizer_*, DeepSpeed's global_step*)."""
+    names = {path.name for path in checkpoint.iterdir()}
+    gaps = []
+    if not (names & set(WEIGHTS) or any(name.startswith("pytorch_model_fsdp") for name in names)):
+        gaps.append("model weights")
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        gaps.append("trainer_state.json")
+    if not any(name == "optimizer.pt" or name.startswith(("optimizer_", "global_step")) for name in names):
+        gaps.append("optimizer state")
+    return gaps
+
+
+def _newest_first(output_dir: Path) -> list[Path]:
+    found = [path for path in output_dir.glob("checkpoint-*") if path.is_dir() and CHECKPOINT.match(path.name)]
+    return sorted(found, key=lambda path: int(CHECKPOINT.match(path.name).group(1)), reverse=True)
+
+
 def last_checkpoint(output_dir: str | Path) -> str | None:
-    """The newest `checkpoint-N` a run left behind, through transformers' own lookup."""
-    return get_last_checkpoint(str(output_dir)) if Path(output_dir).is_dir() else None
+    """The newest complete `checkpoint-N` of a run. A newer incomplete one is skipped with a warning and kept where
+    it is: the resumed run writes that step's checkpoint over it."""
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        return None
+    for checkpoint in _newest_first(output_dir):
+        gaps = checkpoint_gaps(checkpoint)
+        if not gaps:
+            return str(checkpoint)
+        logger.warning("%s is incomplete (no %s); skipped and kept", checkpoint, ", ".join(gaps))
+    return None
+
+
+def _resume_state(run_dir: Path) -> list[Path]:
+    """What a rerun would continue from: complete checkpoints of the run or of its persona-refresh rounds, and the
+    log of finished refresh rounds."""
+    checkpoints = [*run_dir.glob("checkpoint-*"), *run_dir.glob("rounds/*/checkpoint-*")]
+    state = [path for path in checkpoints if path.is_dir() and not checkpoint_gaps(path)]
+    return state + [path for path in [run_dir / "refresh" / "log.jsonl"] if path.is_file()]
+
+
+def changed_settings(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """`key old -> new` for every setting that differs between two manifest configs ({dataclass: {key: value}}),
+    the neutral ones (paths, logging, launch, credentials) aside; a key only one side has (another library version)
+    is not compared."""
+    recorded, current = shaping(recorded), shaping(current)
+    changes = []
+    for section in sorted(set(recorded) & set(current)):
+        old, new = recorded[section], current[section]
+        for key in sorted(set(old) & set(new)):
+            if old[key] != new[key]:
+                changes.append(f"{key} {old[key]!r} -> {new[key]!r}")
+    return changes
+
+
+def begin_run(run_dir: Path, stage: str, config: dict[str, Any], force: bool, writer: bool) -> None:
+    """Start over when forced; otherwise refuse to resume a run recorded with other settings. Then record the config
+    (status running), which the next resume is checked against."""
+    manifest = run_dir / "manifest.json"
+    current = json.loads(json.dumps(redact(config)))
+    state = _resume_state(run_dir)
+    if force and state:
+        logger.warning("--force: starting %s over (its checkpoints and refresh rounds are removed)", run_dir)
+        for path in [*run_dir.glob("checkpoint-*"), run_dir / "rounds", run_dir / "refresh"]:
+            shutil.rmtree(path, ignore_errors=True)
+    elif state and not manifest.is_file():
+        logger.warning("%s records no settings; resuming without checking them", run_dir)
+    elif state:
+        changes = changed_settings(read_json(manifest).get("config", {}), current)
+        if changes:
+            raise DataError(
+                f"{manifest}: cannot resume, the run was started with other settings ({'; '.join(changes)}); "
+                "rerun with its settings to resume it, or add --force to start over"
+            )
+    if writer:
+        write_manifest(manifest, stage=stage, config=config, status="running")
 
 
 @dataclass
@@ -215,7 +302,14 @@ def run_training(
     if skip_finished(config.output_dir, run.force):
         return
     job = prepare(run, config, model_config)
+    with config.main_process_first(desc="resume check"):
+        begin_run(job.run_dir, stage, config_record(configs), run.force, config.should_save)
     save_and_finish(build(job), job, stage, configs)
+
+
+def config_record(configs: list[Any]) -> dict[str, Any]:
+    """The manifest's `config`: every dataclass of the run by its type name."""
+    return {type(c).__name__: c.to_dict() if hasattr(c, "to_dict") else asdict(c) for c in configs if is_dataclass(c)}
 
 
 def save_and_finish(fitted: Fitted, job: Job, stage: str, configs: list[Any]) -> None:
@@ -227,11 +321,10 @@ def save_and_finish(fitted: Fitted, job: Job, stage: str, configs: list[Any]) ->
     job.tokenizer.save_pretrained(str(run_dir / "model"))
     write_jsonl(run_dir / "train_log.jsonl", trainer.state.log_history)
     best = trainer.state.best_model_checkpoint
-    config = {type(c).__name__: c.to_dict() if hasattr(c, "to_dict") else asdict(c) for c in configs if is_dataclass(c)}
     write_manifest(
         run_dir / "manifest.json",
         stage=stage,
-        config=config,
+        config=config_record(configs),
         status="finished",
         best_checkpoint=best and Path(best).name,
         processes=trainer.args.world_size,

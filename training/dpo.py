@@ -80,7 +80,7 @@ def _train_with_refresh(job: Job, refresh: RefreshArguments, make_trainer: DpoBu
 def train(
     run: RunArguments, config: DPOConfig, model_config: ModelConfig, refresh: RefreshArguments | None = None
 ) -> None:
-    configs = [run, config, model_config]
+    configs = [run, config, model_config, *([refresh] if refresh is not None else [])]
     run_training("training.dpo", run, config, model_config, lambda job: build(job, refresh), configs)
 
 
