@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from trl import TrlParser
 
 from famous_persona.errors import DataError
+from famous_persona.redaction import scrub
 
 Subparsers = argparse._SubParsersAction
 T = TypeVar("T")
@@ -35,7 +36,7 @@ def parse_config(parser: TrlParser | Sequence[type], args: Iterable[str] | None 
         return tuple(parser.parse_args_and_config(args))
     except (ValueError, FileNotFoundError) as error:
         where = args[args.index("--config") + 1] if "--config" in args[:-1] else "command line"
-        parser.error(f"{where}: {error}")
+        parser.error(f"{where}: {scrub(str(error))}")
 
 
 def read_config(path: Path | str, dataclass_type: type[T], overrides: Sequence[str] = ()) -> T:

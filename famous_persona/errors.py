@@ -7,6 +7,8 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
+from famous_persona.redaction import scrub, scrub_logs
+
 F = TypeVar("F", bound=Callable[..., object])
 
 
@@ -16,14 +18,16 @@ class DataError(ValueError):
 
 def exit_on_data_error(main: F) -> F:
     """Print a DataError as one line on stderr and exit with status 2; any other exception is a bug and keeps its
-    traceback."""
+    traceback. Every stage's entry point passes here, so this is also where its logs start being scrubbed of
+    credentials."""
 
     @functools.wraps(main)
     def guarded(*args: object, **kwargs: object) -> object:
+        scrub_logs()
         try:
             return main(*args, **kwargs)
         except DataError as error:
-            print(f"error: {error}", file=sys.stderr)
+            print(f"error: {scrub(str(error))}", file=sys.stderr)
             raise SystemExit(2) from None
 
     return guarded  # type: ignore[return-value]
