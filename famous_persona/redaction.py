@@ -67,10 +67,11 @@ def redact(config: Any) -> Any:
 
 
 def looks_like_key(name: str) -> bool:
-    """True when a value meant to name an environment variable is more likely the key itself."""
+    """True when a value meant to name an environment variable is more likely the key itself: not a valid variable
+    name (`sk-...`), a known key prefix (`hf_...`), or a long run of letters and digits with no word break."""
     if not VARIABLE_NAME.fullmatch(name) or name.startswith(KEY_PREFIXES):
         return True
-    return len(name) >= 24 and any(c.islower() for c in name) and any(c.isdigit() for c in name)
+    return len(name) >= 24 and "_" not in name and any(c.islower() for c in name) and any(c.isdigit() for c in name)
 
 
 def scrub_logs() -> None:

@@ -101,7 +101,16 @@ def test_generation_with_credentials_in_the_url_writes_none_of_them(tmp_path, mo
     assert files_containing(tmp_path, URL_PASSWORD) == []
 
 
-@pytest.mark.parametrize("name, refused", [(PASTED_KEY, True), ("hf_abcdEFGH1234", True), ("OPENAI_API_KEY", False)])
+@pytest.mark.parametrize(
+    "name, refused",
+    [
+        (PASTED_KEY, True),
+        ("hf_abcdEFGH1234", True),
+        ("e3f9a0c7d1e2b4a5968c7d0e1f2a3b4c", True),
+        ("OPENAI_API_KEY", False),
+        ("my_local_server_key_v2_2024", False),
+    ],
+)
 def test_a_key_pasted_as_the_variable_name_is_refused_without_echoing_it(name, refused, capsys):
     assert looks_like_key(name) is refused
     if not refused:
