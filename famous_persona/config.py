@@ -14,6 +14,7 @@ from trl import TrlParser
 
 from famous_persona.errors import DataError
 from famous_persona.io import read_text
+from famous_persona.redaction import scrub
 
 Subparsers = argparse._SubParsersAction
 T = TypeVar("T")
@@ -145,7 +146,7 @@ def parse_config(parser: TrlParser | Sequence[type], args: Iterable[str] | None 
             args, return_remaining_strings=True, separate_remaining_strings=True
         )
     except ValueError as error:
-        raise DataError(f"{path or 'command line'}: {' '.join(str(error).split())}") from None
+        raise DataError(f"{path or 'command line'}: {' '.join(scrub(str(error)).split())}") from None
     if from_file:
         unknown = [item.removeprefix("--") for item in from_file[::2]]
         known = sorted(action.dest for action in parser._actions if action.dest != "help")

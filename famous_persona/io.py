@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from famous_persona.errors import DataError
 from famous_persona.methods import MIX, is_training_only, split_training_set
+from famous_persona.redaction import scrub
 from famous_persona.schema import DpoRecord, Pair, Persona, Prefix
 
 T = TypeVar("T", bound=BaseModel)
@@ -118,7 +119,8 @@ def read_jsonl(
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+    """Every JSON and JSONL file goes through here, so no credential known to the process reaches one."""
+    atomic_write_bytes(path, scrub(text).encode("utf-8"))
 
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> None:

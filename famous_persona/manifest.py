@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import platform
-import re
 import subprocess
 import sys
 import time
@@ -13,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from famous_persona.io import read_json, write_json
+from famous_persona.redaction import redact
 
 logger = logging.getLogger(__name__)
 
 PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers", "numpy", "pandas")
-SECRET_WORDS = {"key", "apikey", "token", "secret", "password", "credentials"}
 # Settings that say where a run writes, how it logs or is launched, or hold a credential: they never change what it
 # computes, so a resume may change them and a run's config hash leaves them out (docs/design.md §9, §11).
 NEUTRAL_KEYS = frozenset(
@@ -56,20 +55,6 @@ def package_versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             versions[name] = None
     return versions
-
-
-def _looks_secret(key: Any) -> bool:
-    """A key with a credential word in it (`hub_token`, `api_key`); counts such as `max_tokens` are not secrets."""
-    return bool(SECRET_WORDS.intersection(re.split(r"[^a-z0-9]+", str(key).lower())))
-
-
-def redact(config: Any) -> Any:
-    """Drop values whose key looks like a credential, so secrets never reach a manifest."""
-    if isinstance(config, dict):
-        return {key: "<redacted>" if _looks_secret(key) and value else redact(value) for key, value in config.items()}
-    if isinstance(config, list):
-        return [redact(value) for value in config]
-    return config
 
 
 def shaping(config: Any) -> Any:

@@ -69,6 +69,46 @@ def test_lost_requests_fail_the_run_and_the_same_command_retries_them(
     assert 0 < served_twice <= total_lost, "a re-run sent again a request that already had a final reply"
 
 
+EMPTY_AND_EXHAUSTED = FaultPlan(empty=8, server_500=6, server_503=6)
+
+
+def test_faults_either_change_nothing_or_fail_naming_the_losses_and_a_rerun_completes(
+    tmp_path, reward_model, clean, monkeypatch, capsys
+):
+    """Empty replies and requests whose retry budget (none) is used up: the dataset is the fault-free one, or the run
+    exits 3 naming each stage's losses per person; then the same command, the faults gone, asks lost requests again
+    (those still needed: a knockout decided otherwise needs others) and nothing that already had a final reply, and
+    ends with the fault-free dataset."""
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    server = ScriptedServer(plan=EMPTY_AND_EXHAUSTED, api_key=SECRET).start()
+    args = small_args(tmp_path / "data", server.base_url, reward_model, max_retries=0)
+    try:
+        generate.main(args)
+        code = 0
+    except SystemExit as stop:
+        code = stop.code
+    first = dict(server.ledger.attempts)
+    faulted = {d for d, n in first.items() if n == 1 and EMPTY_AND_EXHAUSTED.pick(int(d[:16], 16), 1, "")}
+    assert faulted, "the plan injected no fault: the test proves nothing"
+    if code == 0:
+        assert _pairs(tmp_path / "data") == _pairs(clean)
+    else:
+        assert code == 3
+        err = capsys.readouterr().err
+        steps = read_json(tmp_path / "data" / "manifest.json")["generation"]
+        for stage, step in steps.items():
+            if step["lost"]:
+                assert f"{stage}: {step['lost']} requests lost (" in err, (stage, err)
+                assert all(f"{who}: {n}" in err for who, n in step["lost_by_subject"].items()), (stage, err)
+    server.plan = FaultPlan()
+    generate.main(args)
+    resent = {d for d, n in server.ledger.attempts.items() if n > first.get(d, 0) and d in first}
+    server.shutdown()
+    assert resent and resent <= faulted, "the re-run asked again a request that already had a final reply"
+    assert read_json(tmp_path / "data" / "manifest.json")["status"] == "finished"
+    assert _pairs(tmp_path / "data") == _pairs(clean)
+
+
 def test_allow_partial_exits_zero_and_says_so(tmp_path, reward_model, monkeypatch, capsys):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     server = ScriptedServer(plan=LOSSY, api_key=SECRET).start()

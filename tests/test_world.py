@@ -17,11 +17,12 @@ from famous_persona import world_vocab as vocab
 from famous_persona.chat import PERSONA_LEAD, user_turn
 from famous_persona.errors import DataError
 from famous_persona.families import FAMILIES, Family, register
-from famous_persona.io import DatasetDir
+from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.methods import parse_method, split_training_set
 from famous_persona.personas import FoldError, split_people
 from famous_persona.world_personas import persona_of_quality
 from sampling.prefixes.bake import LeakageError, bake, bake_records
+from sampling.prefixes.bake import main as bake_main
 from sampling.prefixes.build import build_prefixes, derangement, write_prefixes
 from sampling.world.synthetic import WorldConfig, make_world
 from tests.support.world import METHODS, build_world
@@ -125,6 +126,36 @@ def test_bake_refuses_a_leaking_prefix(world):
     ]
     with pytest.raises(LeakageError, match="itself"):
         bake_records("xyw_2s", [train_pair], self_seeing, "train")
+
+
+@pytest.mark.parametrize("field", ["prompt", "chosen", "rejected"])
+def test_bake_refuses_a_test_pair_pasted_into_a_prefix_text(world, field):
+    pairs = world.pairs()
+    test_pair = next(pair for pair in pairs if pair.split == "test")
+    pasted = "\n  ".join(getattr(test_pair, field).upper().split())
+    prefixes = [
+        p.model_copy(update={"text": f"{p.text} {pasted}"}) if p.name == test_pair.name else p
+        for p in world.prefixes("persona_gold")
+    ]
+    with pytest.raises(LeakageError) as leak:
+        bake_records("persona_gold", pairs, prefixes, "train")
+    message = str(leak.value)
+    assert "prefixes/persona_gold.jsonl" in message and repr(test_pair.name) in message and test_pair.id in message
+
+
+def test_bake_command_exits_2_on_a_pasted_test_pair(world, tmp_path, capsys):
+    dataset = DatasetDir(shutil.copytree(world.root, tmp_path / "copy"))
+    test_pair = next(pair for pair in dataset.pairs() if pair.split == "test")
+    prefixes = [
+        p.model_copy(update={"text": f"{p.text}\nQuestion: {test_pair.prompt}"}) if p.name == test_pair.name else p
+        for p in dataset.prefixes("xyw_2s")
+    ]
+    write_jsonl(dataset.prefix_path("xyw_2s"), prefixes)
+    with pytest.raises(SystemExit) as stop:
+        bake_main(["--data", str(dataset.root), "--methods", "xyw_2s"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "question of test pair" in err and test_pair.id in err
 
 
 def test_seed_redraws_the_shots(world):

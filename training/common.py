@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import re
 import shutil
@@ -30,6 +31,7 @@ from famous_persona.io import DatasetDir, read_json, write_jsonl
 from famous_persona.manifest import redact, shaping, skip_finished, write_manifest
 from famous_persona.models import bf16_supported, load_model, load_tokenizer, model_init_kwargs
 from famous_persona.personas import split_people
+from famous_persona.redaction import register
 from famous_persona.schema import DpoRecord
 
 logger = logging.getLogger(__name__)
@@ -290,6 +292,15 @@ def prepare(run: RunArguments, config: TrainingArguments, model_config: ModelCon
     return Job(run, config, model_config, data, load_tokenizer(model_config.model_name_or_path))
 
 
+def keep_hub_token_out(config: TrainingArguments) -> None:
+    """The Trainer pickles its arguments into every `training_args.bin`, so the hub token leaves them: it moves to
+    `HF_TOKEN`, where huggingface_hub finds it if the run pushes to the hub, and is scrubbed from every output."""
+    if config.hub_token:
+        register(config.hub_token)
+        os.environ["HF_TOKEN"] = config.hub_token
+        config.hub_token = None
+
+
 def run_training(
     stage: str,
     run: RunArguments,
@@ -299,6 +310,7 @@ def run_training(
     configs: list[Any],
 ) -> None:
     """The skeleton: skip if finished, prepare, let `build` make and train its trainer, save and finish."""
+    keep_hub_token_out(config)
     if skip_finished(config.output_dir, run.force):
         return
     job = prepare(run, config, model_config)

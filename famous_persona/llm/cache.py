@@ -1,5 +1,6 @@
 """A persistent request cache on disk (SQLite, WAL): a finished request is stored the moment it returns, so a crash
-loses only the requests in flight and a re-run never pays twice. It stores replies and token counts, never credentials.
+loses only the requests in flight and a re-run never pays twice. It stores replies and token counts, scrubbed of any
+credential the process knows.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from famous_persona.llm.backend import Backend, Completion, Request, Tally
+from famous_persona.redaction import scrub
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS completions (
@@ -51,8 +53,8 @@ class RequestCache:
             "VALUES (?, ?, ?, ?, ?, ?)",
             (
                 key,
-                model,
-                completion.text,
+                scrub(model),
+                scrub(completion.text),
                 completion.finish_reason,
                 completion.prompt_tokens,
                 completion.completion_tokens,

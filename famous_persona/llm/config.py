@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from famous_persona.errors import DataError
 from famous_persona.llm.backend import Backend, Tally
 from famous_persona.llm.openai_backend import OpenAIBackend, RetryPolicy
+from famous_persona.redaction import looks_like_key, register
 
 KINDS = ("openai", "transformers")
 
@@ -49,6 +51,8 @@ class BackendConfig:
             raise DataError("the key 'model' is missing")
         if self.backend not in KINDS:
             raise DataError(f"backend must be one of {list(KINDS)}, got {self.backend!r}")
+        check_key_variable(self.api_key_env)
+        register(os.environ.get(self.api_key_env))
 
     def params(self, seed: int, sample: int) -> dict[str, Any]:
         """Sampling parameters of one request; each sample gets its own seed, so a server samples anew. A local
@@ -62,6 +66,15 @@ class BackendConfig:
         if self.backend == "transformers" and self.system_prompt is not None:
             params["system_prompt"] = self.system_prompt
         return params
+
+
+def check_key_variable(name: str) -> None:
+    """Refuse a key pasted where the name of its environment variable belongs, without echoing it."""
+    if looks_like_key(name):
+        raise DataError(
+            "api_key_env must name an environment variable (such as OPENAI_API_KEY), but its value looks like an API "
+            "key itself (not shown): put the key in a variable and give that variable's name"
+        )
 
 
 def weights_fingerprint(model_dir: Path) -> str:

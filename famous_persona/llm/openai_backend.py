@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import openai
 
 from famous_persona.llm.backend import Completion, FatalRequestError, OnDone, Request, RequestFailed, Tally
+from famous_persona.redaction import register, scrub
 
 FATAL = (
     openai.AuthenticationError,
@@ -115,6 +116,7 @@ class OpenAIBackend:
     def _client(self) -> openai.AsyncOpenAI:
         """A client for one event loop; a local server without a key gets a placeholder."""
         key = os.environ.get(self.api_key_env) or NO_KEY
+        register(key)
         return openai.AsyncOpenAI(api_key=key, base_url=self.base_url, max_retries=0, timeout=self.policy.timeout_s)
 
     async def run(self, requests: Sequence[Request], on_done: OnDone) -> dict[str, str]:
@@ -172,11 +174,9 @@ class OpenAIBackend:
         )
 
     def _explain(self, error: openai.APIStatusError) -> str:
-        where = self.base_url or "the OpenAI API"
+        """One line for a refused request, with the key and any credentials in the URL scrubbed out."""
+        where = scrub(self.base_url or "the OpenAI API")
         if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
             return f"{where} refused the credentials ({error.status_code}); check ${self.api_key_env}"
-        message = (getattr(error, "message", "") or "")[:300]
-        key = os.environ.get(self.api_key_env)
-        if key:
-            message = message.replace(key, "<redacted>")
+        message = scrub((getattr(error, "message", "") or "")[:300])
         return f"{where} rejected the request ({error.status_code}): {message} — fix the config; not retried"

@@ -19,7 +19,7 @@ from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import read_json, read_jsonl, read_rows, write_json, write_jsonl
 from famous_persona.llm.backend import Backend, Completion, Request, Tally, make_request
 from famous_persona.llm.cache import RequestCache, Results, run_cached
-from famous_persona.llm.config import BackendConfig, open_backend
+from famous_persona.llm.config import BackendConfig, check_key_variable, open_backend
 from famous_persona.llm.cost import price
 from famous_persona.manifest import record_step
 from famous_persona.schema import Persona
@@ -86,6 +86,7 @@ class GenerateConfig:
 
     def __post_init__(self) -> None:
         _check_ranges(self)
+        check_key_variable(self.api_key_env)
         self.roles: dict[str, BackendConfig] = {}
         for role, settings in self._role_settings().items():
             try:

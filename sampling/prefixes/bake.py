@@ -2,12 +2,14 @@
 
 A training set `a+b` (famous_persona.methods) gets dpo/a+b/train.jsonl only: the train rows of each part in order,
 each part baked from its own prefix file (a persona task from its source's), so every check runs per part.
-Leakage rules are enforced here as well as tested: no prefix shows a test pair, and no training row sees itself.
+Leakage rules are enforced here as well as tested: no prefix shows a test pair, by its id among the shots or by its
+text (the question or either answer pasted into the prefix), and no training row sees itself.
 Usage: `python -m sampling.prefixes.bake --data data/my_world --methods no_prefix persona_gold xyw_2s+persona_gold`.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -21,6 +23,10 @@ from famous_persona.manifest import record_step
 from famous_persona.methods import is_persona_task, is_training_only, parse_persona_task, split_training_set
 from famous_persona.schema import DpoRecord, Pair, Prefix
 from sampling.prefixes.persona_task import task_records
+
+# A test text shorter than this many words is not looked for in prefixes: a short answer can recur by chance.
+MIN_LEAK_WORDS = 4
+FIELDS = {"prompt": "question", "chosen": "chosen answer", "rejected": "rejected answer"}
 
 
 class LeakageError(DataError):
@@ -50,6 +56,37 @@ def _check_no_test_pairs(prefix: Prefix, test_ids: set[str], row: str) -> None:
         raise LeakageError(f"{prefix.method}: prefix of {row} shows test pair(s) {sorted(leaked)}")
 
 
+def _normal(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def test_texts(pairs: Sequence[Pair]) -> dict[str, list[tuple[str, str, str]]]:
+    """Per person, (pair id, what, normalised text) of the question and both answers of every test pair."""
+    texts: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for pair in pairs:
+        if pair.split != "test":
+            continue
+        for name, label in FIELDS.items():
+            text = _normal(getattr(pair, name))
+            if len(text.split()) >= MIN_LEAK_WORDS:
+                texts[pair.name].append((pair.id, label, text))
+    return texts
+
+
+def check_prefix_texts(method: str, prefixes: Sequence[Prefix], texts: dict[str, list[tuple[str, str, str]]]) -> None:
+    """No prefix text of a person contains one of that person's test questions or answers (whitespace and case
+    aside), whatever its shots say."""
+    for prefix in prefixes:
+        body = _normal(prefix.text)
+        for pair_id, what, text in texts.get(prefix.name, ()):
+            if text in body:
+                which = f"prefix of pair {prefix.pair_id}" if prefix.pair_id else "prefix"
+                raise LeakageError(
+                    f"prefixes/{method}.jsonl: the {which} of {prefix.name!r} contains the {what} of test pair "
+                    f"{pair_id}"
+                )
+
+
 def _check_leakage(pair: Pair, prefix: Prefix, test_ids: set[str]) -> None:
     _check_no_test_pairs(prefix, test_ids, pair.id)
     if pair.split == "train" and pair.id in prefix.shots:
@@ -59,6 +96,7 @@ def _check_leakage(pair: Pair, prefix: Prefix, test_ids: set[str]) -> None:
 def bake_records(method: str, pairs: Sequence[Pair], prefixes: Sequence[Prefix], split: str) -> list[DpoRecord]:
     table = _lookup(prefixes)
     test_ids = {pair.id for pair in pairs if pair.split == "test"}
+    check_prefix_texts(method, prefixes, test_texts(pairs))
     records = []
     for pair in pairs:
         if pair.split != split:
@@ -86,6 +124,7 @@ def _task_part(dataset: DatasetDir, part: str, pairs: Sequence[Pair]) -> tuple[l
     test_ids = {pair.id for pair in pairs if pair.split == "test"}
     for persona in personas:
         _check_no_test_pairs(persona, test_ids, f"the persona of {persona.name}")
+    check_prefix_texts(task.source.name, personas, test_texts(pairs))
     built = task_records(task, dataset.personas(), pairs, personas)
     return built.records, {"skipped_identical": built.skipped}
 
