@@ -35,6 +35,10 @@ KIND_LABELS = {"none": "none", "latent": "latent user (VPL)", "mixed": "training
 QUESTION_TYPES = ("Personal", "Divergent")
 FINE_TUNED, PROMPT_ONLY = "fine-tuned", "prompt-only"
 N_BOOT = 1000
+NO_OWN = (
+    "no run was tested with its own prefix and there are no prompt-only rows (run experiments/cv.sh or "
+    "experiments/prompt_baseline.sh)"
+)
 
 
 class Skip(Exception):
@@ -130,7 +134,7 @@ def accuracy_by_prefix(results: pd.DataFrame, path: Path, metric: str = "ref_fre
     own = own_prefix(results, metric)
     columns = [c for c in QUESTION_TYPES if c in own.columns]
     if own.empty or not columns:
-        raise Skip("no run was tested with its own prefix and there are no prompt-only rows")
+        raise Skip(NO_OWN)
     rows = _panel_rows(own)
     widest = max(own.groupby(["model", "setting"])["prefix"].nunique())
     fig, axes = plt.subplots(
@@ -149,7 +153,7 @@ def accuracy_by_prefix(results: pd.DataFrame, path: Path, metric: str = "ref_fre
         Patch(facecolor="#999999", label="seen people"),
         Patch(facecolor="white", edgecolor="#555555", hatch="///", label="unseen people"),
     ]
-    top_legend(fig, handles, "prefix kind")
+    top_legend(fig, handles, "colour: prefix kind; fill: seen or unseen people")
     save_figure(fig, path)
     return (
         "Bars: mean over person-folds; whiskers: 95% interval resampling people; dotted line: chance. Fine-tuned rows "
@@ -197,7 +201,10 @@ def tuned_vs_prompt(results: pd.DataFrame, path: Path, metric: str = "ref_free_a
     tuned = tuned.groupby(["model", "test_method", "name"])["Total"].mean()
     both = pd.concat({"prompt": prompt, "tuned": tuned}, axis=1, join="inner").reset_index()
     if len(both) < 3:
-        raise Skip("fewer than three unseen people have both a prompt-only and a fine-tuned accuracy for one prefix")
+        raise Skip(
+            "fewer than three unseen people have both a prompt-only and a fine-tuned accuracy for one prefix (run "
+            "experiments/prompt_baseline.sh beside experiments/cv.sh)"
+        )
     pearson = stats.pearsonr(both["prompt"], both["tuned"]) if both[["prompt", "tuned"]].std().min() > 0 else None
     fig, ax = plt.subplots(figsize=(5.5, 5))
     both["prefix"] = both["model"] + " · " + both["test_method"]
@@ -318,9 +325,9 @@ def _with_series(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     return frame
 
 
-def _enough_shots(frame: pd.DataFrame) -> None:
+def _enough_shots(frame: pd.DataFrame, command: str) -> None:
     if frame.empty or frame.groupby("series")["shots"].nunique().max() < 2:
-        raise Skip("fewer than two shot counts of one prefix family (e.g. xyw_1s and xyw_2s, or persona_xy_2s and _4s)")
+        raise Skip(f"fewer than two shot counts of one prefix family ({command})")
 
 
 def _series_lines(ax: plt.Axes, frame: pd.DataFrame, value: str, colours: dict, style: str, label: str) -> None:
@@ -350,7 +357,7 @@ def accuracy_by_shots(results: pd.DataFrame, path: Path, metric: str = "ref_free
     own = _with_series(own_prefix(results, metric), "prefix")
     counts = own.groupby(["model", "setting", "series"])["shots"].transform("nunique")
     own = own[counts >= 2]
-    _enough_shots(own)
+    _enough_shots(own, "e.g. experiments/cv.sh --methods xyw_1s xyw_2s xyw_4s")
     panels = _panel_rows(own)
     colours = distinct_colours(own["series"])
     columns = min(2, len(panels))
@@ -384,7 +391,7 @@ QUALITY_MEASURES = {
 def quality_by_shots(quality: pd.DataFrame, path: Path) -> str:
     """Each persona-quality measure (analysis.persona_quality rows) against the number of shots, one line per family."""
     frame = _with_series(quality, "method")
-    _enough_shots(frame)
+    _enough_shots(frame, "e.g. famous-persona persona-quality --methods persona_xy_1s persona_xy_2s persona_xy_4s")
     measures = [m for m in QUALITY_MEASURES if m in frame and frame[m].notna().any()]
     colours = distinct_colours(frame["series"])
     fig, axes = plt.subplots(1, len(measures), figsize=(3.2 * len(measures), 3.3), squeeze=False)
@@ -402,7 +409,7 @@ def per_person(results: pd.DataFrame, path: Path, metric: str = "ref_free_avg") 
     prompt-only."""
     own = own_prefix(results, metric)
     if own.empty:
-        raise Skip("no run was tested with its own prefix and there are no prompt-only rows")
+        raise Skip(NO_OWN)
     people = own.groupby(["model", "setting", "seen", "prefix", "name"], as_index=False)["Total"].mean()
     panels = [
         (model, setting, seen)
@@ -452,7 +459,10 @@ def bias_bars(groups: pd.DataFrame, path: Path) -> str:
     """Mean improvement per demographic group and prefix (person-clustered bootstrap 95% CIs), one panel per model
     and attribute, each with its legend; the legend names the baseline of each prefix and ticks the group sizes."""
     if groups.empty:
-        raise Skip("no improvement could be computed (no unseen people with a baseline, or no demographics)")
+        raise Skip(
+            "no improvement could be computed: no unseen people with a baseline (prompt-only scores from "
+            "experiments/prompt_baseline.sh, or a no_prefix run of the same fold), or no demographics"
+        )
     panels = sorted(map(tuple, groups[["model", "attribute"]].drop_duplicates().to_numpy()))
     columns = min(2, len(panels))
     rows = int(np.ceil(len(panels) / columns))

@@ -56,7 +56,10 @@ def training_curves(experiment_dir: Path | str, path: Path) -> str:
     """Small multiples of the logged series per base model, one line per run coloured by train method."""
     frame, unscored = curves(experiment_dir)
     if frame.empty:
-        raise Skip("no scored run has a train_log.jsonl with a loss, reward margin or validation accuracy")
+        raise Skip(
+            "no scored run has a train_log.jsonl with a loss, reward margin or validation accuracy (train and score "
+            "with experiments/cv.sh)"
+        )
     models = sorted(frame["model"].unique())
     series = [key for key in SERIES if key in set(frame["series"])]
     methods = sorted(frame["train_method"].unique())
