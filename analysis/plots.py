@@ -35,6 +35,8 @@ KIND_LABELS = {"none": "none", "latent": "latent user (VPL)", "mixed": "training
 QUESTION_TYPES = ("Personal", "Divergent")
 FINE_TUNED, PROMPT_ONLY = "fine-tuned", "prompt-only"
 N_BOOT = 1000
+TESTED_ON = " → "
+"""Joins a training set and the part it was tested on in figure labels."""
 NO_OWN = (
     "no run was tested with its own prefix and there are no prompt-only rows (run experiments/cv.sh or "
     "experiments/prompt_baseline.sh)"
@@ -64,6 +66,11 @@ def kind_colour(name: str) -> str:
 
 def method_colour(method: str) -> str:
     return kind_colour(kind(method))
+
+
+def label_colour(label: str) -> str:
+    """Colour of a figure label: a method, or a training set with the part it was tested on."""
+    return method_colour(label.split(TESTED_ON)[0])
 
 
 def kind_handles(kinds: set[str]) -> list[Patch]:
@@ -108,7 +115,7 @@ def own_prefix(results: pd.DataFrame, metric: str) -> pd.DataFrame:
         elif train == test or train in LATENT_METHODS:
             rows.append(part.assign(setting=FINE_TUNED, prefix=train))
         elif is_training_only(train) and test in split_training_set(train):
-            rows.append(part.assign(setting=FINE_TUNED, prefix=f"{train} → {test}"))
+            rows.append(part.assign(setting=FINE_TUNED, prefix=f"{train}{TESTED_ON}{test}"))
     if not rows:
         return totals.iloc[:0].assign(setting=[], prefix=[])
     return pd.concat(rows, ignore_index=True)
@@ -118,7 +125,7 @@ def _estimate(part: pd.DataFrame, column: str, rng: np.random.Generator) -> tupl
     return person_bootstrap(part[column].to_numpy(float), part["name"].to_numpy(), N_BOOT, rng)
 
 
-def _panel_rows(frame: pd.DataFrame) -> list[tuple[str, str]]:
+def panel_rows(frame: pd.DataFrame) -> list[tuple[str, str]]:
     """(model, setting) pairs present, fine-tuned before prompt-only."""
     pairs = frame[["model", "setting"]].drop_duplicates()
     return sorted(map(tuple, pairs.to_numpy()), key=lambda p: (p[0], p[1] != FINE_TUNED))
@@ -135,7 +142,7 @@ def accuracy_by_prefix(results: pd.DataFrame, path: Path, metric: str = "ref_fre
     columns = [c for c in QUESTION_TYPES if c in own.columns]
     if own.empty or not columns:
         raise Skip(NO_OWN)
-    rows = _panel_rows(own)
+    rows = panel_rows(own)
     widest = max(own.groupby(["model", "setting"])["prefix"].nunique())
     fig, axes = plt.subplots(
         len(rows), len(columns), figsize=(min(5.4, 1.2 + 0.55 * widest) * len(columns), 3.6 * len(rows)), squeeze=False
@@ -148,7 +155,7 @@ def accuracy_by_prefix(results: pd.DataFrame, path: Path, metric: str = "ref_fre
             _bars(ax, part, column, order, rng)
             ax.set_title(f"{model} · {setting} · {column}", fontsize=10)
             ax.set_ylabel(f"accuracy ({metric})" if column == columns[0] else "")
-    handles = kind_handles({kind(m.split(" → ")[0]) for m in own["prefix"]})
+    handles = kind_handles({kind(m.split(TESTED_ON)[0]) for m in own["prefix"]})
     handles += [
         Patch(facecolor="#999999", label="seen people"),
         Patch(facecolor="white", edgecolor="#555555", hatch="///", label="unseen people"),
@@ -172,7 +179,7 @@ def _bars(ax: plt.Axes, part: pd.DataFrame, column: str, order: list[str], rng: 
             if cell.empty or cell[column].isna().all():
                 continue
             mean, low, high = _estimate(cell, column, rng)
-            colour = method_colour(prefix.split(" → ")[0])
+            colour = label_colour(prefix)
             ax.bar(
                 x + offset,
                 mean,
@@ -186,7 +193,7 @@ def _bars(ax: plt.Axes, part: pd.DataFrame, column: str, order: list[str], rng: 
             )
     ax.set_xticks(range(len(order)), order, rotation=35, ha="right", fontsize=8)
     for label in ax.get_xticklabels():
-        label.set_color(method_colour(label.get_text().split(" → ")[0]))
+        label.set_color(label_colour(label.get_text()))
     ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
     ax.set_ylim(0, 1)
     ax.set_xlim(-0.6, len(order) - 0.4)
@@ -358,7 +365,7 @@ def accuracy_by_shots(results: pd.DataFrame, path: Path, metric: str = "ref_free
     counts = own.groupby(["model", "setting", "series"])["shots"].transform("nunique")
     own = own[counts >= 2]
     _enough_shots(own, "e.g. experiments/cv.sh --methods xyw_1s xyw_2s xyw_4s")
-    panels = _panel_rows(own)
+    panels = panel_rows(own)
     colours = distinct_colours(own["series"])
     columns = min(2, len(panels))
     rows = int(np.ceil(len(panels) / columns))
@@ -413,7 +420,7 @@ def per_person(results: pd.DataFrame, path: Path, metric: str = "ref_free_avg") 
     people = own.groupby(["model", "setting", "seen", "prefix", "name"], as_index=False)["Total"].mean()
     panels = [
         (model, setting, seen)
-        for (model, setting) in _panel_rows(people)
+        for (model, setting) in panel_rows(people)
         for seen in (True, False)
         if ((people["model"] == model) & (people["setting"] == setting) & (people["seen"] == seen)).any()
     ]
@@ -424,7 +431,7 @@ def per_person(results: pd.DataFrame, path: Path, metric: str = "ref_free_avg") 
     for ax, (model, setting, seen) in zip(axes.flat, panels, strict=False):
         part = people[(people["model"] == model) & (people["setting"] == setting) & (people["seen"] == seen)]
         order = _ordered(part["prefix"])
-        palette = {p: method_colour(p.split(" → ")[0]) for p in order}
+        palette = {p: label_colour(p) for p in order}
         sns.boxplot(
             data=part,
             x="prefix",
@@ -450,7 +457,7 @@ def per_person(results: pd.DataFrame, path: Path, metric: str = "ref_free_avg") 
             label.set_ha("right")
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_axis_off()
-    top_legend(fig, kind_handles({kind(p.split(" → ")[0]) for p in people["prefix"]}), "prefix kind")
+    top_legend(fig, kind_handles({kind(p.split(TESTED_ON)[0]) for p in people["prefix"]}), "prefix kind")
     save_figure(fig, path)
     return "One dot per person (their folds averaged); boxes: quartiles and median; dotted line: chance."
 

@@ -213,3 +213,18 @@ def test_kinds_and_probes_come_from_the_method_grammar():
     roles = [plots.prefix_role("xyw_2s", t) for t in ("xyw_2s", "xyw_2s_seed1", "shuffle_xyw_2s", "no_prefix", "name")]
     assert roles == ["own", "re-sampled", "another person's", "none", None]
     assert plots.prefix_role("vpl", "no_prefix") is None
+
+
+def test_one_row_of_panels_per_base_model_with_vpl_beside_the_prefixes(world, tmp_path):
+    results = collect(_dump(tmp_path / "exp", world))
+    both = pd.concat([results, results.assign(model="other")], ignore_index=True)
+    own = plots.own_prefix(both, "ref_free_avg")
+    assert plots.panel_rows(own) == [
+        ("other", "fine-tuned"),
+        ("other", "prompt-only"),
+        ("tiny", "fine-tuned"),
+        ("tiny", "prompt-only"),
+    ]
+    tuned = set(own.loc[own["setting"] == "fine-tuned", "prefix"])
+    assert tuned == {"persona_gold", "no_prefix", "xyw_1s", "xyw_2s", "vpl"}
+    assert "accuracy per shot count" in plots.accuracy_by_shots(both, tmp_path / "shots.png").lower()
