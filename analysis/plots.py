@@ -508,5 +508,5 @@ def bias_bars(groups: pd.DataFrame, path: Path) -> str:
     save_figure(fig, path)
     return (
         "Improvement of unseen people = fine-tuned accuracy with the run's own prefix minus its baseline (named in "
-        "each legend); n under a group: its people; whiskers: 95% interval resampling people."
+        "each legend); n beside a group: its people; whiskers: 95% interval resampling people."
     )

@@ -22,6 +22,7 @@ SERIES = {
     "loss": "train loss",
     "rewards/margins": "train reward margin",
     "eval_loss": "validation loss",
+    "eval_rewards/margins": "validation reward margin",
     "eval_rewards/accuracies": "validation accuracy",
 }
 COLUMNS = ["model", "train_method", "fold", "run", "step", "series", "value"]
@@ -66,7 +67,7 @@ def training_curves(experiment_dir: Path | str, path: Path) -> str:
     colours = distinct_colours(methods)
     styles = ["-", "--", ":", "-."]
     folds = sorted(frame["fold"].unique())
-    fig, axes = plt.subplots(len(models), len(series), figsize=(2.9 * len(series), 2.7 * len(models)), squeeze=False)
+    fig, axes = plt.subplots(len(models), len(series), figsize=(2.5 * len(series), 2.6 * len(models)), squeeze=False)
     for row, model in zip(axes, models, strict=True):
         for ax, key in zip(row, series, strict=True):
             part = frame[(frame["model"] == model) & (frame["series"] == key)]
