@@ -10,10 +10,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis import plots
-from analysis.aggregate import read_results
+from analysis.aggregate import collect, person_totals, read_results
 from analysis.report import ReportArguments, build_report
 from famous_persona.errors import DataError
 from famous_persona.io import write_json, write_jsonl
@@ -24,6 +25,20 @@ RUNS = [
     ("no_prefix", "no_prefix", 0),
     ("persona_gold", "persona_gold", 1),
     ("none", "persona_gold", -1),
+    ("persona_gold", "persona_gold_seed1", 0),
+    ("xyw_1s", "xyw_1s", 0),
+    ("xyw_2s", "xyw_2s", 0),
+    ("vpl", "no_prefix", 0),
+]
+FIGURES = [
+    "accuracy_by_prefix",
+    "per_person",
+    "accuracy_by_shots",
+    "tuned_vs_prompt",
+    "faithfulness",
+    "quality_by_shots",
+    "training_curves",
+    "bias_groups",
 ]
 FLAGS = [
     "--headless",
@@ -34,6 +49,7 @@ FLAGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--window-size=1280,900",
 ]
 
 
@@ -59,8 +75,12 @@ def _dump(root: Path, world, runs=RUNS) -> Path:
                     "rejected_tokens": 1,
                 }
             )
-        out = root / "tiny" / train / f"fold{fold}" / "eval" / test
+        run = root / "tiny" / train / f"fold{fold}"
+        out = run / "eval" / test
         write_jsonl(out / "scores.jsonl", rows)
+        if train != "none":
+            log = [{"step": s, "loss": 0.7 - s / 100, "rewards/margins": s / 50} for s in (10, 20)]
+            write_jsonl(run / "train_log.jsonl", [*log, {"step": 20, "eval_rewards/accuracies": 0.6}])
         write_json(
             out / "summary.json",
             {
@@ -72,8 +92,18 @@ def _dump(root: Path, world, runs=RUNS) -> Path:
                 "beta": 0.1,
             },
         )
-    attribution = {"pairs": 2, "skipped": 0, "correct": {"pairs": 1, "r2": 0.5}, "wrong": {"pairs": 1, "r2": 0.1}}
-    write_json(root / "tiny" / "persona_gold" / "fold0" / "attribution" / "persona_gold" / "summary.json", attribution)
+    attribution = {"test_method": "persona_gold", "correct": {"pairs": 1, "r2": 0.5}, "wrong": {"pairs": 1, "r2": 0.1}}
+    out = root / "tiny" / "persona_gold" / "fold0" / "attribution" / "persona_gold"
+    write_json(out / "summary.json", attribution)
+    example = {"id": tests[0].id, "full_margin": 0.4, "correct": True, "r2": 0.5, "weights": [0.3, -0.1, 0.0]}
+    write_jsonl(out / "weights.jsonl", [{**example, "sentences": ["Likes tea. ", "Hates <noise>. ", "Lives."]}])
+    quality = [
+        {"method": f"persona_xy_{k}s", "name": p.name, "rouge_l": 0.1 * k, "embedding_cosine": 0.2 * k}
+        for k in (1, 2)
+        for p in world.personas()
+    ]
+    (root / "analysis").mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(quality).to_csv(root / "analysis" / "persona_quality.csv", index=False)
     return root
 
 
@@ -113,35 +143,36 @@ def test_report_opens_with_every_image(world, tmp_path):
     experiment = _dump(tmp_path / "exp", world)
     page = build_report(ReportArguments(experiment_dir=str(experiment), data=str(world.root), n_boot=200))
     text = page.read_text()
-    for section in (
-        "Main table",
-        "Total accuracy by prefix",
-        "Fine-tuned vs prompt-only",
-        "Faithfulness",
-        "Bias",
-        "Dataset statistics",
-        "Attribution",
-    ):
+    sections = ("Main table", "Bias", "Dataset statistics", "Attribution", "group sizes", "marked per prefix")
+    for section in sections:
         assert section in text
-    images = re.findall(r'<img src="([^"]+)"', text)
-    assert len(images) == 4 and all((page.parent / src).is_file() for src in images)
+    assert "Skipped" not in text and "No attribution" not in text
+    images = re.findall(r'<img src="figures/([^"]+).png"', text)
+    assert images == FIGURES and all((page.parent / "figures" / f"{src}.png").is_file() for src in images)
+    assert text.count("class=example") == 1 and "rgba(44, 160, 44, 0.72)" in text and "&lt;noise&gt;" in text
     assert (experiment / "analysis" / "bias_tests.csv").is_file()
     assert (experiment / "analysis" / "dataset_leakage.csv").is_file()
     dom, log = _open(page)
     body = re.search(r"<body[^>]*>", dom).group(0)
-    assert 'data-images-loaded="all"' in body and 'data-image-count="4"' in body, body
+    assert 'data-images-loaded="all"' in body and f'data-image-count="{len(FIGURES)}"' in body, body
+    assert 'data-overflow="none"' in body, body
     assert "data-error" not in body
     assert ":CONSOLE" not in log, [line for line in log.splitlines() if ":CONSOLE" in line]
 
 
 def test_browser_check_catches_a_broken_image(world, tmp_path):
     experiment = _dump(tmp_path / "exp", world, RUNS[:1])
+    (experiment / "analysis" / "persona_quality.csv").unlink()
     page = build_report(ReportArguments(experiment_dir=str(experiment)))
     assert "Skipped: needs --data" in page.read_text()
-    assert "Skipped: no model was tested with more than one prefix" in page.read_text()
+    text = page.read_text()
+    for skipped in ("tested with a re-sampled", "fewer than two shot counts", "persona-quality"):
+        assert skipped in text
     (page.parent / "figures" / "accuracy_by_prefix.png").unlink()
+    page.write_text(text.replace("</body>", "<div style='width: 3000px'>wide</div></body>"))
     body = re.search(r"<body[^>]*>", _open(page)[0]).group(0)
     assert 'data-images-loaded="missing"' in body and 'data-error="1"' in body
+    assert re.search(r'data-overflow="\d+"', body), body
 
 
 def test_missing_inputs(tmp_path, world):
@@ -155,3 +186,45 @@ def test_missing_inputs(tmp_path, world):
     (tmp_path / "exp" / "results.csv").write_text("a,b\n1,2\n")
     with pytest.raises(DataError, match="expected the columns"):
         read_results(tmp_path / "exp")
+
+
+def test_faithfulness_cells_use_only_the_probed_folds(world, tmp_path):
+    results = collect(_dump(tmp_path / "exp", world))
+    grid = plots.faithfulness_grid(results)
+    assert list(grid["train_method"].unique()) == ["persona_gold"] and set(grid["folds"]) == {"0"}
+    seen = grid[grid["seen"]].iloc[0]
+    totals = person_totals(results)
+    own = totals[(totals["test_method"] == "persona_gold") & (totals["fold"] == 0) & totals["seen"]]
+    assert seen["own"] == pytest.approx(own[own["train_method"] == "persona_gold"]["Total"].mean())
+    assert not np.isnan(seen["re-sampled"]) and not np.isnan(seen["another person's"])
+    assert np.isnan(seen["none"])
+
+
+def test_kinds_and_probes_come_from_the_method_grammar():
+    assert [plots.kind(m) for m in ("no_prefix", "tag", "name", "xyw_2s", "persona_gold")] == [
+        "none",
+        "passive",
+        "named",
+        "passive",
+        "active",
+    ]
+    assert plots.kind("vpl") == "latent" and plots.kind("shuffle_xyw_2s") == "control"
+    assert plots.kind("xyw_2s+persona_gold") == "mixed"
+    roles = [plots.prefix_role("xyw_2s", t) for t in ("xyw_2s", "xyw_2s_seed1", "shuffle_xyw_2s", "no_prefix", "name")]
+    assert roles == ["own", "re-sampled", "another person's", "none", None]
+    assert plots.prefix_role("vpl", "no_prefix") is None
+
+
+def test_one_row_of_panels_per_base_model_with_vpl_beside_the_prefixes(world, tmp_path):
+    results = collect(_dump(tmp_path / "exp", world))
+    both = pd.concat([results, results.assign(model="other")], ignore_index=True)
+    own = plots.own_prefix(both, "ref_free_avg")
+    assert plots.panel_rows(own) == [
+        ("other", "fine-tuned"),
+        ("other", "prompt-only"),
+        ("tiny", "fine-tuned"),
+        ("tiny", "prompt-only"),
+    ]
+    tuned = set(own.loc[own["setting"] == "fine-tuned", "prefix"])
+    assert tuned == {"persona_gold", "no_prefix", "xyw_1s", "xyw_2s", "vpl"}
+    assert "accuracy per shot count" in plots.accuracy_by_shots(both, tmp_path / "shots.png").lower()

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 from trl import DPOConfig, ModelConfig
 
-from analysis.plots import KIND_ORDER, kind
+from analysis.plots import KINDS, kind
 from evaluation.score import ScoreArguments, score
 from famous_persona.errors import DataError
 from famous_persona.io import read_json
@@ -144,7 +144,7 @@ def test_validation_takes_every_copy_of_a_pair(mixed):
 
 def test_mixes_are_their_own_kind_in_plots():
     assert kind(MIX) == kind(WITH_TASK) == "mixed" and kind("xyw_2s") == "passive"
-    assert KIND_ORDER.index("active") < KIND_ORDER.index("mixed") < KIND_ORDER.index("control")
+    assert KINDS.index("active") < KINDS.index("mixed") < KINDS.index("control")
 
 
 def test_dpo_on_a_mix_with_the_task_trains_and_scores(mixed, tiny_model, tmp_path):
