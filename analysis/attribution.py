@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import Lasso
-from tqdm import tqdm
 from trl import TrlParser
 
 from analysis.margins import model_scorer
+from famous_persona import progress
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, write_json, write_jsonl
@@ -143,7 +143,7 @@ def run_attribution(args: AttributionArguments, scorer_factory: Callable = model
     rng = np.random.default_rng(args.seed)
     make_scorer = scorer_factory(args)
     rows, skipped = [], 0
-    for record in tqdm(records[: args.max_pairs], desc=f"attribution {args.test_method}", unit="pair"):
+    for record in progress.each(records[: args.max_pairs], f"attribution {args.test_method}", unit="pair"):
         text = prefixes.get((record.name, record.id), prefixes.get((record.name, None), ""))
         sentences = split_sentences(text)
         if len(sentences) < 2 or text not in record.prompt[-1].content:

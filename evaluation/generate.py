@@ -14,17 +14,15 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import sys
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
 from trl import TrlParser
 
 from evaluation import shards
-from famous_persona import chat
+from famous_persona import chat, progress
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.generation import generate
@@ -159,8 +157,10 @@ def generate_responses(args: GenerateArguments) -> Path | None:
     if todo:
         tokenizer = _tokenizer(args.model)
         model = load_model(args.model, dtype=args.dtype).to(process_state().device)
-        for name, mine in tqdm(todo.items(), desc="people", disable=not sys.stderr.isatty()):
-            write_jsonl(_person_path(out, name), _person_rows(model, tokenizer, mine, args, name not in unseen))
+        with progress.bar(len(people), "responses", unit="person", initial=len(people) - len(todo)) as shown:
+            for name, mine in todo.items():
+                write_jsonl(_person_path(out, name), _person_rows(model, tokenizer, mine, args, name not in unseen))
+                shown.update()
     rows = _merge(out, records)
     if rows is None:
         logger.info("shard %d of %d done; the last shard to finish writes %s", index, count, GENERATIONS)

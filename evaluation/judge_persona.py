@@ -65,7 +65,8 @@ def judge_persona(
             requests.append(make_request(f"{row['id']}/{order}", backend.model, messages, backend.params(seed, 0)))
     tally, cache = Tally(), RequestCache(cache_path)
     try:
-        results = asyncio.run(run_cached(requests, open_backend(backend, tally, seed), cache, tally, price))
+        judge = open_backend(backend, tally, seed)
+        results = asyncio.run(run_cached(requests, judge, cache, tally, price, desc="persona judge"))
     finally:
         cache.close()
     if results.failures:

@@ -25,9 +25,9 @@ from accelerate.utils import gather_object
 from trl import TrlParser
 
 from evaluation import shards
-from evaluation.fast_scoring import score_pairs_fast
+from evaluation.fast_scoring import TREE_SEQUENCES, score_pairs_fast
 from evaluation.vpl_scoring import has_encoder, person_tokens, score_with_tokens
-from famous_persona import chat
+from famous_persona import chat, progress
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, read_json, write_json, write_jsonl
@@ -45,6 +45,7 @@ CHOICES = ("auto", *SCORERS, "vpl")
 FROM_RUN = "@run"
 DEFAULTS = {"beta": 0.1, "max_length": 512}
 SHARD_OWN = ("shard_index", "force", "batch_size")
+CHUNK_PAIRS = TREE_SEQUENCES // 2
 
 
 @dataclass
@@ -123,33 +124,54 @@ def on_device(model: Any) -> Any:
     return model.to(process_state().device)
 
 
-def vpl_scorer(args: ScoreArguments, dataset: DatasetDir, records: list) -> Scorer:
-    """Every-sequence scoring with each record's person's soft token (posterior mean from their own train pairs)."""
-    names = [record.name for record in records]
-    tokens = person_tokens(args.model, dataset, sorted(set(names)))
+def vpl_scorer(args: ScoreArguments, dataset: DatasetDir, records: list) -> Callable[[list], Scorer]:
+    """Every-sequence scoring with each record's person's soft token (posterior mean from their own train pairs),
+    one scorer per slice of the records; the tokens are computed once."""
+    tokens = person_tokens(args.model, dataset, sorted({record.name for record in records}))
 
-    def scorer(model: Any, encoded: list[chat.EncodedPair], pad_id: int, batch_size: int) -> list:
-        return score_with_tokens(model, encoded, names, tokens, pad_id, batch_size)
+    def for_records(part: list) -> Scorer:
+        names = [record.name for record in part]
 
-    return scorer
+        def scorer(model: Any, encoded: list[chat.EncodedPair], pad_id: int, batch_size: int) -> list:
+            return score_with_tokens(model, encoded, names, tokens, pad_id, batch_size)
+
+        return scorer
+
+    return for_records
 
 
-def _score_rows(args: ScoreArguments, scorer: Scorer, records: list, unseen: set[str]) -> list[dict]:
-    """One scores.jsonl row per record, from the policy and (when known) the reference."""
+def _score_rows(args: ScoreArguments, scorer_for: Callable[[list], Scorer], records: list, unseen: set[str]) -> list:
+    """One scores.jsonl row per record, from the policy and (when known) the reference; a bar over pairs on a
+    terminal."""
     tokenizer = load_tokenizer(args.model)
     encoded = [
         chat.encode(tokenizer, chat.conversation(r, tokenizer, args.max_length, args.system_prompt)) for r in records
     ]
     model = on_device(load_model(args.model, dtype=args.dtype))
-    pad_id = tokenizer.pad_token_id
-    scores = scorer(model, encoded, pad_id, args.batch_size)
-    reference = None
-    if args.ref_model is not None:
-        reference = scorer(on_device(load_model(args.ref_model, dtype=args.dtype)), encoded, pad_id, args.batch_size)
-    elif is_adapter(args.model):
-        with adapter_disabled(model):
-            reference = scorer(model, encoded, pad_id, args.batch_size)
+    has_reference = args.ref_model is not None or is_adapter(args.model)
+    with progress.bar(len(records) * (1 + has_reference), f"scoring {args.test_method}", unit="pair") as shown:
+
+        def run(scored_by: Any) -> list:
+            return _in_chunks(scored_by, scorer_for, records, encoded, tokenizer.pad_token_id, args.batch_size, shown)
+
+        scores, reference = run(model), None
+        if args.ref_model is not None:
+            reference = run(on_device(load_model(args.ref_model, dtype=args.dtype)))
+        elif has_reference:
+            with adapter_disabled(model):
+                reference = run(model)
     return pair_rows(records, unseen, args.fold, scores, reference)
+
+
+def _in_chunks(model: Any, scorer_for, records: list, encoded: list, pad_id: int, batch_size: int, shown) -> list:
+    """The scorer over slices of CHUNK_PAIRS pairs, so the bar moves; a slice is as large as one of the fast scorer's
+    prefix trees, so little sharing is lost."""
+    scores: list = []
+    for start in range(0, len(records), CHUNK_PAIRS):
+        part = slice(start, start + CHUNK_PAIRS)
+        scores += scorer_for(records[part])(model, encoded[part], pad_id, batch_size)
+        shown.update(len(encoded[part]))
+    return scores
 
 
 def pair_rows(records: list, unseen: set[str], fold: int, scores: list, reference: list | None) -> list[dict]:
@@ -214,8 +236,8 @@ def score(args: ScoreArguments) -> dict[str, Any] | None:
     else:
         index, count = shards.checked_shard(args.shard_index, args.num_shards)
         mine = shards.select(records, index, count)
-    scorer = vpl_scorer(args, dataset, mine) if name == "vpl" else SCORERS[name]
-    rows = _score_rows(args, scorer, mine, unseen)
+    scorer_for = vpl_scorer(args, dataset, mine) if name == "vpl" else lambda part: SCORERS[name]
+    rows = _score_rows(args, scorer_for, mine, unseen)
     if launched:
         rows = shards.merge_rows(gather_object(rows), records, Path(args.out))
         if not state.is_main_process:

@@ -35,12 +35,12 @@ run_world() {
   BASE=$(base_model)
   for fold in "${FOLDS[@]}"; do
     for method in "$@"; do
-      run="$OUT/$MODEL/$method/fold$fold"
+      run="$OUT/$MODEL/$method/fold$fold" t0=$(date +%s)
       logged "$run/run.log" train "$method" "$fold" fold "$run" "$BASE"
       for test_method in $(tests_for "$method"); do
         logged "$run/run.log" score "$run" "$method" "$test_method" "$fold" fold
       done
-      say "$(basename "$OUT") fold $fold $method: trained, scored with $(tests_for "$method")"
+      run_done "$(basename "$OUT") fold $fold $method" "$run" "$t0"
     done
   done
   aggregate >/dev/null

@@ -141,7 +141,7 @@ score() {
   [[ -d "$run/sft/model" ]] && ref=(--ref_model "$run/sft/model")
   python -m evaluation.score --config "$MODEL_DIR/eval.yaml" --model "$run/model" "${ref[@]}" --data "$DATA" \
     --test_method "$test_method" --fold "$fold" --fold_scheme "$scheme" --out "$run/eval/$test_method" \
-    --experiment "$(basename "$OUT")" --model_short "$MODEL" --train_method "$train_method" $FORCE >/dev/null
+    --experiment "$(basename "$OUT")" --model_short "$MODEL" --train_method "$train_method" $FORCE
 }
 
 # behave MODEL EVAL_DIR TRAIN_METHOD TEST_METHOD FOLD SCHEME [OPTION ...]: with --behavioural, a response per test
@@ -154,7 +154,7 @@ behave() {
   mapfile -t options < <(recipe_options "$MODEL_DIR/eval.yaml"; training_settings max_length system_prompt)
   python -m evaluation.generate --model "$model" --data "$DATA" --test_method "$test_method" --fold "$fold" \
     --fold_scheme "$scheme" --out "$out" --experiment "$(basename "$OUT")" --model_short "$MODEL" \
-    --train_method "$train_method" "${options[@]}" "$@" $FORCE >/dev/null
+    --train_method "$train_method" "${options[@]}" "$@" $FORCE
   python -m evaluation.judge_responses --out "$out" --judge all
 }
 
@@ -163,6 +163,23 @@ behaviour_table() {
   [[ -n "$BEHAVIOURAL" ]] || return 0
   say "reward accuracy vs behaviour"
   python -m analysis.behaviour --experiment_dir "$OUT"
+}
+
+# run_done LABEL RUN_DIR T0: the console line of a finished run: seconds since T0 (a `date +%s`) and the headline
+# accuracy (ref_free_avg, seen and unseen people) of every test prefix scored under RUN_DIR/eval/, from its summary.json.
+run_done() {
+  say "$1: $(($(date +%s) - $3))s; $(python - "$2" <<'PY'
+import json, sys
+from pathlib import Path
+parts = []
+for path in sorted(Path(sys.argv[1]).glob("eval/*/summary.json")):
+    summary = json.loads(path.read_text())
+    cells = summary["accuracy"]["ref_free_avg"]
+    groups = [f"{g} {cells[f'{g}/total']['accuracy']:.3f}" for g in ("seen", "unseen") if f"{g}/total" in cells]
+    parts.append(f"{summary['test_method']} {' '.join(groups)}")
+print("accuracy " + ", ".join(parts) if parts else "nothing scored")
+PY
+)"
 }
 
 # One line per run on the console, the full output in the run's log.

@@ -28,13 +28,13 @@ BASE=$(base_model)
 
 for fold in "${FOLDS[@]}"; do
   for method in "${METHODS[@]}"; do
-    run="$OUT/$MODEL/$method/$SCHEME$fold"
+    run="$OUT/$MODEL/$method/$SCHEME$fold" t0=$(date +%s)
     logged "$run/run.log" train "$method" "$fold" "$SCHEME" "$run" "$BASE"
     for test_method in $(scored_methods "$method"); do
       logged "$run/run.log" score "$run" "$method" "$test_method" "$fold" "$SCHEME"
       logged "$run/run.log" behave "$run/model" "$run/eval/$test_method" "$method" "$test_method" "$fold" "$SCHEME"
     done
-    say "$SCHEME $fold $method: trained and scored"
+    run_done "$SCHEME $fold $method" "$run" "$t0"
   done
 done
 aggregate

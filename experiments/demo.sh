@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The offline demo: synthetic world -> prefixes -> tiny model -> SFT warm-up + DPO per prefix -> scores and the
-# unseen people's generated responses judged against the world's ground truth -> tables -> report.
+# unseen people's generated responses judged against the world's ground truth -> a prompt-only baseline and a
+# faithfulness probe and a sentence attribution from the models already trained -> tables -> report.
 # CPU only, no download. Idempotent: finished runs are skipped; --force redoes everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,12 +17,15 @@ TXT
 }
 
 METHODS=(no_prefix tag name xyw_2s persona_xy_4s persona_gold)
+PROBE=persona_xy_4s
+PROBE_TESTS=("${PROBE}_seed1" "shuffle_$PROBE" no_prefix)
+ATTRIBUTED=persona_gold
 JOBS=(2)
 FOLD=0
 BEHAVIOURAL=1
 parse_common "$@"
 parse_lists jobs
-ensure_methods "${METHODS[@]}"
+ensure_methods "${METHODS[@]}" "${PROBE_TESTS[@]:0:2}"
 say "tiny local model (word-level tokenizer on the dataset's text, random-init Llama)"
 BASE=$(base_model)
 
@@ -32,13 +36,41 @@ train_and_score() {
   logged "$run/run.log" score "$run" "$method" "$method" "$FOLD" fold || return 1
   t1=$(date +%s)
   logged "$run/run.log" behave "$run/model" "$run/eval/$method" "$method" "$method" "$FOLD" fold --people unseen || return 1
-  say "$method: SFT warm-up + DPO + scoring in $((t1 - t0))s, behaviour of the unseen people in $(($(date +%s) - t1))s"
+  run_done "$method: SFT warm-up + DPO + scoring + behaviour (of it $(($(date +%s) - t1))s)" "$run" "$t0"
 }
-export -f train_and_score train score behave logged say epochs_override launch
-export DATA MODEL MODEL_DIR OUT SMOKE FORCE LAUNCH START SCRIPT_NAME BASE FOLD BEHAVIOURAL
+
+# One job of the cheap extras, as KIND:METHOD. prompt: the prompt-only baseline (experiments/prompt_baseline.sh) with
+# the no_prefix run's SFT warm-up as the base, a model that learnt the answers but saw neither a prefix nor DPO, under
+# train_method none (fold 0: people whose train answers it learnt count as seen). probe: the faithfulness probe
+# (experiments/faithfulness.sh): the $PROBE model with a re-sampled prefix, another person's, and none.
+# attribution: which sentences of the METHOD model's own prefixes move its preference (16 test pairs, 32 ablations).
+extra_job() {
+  local kind=${1%%:*} method=${1#*:} base="$OUT/$MODEL/no_prefix/fold$FOLD/sft/model" run="$OUT/$MODEL/$PROBE/fold$FOLD"
+  case $kind in
+    prompt)
+      logged "$OUT/$MODEL/none/eval/$method.log" python -m evaluation.score --config "$MODEL_DIR/eval.yaml" \
+        --model "$base" --data "$DATA" --test_method "$method" --fold "$FOLD" --out "$OUT/$MODEL/none/eval/$method" \
+        --experiment "$(basename "$OUT")" --model_short "$MODEL" --train_method none $FORCE ;;
+    probe) logged "$run/eval/$method.log" score "$run" "$PROBE" "$method" "$FOLD" fold ;;
+    attribution)
+      run="$OUT/$MODEL/$method/fold$FOLD"
+      [[ -z "$FORCE" && -f "$run/attribution/$method/summary.json" ]] ||
+        logged "$run/attribution/$method.log" python -m analysis.attribution --model "$run/model" --data "$DATA" \
+          --test_method "$method" --max_pairs 16 --n_ablations 32 ;;
+  esac
+}
+export -f train_and_score extra_job train score behave logged say run_done epochs_override launch recipe_options \
+  training_settings
+export DATA MODEL MODEL_DIR OUT SMOKE FORCE LAUNCH START SCRIPT_NAME BASE FOLD BEHAVIOURAL PROBE
 
 say "SFT warm-up + DPO + scoring per prefix, fold $FOLD, $JOBS at a time (logs: $OUT/$MODEL/<method>/fold$FOLD/run.log)"
 printf '%s\n' "${METHODS[@]}" | OMP_NUM_THREADS=1 xargs -P "${JOBS[0]}" -I{} bash -c 'train_and_score "$@"' _ {}
+T0=$(date +%s)
+say "prompt-only baseline, faithfulness probe ($PROBE with ${PROBE_TESTS[*]}) and $ATTRIBUTED attribution"
+printf '%s\n' "${METHODS[@]/#/prompt:}" "${PROBE_TESTS[@]/#/probe:}" "attribution:$ATTRIBUTED" |
+  OMP_NUM_THREADS=1 xargs -P "${JOBS[0]}" -I{} bash -c 'extra_job "$@"' _ {}
+run_done "prompt-only (no_prefix SFT warm-up, no DPO)" "$OUT/$MODEL/none" "$T0"
+run_done "faithfulness probe, $PROBE model" "$OUT/$MODEL/$PROBE/fold$FOLD" "$T0"
 aggregate
 say "aligned rate of the unseen people's responses (world judge), beside the reward accuracy above"
 python -m analysis.aggregate --experiment_dir "$OUT" --metric gen_world_aligned | grep -v '^wrote'

@@ -27,13 +27,13 @@ BASE=$(base_model)
 
 for fold in "${FOLDS[@]}"; do
   for method in "${METHODS[@]}"; do
-    run="$OUT/$MODEL/$method/fold$fold"
+    run="$OUT/$MODEL/$method/fold$fold" t0=$(date +%s)
     logged "$run/run.log" train "$method" "$fold" fold "$run" "$BASE"
     for test_method in $(tests_for "$method"); do
       logged "$run/run.log" score "$run" "$method" "$test_method" "$fold" fold
       logged "$run/run.log" behave "$run/model" "$run/eval/$test_method" "$method" "$test_method" "$fold" fold
     done
-    say "fold $fold $method: trained, scored with $(tests_for "$method")"
+    run_done "fold $fold $method" "$run" "$t0"
   done
 done
 aggregate

@@ -33,11 +33,11 @@ inference_model() { printf 'model: %s\nbackend: transformers\nmax_tokens: %s\nba
 inference_model "$BASE" >"$MODELS/base.yaml"
 
 for fold in "${FOLDS[@]}"; do
-  run="$OUT/$MODEL/$TRAIN_SET/fold$fold"
+  run="$OUT/$MODEL/$TRAIN_SET/fold$fold" t0=$(date +%s)
   logged "$run/run.log" train "$TRAIN_SET" "$fold" fold "$run" "$BASE" \
     --refresh_every 1 --refresh_method persona_xy_4s --refresh_max_new_tokens "$TOKENS"
   logged "$run/run.log" score "$run" "$TRAIN_SET" persona_xy_4s "$fold" fold
-  say "fold $fold: trained with persona refresh, scored with persona_xy_4s"
+  run_done "fold $fold: trained with persona refresh" "$run" "$t0"
   inference_model "$run/model" >"$MODELS/self$fold.yaml"
   methods=(persona_xy_4s persona_xy_4s_base "persona_xy_4s_self$fold")
   rm -f "$DATA/prefixes/persona_xy_4s_base.jsonl" "$DATA/prefixes/persona_xy_4s_self$fold.jsonl"

@@ -43,8 +43,8 @@ vpl_fold() {
 }
 
 for fold in "${FOLDS[@]}"; do
-  run="$OUT/$MODEL/vpl/fold$fold"
+  run="$OUT/$MODEL/vpl/fold$fold" t0=$(date +%s)
   logged "$run/run.log" vpl_fold "$fold" "$run"
-  say "fold $fold vpl: trained and scored"
+  run_done "fold $fold vpl" "$run" "$t0"
 done
 aggregate

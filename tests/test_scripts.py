@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,7 @@ def test_smoke_runs_aggregate_and_rerun_skips(world, tmp_path):
     out = tmp_path / "exp"
     done = run("cv.sh", "--smoke", "--data", str(world.root), "--out", str(out), "--methods", "tag", "--folds", "0")
     assert done.returncode == 0, done.stderr[-3000:]
+    assert re.search(r"fold 0 tag: \d+s; accuracy tag seen 0\.\d{3} unseen 0\.\d{3}", done.stdout), done.stdout
     done = run("prompt_baseline.sh", "--data", str(world.root), "--out", str(out), "--methods", "no_prefix", "tag")
     assert done.returncode == 0, done.stderr[-3000:]
     results = pd.read_csv(out / "results.csv")

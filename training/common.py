@@ -14,8 +14,10 @@ import os
 import random
 import re
 import shutil
+import warnings
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
 from trl import ModelConfig, TrlParser
 
-from famous_persona import chat
+from famous_persona import chat, progress
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, read_json, write_jsonl
@@ -35,6 +37,12 @@ from famous_persona.redaction import register
 from famous_persona.schema import DpoRecord
 
 logger = logging.getLogger(__name__)
+# TRL's configs give the deprecated `gradient_checkpointing` a default and its trainers ask `is_gradient_checkpointing`,
+# so transformers warns on every run even when a recipe sets `activation_checkpointing`: nothing a user could change.
+DEPRECATED_ALIAS = r"`(is_)?gradient_checkpointing\w*` is deprecated"
+# Loading the best checkpoint of a model whose output layer is tied to its input embeddings: the file holds no
+# `lm_head.weight` (it is the embedding matrix), and the trainer warns although nothing is lost.
+TIED_HEAD = "There were missing keys in the checkpoint model loaded: ['lm_head.weight']."
 
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 WEIGHTS = (
@@ -286,9 +294,11 @@ def fit(trainer: Trainer, before_resume: Callable[[str], None] | None = None) ->
 
 
 def prepare(run: RunArguments, config: TrainingArguments, model_config: ModelConfig) -> Job:
-    """The fold's data, checkpoint selection on its validation slice, and the tokenizer."""
+    """The fold's data, checkpoint selection on its validation slice, and the tokenizer; no tqdm bar off a terminal
+    (the trainer then prints one line of metrics per logging step instead)."""
     data = fold_data(run, config.seed)
     select_on_validation(config, bool(data.validation))
+    config.disable_tqdm = progress.quiet_off_terminal() or config.disable_tqdm
     return Job(run, config, model_config, data, load_tokenizer(model_config.model_name_or_path))
 
 
@@ -357,6 +367,24 @@ def save_and_finish(fitted: Fitted, job: Job, stage: str, configs: list[Any]) ->
         shutil.rmtree(checkpoint, ignore_errors=True)
 
 
+@contextmanager
+def library_noise_quieted() -> Iterator[None]:
+    """Drop the two messages every run log showed that say nothing about the run: the deprecated alias warnings and
+    the tied output layer reported missing."""
+    trainer_logger = logging.getLogger("transformers.trainer")
+    trainer_logger.addFilter(_not_tied_head)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", DEPRECATED_ALIAS, FutureWarning)
+            yield
+    finally:
+        trainer_logger.removeFilter(_not_tied_head)
+
+
+def _not_tied_head(record: logging.LogRecord) -> bool:
+    return record.getMessage() != TIED_HEAD
+
+
 def trainer_command(
     command: str, dataclass_types: Sequence[type], doc: str | None, train: Callable[..., None]
 ) -> tuple[Callable, Callable]:
@@ -370,6 +398,7 @@ def trainer_command(
     @exit_on_data_error
     def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-        train(*parse_config(parser or make_parser(), args))
+        with library_noise_quieted():
+            train(*parse_config(parser or make_parser(), args))
 
     return make_parser, main

@@ -66,6 +66,8 @@ OnDone = Callable[[Request, Completion], None]
 
 
 class Backend(Protocol):
+    concurrency: int  # requests it works on at once (a server's open requests, a local model's batch)
+
     async def run(self, requests: Sequence[Request], on_done: OnDone) -> dict[str, str]:
         """Complete every request, calling `on_done` as each finishes; return request id → failure reason."""
         ...

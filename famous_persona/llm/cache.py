@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from famous_persona import progress
 from famous_persona.llm.backend import Backend, Completion, Request, Tally
 from famous_persona.redaction import scrub
 
@@ -84,10 +85,12 @@ async def run_cached(
     tally: Tally,
     price: Callable[[str, int, int], float] | None = None,
     accept: Callable[[Completion], bool] | None = None,
+    desc: str = "requests",
 ) -> Results:
     """Serve what the cache has; send the rest through the backend, storing each reply as soon as it arrives. Only a
     reply that `accept` takes is stored (by default a usable one: an empty or cut reply is asked again by the next
-    run); a caller that keeps cut replies, like persona inference, says so through `accept`."""
+    run); a caller that keeps cut replies, like persona inference, says so through `accept`. On a terminal a bar
+    named `desc` shows replies done, requests in flight and cache hits."""
 
     def final(completion: Completion) -> bool:
         return completion.usable if accept is None else accept(completion)
@@ -103,6 +106,10 @@ async def run_cached(
             tally.cached += 1
 
     by_key: dict[str, Completion] = {}
+    unique = _unique(missing)
+    hits = len(requests) - len(missing)
+    shown = progress.bar(hits + len(unique), desc, unit="req", initial=hits)
+    shown.set_postfix(in_flight=min(backend.concurrency, len(unique)), cached=hits)
 
     def store(request: Request, completion: Completion) -> None:
         if final(completion):
@@ -113,9 +120,11 @@ async def run_cached(
         tally.completion_tokens += completion.completion_tokens
         if price is not None:
             tally.cost_usd += price(request.model, completion.prompt_tokens, completion.completion_tokens)
+        shown.set_postfix(in_flight=min(backend.concurrency, len(unique) - len(by_key)), cached=hits, refresh=False)
+        shown.update()
 
-    unique = _unique(missing)
-    failed = await backend.run(unique, store) if unique else {}
+    with shown:
+        failed = await backend.run(unique, store) if unique else {}
     reasons = {r.key: failed[r.id] for r in unique if r.id in failed}
     failures = {}
     for request in missing:

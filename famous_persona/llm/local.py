@@ -17,7 +17,7 @@ class TransformersBackend:
     def __init__(self, model: str, dtype: str = "auto", batch_size: int = 8, system_prompt: str | None = None):
         self.tokenizer = load_tokenizer(model)
         self.model = load_model(model, dtype=dtype)
-        self.batch_size = batch_size
+        self.batch_size = self.concurrency = batch_size
         self.system_prompt = system_prompt
 
     async def run(self, requests: Sequence[Request], on_done: OnDone) -> dict[str, str]:

@@ -249,7 +249,8 @@ class Context:
 
     def run(self, role: str, requests: Sequence[Request], accept: Accept | None = None) -> Results:
         """Send through the cache; every request without a final reply is remembered as lost for the report."""
-        results = asyncio.run(run_cached(requests, self.backend(role), self.cache, self.tally, price, accept))
+        shown = f"{self.stage} ({role})"
+        results = asyncio.run(run_cached(requests, self.backend(role), self.cache, self.tally, price, accept, shown))
         self.lost |= results.failures
         self.lost |= {rid: "empty, cut or unparseable reply" for rid in results.rejected}
         return results

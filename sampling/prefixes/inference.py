@@ -70,7 +70,9 @@ class PersonaInference:
                 for rid, text in pending
             ]
             backend = self._backend(short, spec)
-            results = asyncio.run(run_cached(batch, backend, self._request_cache(), self.tally, price, kept))
+            shown = f"personas by {short}" + (f" (re-ask {attempt})" if attempt else "")
+            cache = self._request_cache()
+            results = asyncio.run(run_cached(batch, backend, cache, self.tally, price, kept, shown))
             failures = dict(results.failures)
             for rid, completion in results.completions.items():
                 persona = persona_prompts.clean(completion.text)
