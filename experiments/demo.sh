@@ -34,7 +34,7 @@ train_and_score() {
   logged "$run/run.log" behave "$run/model" "$run/eval/$method" "$method" "$method" "$FOLD" fold --people unseen || return 1
   say "$method: SFT warm-up + DPO + scoring in $((t1 - t0))s, behaviour of the unseen people in $(($(date +%s) - t1))s"
 }
-export -f train_and_score train score behave logged say epochs_override launch
+export -f train_and_score train score finished behave logged say epochs_override launch
 export DATA MODEL MODEL_DIR OUT SMOKE FORCE LAUNCH START SCRIPT_NAME BASE FOLD BEHAVIOURAL
 
 say "SFT warm-up + DPO + scoring per prefix, fold $FOLD, $JOBS at a time (logs: $OUT/$MODEL/<method>/fold$FOLD/run.log)"
