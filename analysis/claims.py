@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,10 +91,20 @@ def quality_methods(frame: pd.DataFrame) -> list[str]:
     return [m for m in trained if m not in REFERENCES and parse_method(m).persona and not parse_method(m).shuffle]
 
 
-def _slope(points: pd.DataFrame) -> float:
-    if points["recall"].nunique() < 2:
-        return float("nan")
-    return float(np.polyfit(points["recall"], points["Total"], 1)[0])
+def _slopes(x: np.ndarray, y: np.ndarray, person: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """OLS slope of y on x over every point, each person's points weighted by its count in a row of `counts`; the
+    sums per person make a bootstrap of thousands of resamples one matrix product. NaN where x does not vary."""
+    sums = np.stack([np.bincount(person, w) for w in (np.ones_like(x), x, y, x * x, x * y)], axis=1)
+    n, sx, sy, sxx, sxy = (counts @ sums).T
+    spread = n * sxx - sx * sx
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(spread > 1e-12 * np.maximum(n * sxx, 1), (n * sxy - sx * sy) / spread, np.nan)
+
+
+def _resample_counts(people: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """How often each of `people` is drawn in each of `n_boot` resamples with replacement."""
+    draws = rng.integers(0, people, size=(n_boot, people))
+    return np.stack([np.bincount(row, minlength=people) for row in draws])
 
 
 def generalization(frame: pd.DataFrame, recall: pd.DataFrame, n_boot: int, rng: np.random.Generator) -> dict:
@@ -102,16 +113,14 @@ def generalization(frame: pd.DataFrame, recall: pd.DataFrame, n_boot: int, rng: 
     points = own.merge(recall, on=["train_method", "name"])
     if points.empty:
         raise DataError("claims: no unseen accuracy of a quality level to relate to persona quality")
-    people = points["name"].unique()
-    by_person = {name: part for name, part in points.groupby("name")}
-    draws = np.array(
-        [_slope(pd.concat([by_person[n] for n in rng.choice(people, len(people))])) for _ in range(n_boot)]
-    )
+    person, people = pd.factorize(points["name"])
+    x, y = points["recall"].to_numpy(float), points["Total"].to_numpy(float)
+    draws = _slopes(x, y, person, _resample_counts(len(people), n_boot, rng))
     levels = points.groupby("train_method").agg(recall=("recall", "mean"), accuracy=("Total", "mean")).reset_index()
     refs = {
         m: float(own[own["train_method"] == m]["Total"].mean()) for m in REFERENCES if m in set(own["train_method"])
     }
-    effect = _effect(_slope(points), draws)
+    effect = _effect(float(_slopes(x, y, person, np.ones((1, len(people))))[0]), draws)
     sentence = _verdict(
         effect,
         "Held: unseen accuracy rises with measured persona quality (the slope's interval is above 0).",
@@ -154,9 +163,13 @@ def faithfulness(frame: pd.DataFrame, methods: list[str], n_boot: int, rng: np.r
     return {"table": table.to_dict("records"), "sentence": sentence}
 
 
-def _gap(values: pd.DataFrame) -> float:
-    means = values.groupby(GROUP)["Total"].mean()
-    return float(means.get("minority", np.nan) - means.get("majority", np.nan))
+def _group_gaps(values: np.ndarray, strata: list[np.ndarray], samples: list[np.ndarray]) -> tuple[float, np.ndarray]:
+    """Minority − majority mean of `values` (NaN = not scored), and the same over each row of the resampled indices."""
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        majority, minority = (np.nanmean(values[s]) for s in strata)
+        drawn = [np.nanmean(values[sample], axis=1) for sample in samples]
+    return float(minority - majority), drawn[1] - drawn[0]
 
 
 def bias(frame: pd.DataFrame, dataset: DatasetDir, persona: str, args: ClaimsArguments, rng) -> dict:
@@ -168,24 +181,18 @@ def bias(frame: pd.DataFrame, dataset: DatasetDir, persona: str, args: ClaimsArg
     own = frame[(frame["train_method"] == frame["test_method"]) & ~frame["seen"].astype(bool)]
     own = own.assign(group=own["name"].map(groups))
     wide = own.pivot_table(index=["name", GROUP], columns="train_method", values="Total").reset_index()
-    strata = [wide[wide[GROUP] == g].index.to_numpy() for g in ("majority", "minority")]
+    strata = [wide.index[wide[GROUP] == g].to_numpy() for g in ("majority", "minority")]
     if any(len(s) == 0 for s in strata):
         raise DataError("claims: the unseen people of the planted world hold only one group")
-    samples = [np.concatenate([rng.choice(s, len(s)) for s in strata]) for _ in range(args.n_boot)]
+    samples = [rng.choice(s, size=(args.n_boot, len(s))) for s in strata]
     methods = [m for m in wide.columns if m not in ("name", GROUP)]
-    gaps = {}
-    for method in methods:
-        column = wide[[GROUP, method]].rename(columns={method: "Total"})
-        gaps[method] = _effect(_gap(column), np.array([_gap(column.loc[i]) for i in samples]))
-    closing = {}
-    for method in (m for m in methods if m != persona and persona in methods):
-
-        def closed(rows: pd.DataFrame, m: str = method) -> float:
-            return _gap(rows[[GROUP, persona]].rename(columns={persona: "Total"})) - _gap(
-                rows[[GROUP, m]].rename(columns={m: "Total"})
-            )
-
-        closing[method] = _effect(closed(wide), np.array([closed(wide.loc[i]) for i in samples]))
+    measured = {m: _group_gaps(wide[m].to_numpy(float), strata, samples) for m in methods}
+    gaps = {m: _effect(value, draws) for m, (value, draws) in measured.items()}
+    closing = {
+        m: _effect(measured[persona][0] - value, measured[persona][1] - draws)
+        for m, (value, draws) in measured.items()
+        if m != persona and persona in measured
+    }
     gains = improvements(read_results(args.planted_dir), args.metric)
     tests = group_tests(gains, attributes(dataset.personas()))
     tests = tests[tests["attribute"] == GROUP][

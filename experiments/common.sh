@@ -40,7 +40,7 @@ parse_common() {
   done
   resolve_model
   local size=${WORLD:-demo}
-  [[ -n "$SMOKE" ]] && size=smoke
+  [[ -n "$SMOKE" ]] && size=${SMOKE_WORLD:-smoke}
   OUT=${OUT:-dump/${SCRIPT_NAME}${SMOKE:+_smoke}}
   if [[ -z "$DATA" ]]; then
     DATA=data/synthetic_$size GENERATED=1
@@ -120,15 +120,24 @@ launch() { if [[ -n "$LAUNCH" ]]; then $LAUNCH -m "$@"; else python -m "$@"; fi;
 
 epochs_override() { [[ -n "$SMOKE" ]] && echo "--num_train_epochs $1"; }
 
+# finished DIR: true when DIR's manifest says finished and --force is not given, checked here so that a rerun starts
+# no Python process for a finished stage (the stages check it again themselves).
+finished() {
+  [[ -z "$FORCE" ]] && grep -qs '"status": "finished"' "$1/manifest.json" || return 1
+  echo "$1 is finished; skipping (use --force to redo it)"
+}
+
 # train METHOD FOLD SCHEME RUN_DIR BASE [DPO OPTIONS...]: SFT warm-up when the model has a recipe for it, then DPO.
 train() {
   local method=$1 fold=$2 scheme=$3 run=$4 base=$5
   shift 5
   local start=$base
   mkdir -p "$run"
+  finished "$run" && return 0
   if [[ -f "$MODEL_DIR/sft.yaml" ]]; then
-    launch training.sft --config "$MODEL_DIR/sft.yaml" --data "$DATA" --method "$method" --fold "$fold" \
-      --fold_scheme "$scheme" --output_dir "$run/sft" --model_name_or_path "$base" $(epochs_override 4) $FORCE
+    finished "$run/sft" || launch training.sft --config "$MODEL_DIR/sft.yaml" --data "$DATA" --method "$method" \
+      --fold "$fold" --fold_scheme "$scheme" --output_dir "$run/sft" --model_name_or_path "$base" \
+      $(epochs_override 4) $FORCE
     start="$run/sft/model"
   fi
   launch training.dpo --config "$MODEL_DIR/dpo.yaml" --data "$DATA" --method "$method" --fold "$fold" \
@@ -138,6 +147,7 @@ train() {
 # score RUN_DIR TRAIN_METHOD TEST_METHOD FOLD SCHEME: a trained run's model on one test prefix.
 score() {
   local run=$1 train_method=$2 test_method=$3 fold=$4 scheme=$5 ref=()
+  finished "$run/eval/$test_method" && return 0
   [[ -d "$run/sft/model" ]] && ref=(--ref_model "$run/sft/model")
   python -m evaluation.score --config "$MODEL_DIR/eval.yaml" --model "$run/model" "${ref[@]}" --data "$DATA" \
     --test_method "$test_method" --fold "$fold" --fold_scheme "$scheme" --out "$run/eval/$test_method" \

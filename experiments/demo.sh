@@ -59,7 +59,7 @@ extra_job() {
           --test_method "$method" --max_pairs 16 --n_ablations 32 ;;
   esac
 }
-export -f train_and_score extra_job train score behave logged say run_done epochs_override launch recipe_options \
+export -f train_and_score extra_job train score finished behave logged say run_done epochs_override launch recipe_options \
   training_settings
 export DATA MODEL MODEL_DIR OUT SMOKE FORCE LAUNCH START SCRIPT_NAME BASE FOLD BEHAVIOURAL PROBE
 
