@@ -143,6 +143,20 @@ def test_bake_refuses_a_test_pair_pasted_into_a_prefix_text(world, field):
     assert "prefixes/persona_gold.jsonl" in message and repr(test_pair.name) in message and test_pair.id in message
 
 
+def test_an_answer_sentence_a_train_pair_shares_may_be_shown(world):
+    pairs = world.pairs()
+    test_pair = next(pair for pair in pairs if pair.split == "test")
+    train_pair = next(pair for pair in pairs if pair.split == "train" and pair.name == test_pair.name)
+    reused = [pair.model_copy(update={"chosen": test_pair.chosen}) if pair is train_pair else pair for pair in pairs]
+    prefixes = [
+        p.model_copy(update={"text": f"{p.text} {test_pair.chosen}"}) if p.name == test_pair.name else p
+        for p in world.prefixes("persona_gold")
+    ]
+    assert bake_records("persona_gold", reused, prefixes, "train")
+    with pytest.raises(LeakageError, match="chosen answer"):
+        bake_records("persona_gold", pairs, prefixes, "train")
+
+
 def test_bake_command_exits_2_on_a_pasted_test_pair(world, tmp_path, capsys):
     dataset = DatasetDir(shutil.copytree(world.root, tmp_path / "copy"))
     test_pair = next(pair for pair in dataset.pairs() if pair.split == "test")

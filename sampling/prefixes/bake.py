@@ -61,14 +61,19 @@ def _normal(text: str) -> str:
 
 
 def test_texts(pairs: Sequence[Pair]) -> dict[str, list[tuple[str, str, str]]]:
-    """Per person, (pair id, what, normalised text) of the question and both answers of every test pair."""
+    """Per person, (pair id, what, normalised text) of the question and both answers of every test pair, less the
+    texts one of their train pairs has word for word (a shot may show those: worlds reuse answer sentences)."""
+    shown: dict[str, set[str]] = defaultdict(set)
+    for pair in pairs:
+        if pair.split == "train":
+            shown[pair.name].update(_normal(getattr(pair, name)) for name in FIELDS)
     texts: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
     for pair in pairs:
         if pair.split != "test":
             continue
         for name, label in FIELDS.items():
             text = _normal(getattr(pair, name))
-            if len(text.split()) >= MIN_LEAK_WORDS:
+            if len(text.split()) >= MIN_LEAK_WORDS and text not in shown[pair.name]:
                 texts[pair.name].append((pair.id, label, text))
     return texts
 
