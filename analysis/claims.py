@@ -203,8 +203,10 @@ def bias(frame: pd.DataFrame, dataset: DatasetDir, persona: str, args: ClaimsArg
     if plain is not None:
         sentence = _verdict(
             plain,
-            f"Held: {persona} raises the minority - majority gap over no_prefix (interval of the change above 0).",
-            f"Reversed: {persona} lowers the minority - majority gap under no_prefix (interval of the change below 0).",
+            f"Held: {persona} serves the minority better relative to the majority than no_prefix does (the change in "
+            "the minority - majority gap has an interval above 0).",
+            f"Reversed: {persona} serves the minority worse relative to the majority than no_prefix does (the change "
+            "in the minority - majority gap has an interval below 0).",
             f"Not shown: the change in the gap from no_prefix to {persona} has an interval that includes 0.",
         )
     return {"gaps": gaps, "closing": closing, "tests": tests.to_dict("records"), "sentence": sentence}
