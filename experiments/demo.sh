@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The offline demo: synthetic world -> prefixes -> tiny model -> SFT warm-up + DPO per prefix -> scores and the
 # unseen people's generated responses judged against the world's ground truth -> a prompt-only baseline and a
-# faithfulness probe and a sentence attribution from the models already trained -> tables -> report.
+# faithfulness probe and a sentence attribution from the models already trained, the prompt-only baseline also at other
+# shot counts and the persona quality per shot count -> tables -> report.
 # CPU only, no download. Idempotent: finished runs are skipped; --force redoes everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,12 +21,14 @@ METHODS=(no_prefix tag name xyw_2s persona_xy_4s persona_gold)
 PROBE=persona_xy_4s
 PROBE_TESTS=("${PROBE}_seed1" "shuffle_$PROBE" no_prefix)
 ATTRIBUTED=persona_gold
+SHOTS=(xyw_1s xyw_4s persona_xy_1s persona_xy_2s)
+QUALITY=(persona_xy_1s persona_xy_2s persona_xy_4s)
 JOBS=(2)
 FOLD=0
 BEHAVIOURAL=1
 parse_common "$@"
 parse_lists jobs
-ensure_methods "${METHODS[@]}" "${PROBE_TESTS[@]:0:2}"
+ensure_methods "${METHODS[@]}" "${PROBE_TESTS[@]:0:2}" "${SHOTS[@]}"
 say "tiny local model (word-level tokenizer on the dataset's text, random-init Llama)"
 BASE=$(base_model)
 
@@ -66,12 +69,15 @@ export DATA MODEL MODEL_DIR OUT SMOKE FORCE LAUNCH START SCRIPT_NAME BASE FOLD B
 say "SFT warm-up + DPO + scoring per prefix, fold $FOLD, $JOBS at a time (logs: $OUT/$MODEL/<method>/fold$FOLD/run.log)"
 printf '%s\n' "${METHODS[@]}" | OMP_NUM_THREADS=1 xargs -P "${JOBS[0]}" -I{} bash -c 'train_and_score "$@"' _ {}
 T0=$(date +%s)
-say "prompt-only baseline, faithfulness probe ($PROBE with ${PROBE_TESTS[*]}) and $ATTRIBUTED attribution"
-printf '%s\n' "${METHODS[@]/#/prompt:}" "${PROBE_TESTS[@]/#/probe:}" "attribution:$ATTRIBUTED" |
+say "prompt-only baseline (also ${SHOTS[*]}), faithfulness probe ($PROBE with ${PROBE_TESTS[*]}), $ATTRIBUTED attribution"
+printf '%s\n' "${METHODS[@]/#/prompt:}" "${SHOTS[@]/#/prompt:}" "${PROBE_TESTS[@]/#/probe:}" "attribution:$ATTRIBUTED" |
   OMP_NUM_THREADS=1 xargs -P "${JOBS[0]}" -I{} bash -c 'extra_job "$@"' _ {}
 run_done "prompt-only (no_prefix SFT warm-up, no DPO)" "$OUT/$MODEL/none" "$T0"
 run_done "faithfulness probe, $PROBE model" "$OUT/$MODEL/$PROBE/fold$FOLD" "$T0"
 aggregate
+say "persona quality of ${QUALITY[*]} (what k shots let the templated inference state)"
+python -m analysis.persona_quality --data "$DATA" --methods "${QUALITY[@]}" --out "$OUT/analysis/persona_quality.csv" |
+  grep -v "^wrote"
 say "aligned rate of the unseen people's responses (world judge), beside the reward accuracy above"
 python -m analysis.aggregate --experiment_dir "$OUT" --metric gen_world_aligned | grep -v '^wrote'
 behaviour_table
