@@ -91,9 +91,20 @@ def run_identity(summary_path: Path, summary: dict) -> dict:
     digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12] if config else ""
     return {
         "fold_scheme": summary.get("fold_scheme", "fold"),
-        "base_model": train.get("base_model") or score_config.get("model", ""),
+        "base_model": root_model(train.get("base_model") or score_config.get("model", "")),
         "config_hash": digest,
     }
+
+
+def root_model(model: str) -> str:
+    """The model a chain of trainings started from: a trained folder (`<run>/model`, beside the run's manifest) is
+    followed back through the `base_model` its run recorded, so DPO after an SFT warm-up names the SFT's start."""
+    for _ in range(8):
+        manifest = Path(model).parent / "manifest.json"
+        if not model or Path(model).name != "model" or not manifest.is_file():
+            break
+        model = read_json(manifest).get("base_model") or model
+    return model
 
 
 def collect(experiment_dir: Path | str) -> pd.DataFrame:

@@ -143,3 +143,12 @@ def test_copied_behaviour_verdicts_are_counted_once(tmp_path):
     shutil.copytree(tmp_path / "m", tmp_path / "copy" / "m")
     results = collect(tmp_path)
     assert results["n"].tolist() == [1]
+
+
+def test_base_model_is_followed_back_through_the_warm_up(tmp_path):
+    warm_up = tmp_path / "m" / "tag" / "fold0" / "sft"
+    write_json(warm_up / "manifest.json", {"base_model": "org/base", "config": {}})
+    (warm_up / "model").mkdir(parents=True)
+    _eval_dir(tmp_path, "tag", [_row("a", "personal", True, False)], base=str(warm_up / "model"))
+    aggregate(tmp_path)
+    assert set(read_results(tmp_path)["base_model"]) == {"org/base"}
