@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping, Sequence
 
 from famous_persona.errors import DataError
-from famous_persona.schema import Persona
+from famous_persona.schema import DpoRecord, Persona
 
 FOLD_SCHEMES = ("fold", "axis", "person")
 PROMPT_ONLY_FOLD = -1
@@ -78,3 +79,21 @@ def split_people(
     if not seen:
         raise FoldError(f"fold {fold} holds out everyone: nobody is left to train on")
     return seen, unseen
+
+
+def deal_per_person(rows: list[DpoRecord], limit: int, rng: random.Random) -> list[DpoRecord]:
+    """At most `limit` distinct pairs, dealt one person at a time so every seen person keeps a near-equal share."""
+    if limit < 1:
+        raise DataError(f"max_train_pairs: must be at least 1, got {limit}")
+    queues: dict[str, list[str]] = {}
+    for row in rows:
+        if row.id not in queues.setdefault(row.name, []):
+            queues[row.name].append(row.id)
+    for ids in queues.values():
+        rng.shuffle(ids)
+    chosen: set[tuple[str, str]] = set()
+    while len(chosen) < limit and any(queues.values()):
+        for name, ids in queues.items():
+            if ids and len(chosen) < limit:
+                chosen.add((name, ids.pop()))
+    return [row for row in rows if (row.name, row.id) in chosen]

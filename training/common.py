@@ -32,7 +32,7 @@ from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, read_json, write_jsonl
 from famous_persona.manifest import redact, shaping, skip_finished, write_manifest
 from famous_persona.models import bf16_supported, load_model, load_tokenizer, model_init_kwargs
-from famous_persona.personas import split_people
+from famous_persona.personas import deal_per_person, split_people
 from famous_persona.redaction import register
 from famous_persona.schema import DpoRecord
 
@@ -110,24 +110,6 @@ def fold_data(args: RunArguments, seed: int) -> FoldData:
         path = dataset.dpo_path(args.method, "train")
         raise DataError(f"{path}: no training rows for the seen people of fold {args.fold}")
     return FoldData(train, validation, seen, unseen)
-
-
-def deal_per_person(rows: list[DpoRecord], limit: int, rng: random.Random) -> list[DpoRecord]:
-    """At most `limit` distinct pairs, dealt one person at a time so every seen person keeps a near-equal share."""
-    if limit < 1:
-        raise DataError(f"max_train_pairs: must be at least 1, got {limit}")
-    queues: dict[str, list[str]] = {}
-    for row in rows:
-        if row.id not in queues.setdefault(row.name, []):
-            queues[row.name].append(row.id)
-    for ids in queues.values():
-        rng.shuffle(ids)
-    chosen: set[tuple[str, str]] = set()
-    while len(chosen) < limit and any(queues.values()):
-        for name, ids in queues.items():
-            if ids and len(chosen) < limit:
-                chosen.add((name, ids.pop()))
-    return [row for row in rows if (row.name, row.id) in chosen]
 
 
 def to_dataset(
