@@ -168,6 +168,23 @@ behave() {
   python -m evaluation.judge_responses --out "$out" --judge all
 }
 
+# prompt_only METHOD...: the recipe's base model, untrained, scored with each prefix (train_method none, fold -1)
+# under the text settings its training would use; with --behavioural also its responses, judged.
+prompt_only() {
+  local base settings=() t0 out
+  t0=$(date +%s)
+  base=$(base_model)
+  mapfile -t settings < <(training_settings beta max_length system_prompt)
+  for method in "$@"; do
+    out="$OUT/$MODEL/none/eval/$method"
+    logged "$OUT/$MODEL/none/run.log" python -m evaluation.score --config "$MODEL_DIR/eval.yaml" --model "$base" \
+      --data "$DATA" --test_method "$method" --fold -1 --out "$out" --experiment "$(basename "$OUT")" \
+      --model_short "$MODEL" --train_method none "${settings[@]}" $FORCE
+    logged "$OUT/$MODEL/none/run.log" behave "$base" "$out" none "$method" -1 fold
+  done
+  run_done "prompt-only $MODEL base model, $# prefixes" "$OUT/$MODEL/none" "$t0"
+}
+
 # With --behavioural, reward accuracy against the behavioural metrics (analysis/behaviour_correlation.csv).
 behaviour_table() {
   [[ -n "$BEHAVIOURAL" ]] || return 0

@@ -2,7 +2,8 @@
 # The offline demo: synthetic world -> prefixes -> tiny model -> SFT warm-up + DPO per prefix -> scores and the
 # unseen people's generated responses judged against the world's ground truth -> a prompt-only baseline and a
 # faithfulness probe and a sentence attribution from the models already trained, the prompt-only baseline also at other
-# shot counts and the persona quality per shot count -> tables -> report.
+# shot counts and the persona quality per shot count -> a real pretrained model, SmolLM2-135M-Instruct, prompt-only on
+# five of the prefixes -> tables -> report.
 # CPU only, no download. Idempotent: finished runs are skipped; --force redoes everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +24,8 @@ PROBE_TESTS=("${PROBE}_seed1" "shuffle_$PROBE" no_prefix)
 ATTRIBUTED=persona_gold
 SHOTS=(xyw_1s xyw_4s persona_xy_1s persona_xy_2s)
 QUALITY=(persona_xy_1s persona_xy_2s persona_xy_4s)
+REAL=smollm2
+REAL_METHODS=(no_prefix name xyw_2s persona_xy_4s persona_gold)
 JOBS=(2)
 FOLD=0
 BEHAVIOURAL=1
@@ -74,6 +77,8 @@ printf '%s\n' "${METHODS[@]/#/prompt:}" "${SHOTS[@]/#/prompt:}" "${PROBE_TESTS[@
   OMP_NUM_THREADS=1 xargs -P "${JOBS[0]}" -I{} bash -c 'extra_job "$@"' _ {}
 run_done "prompt-only (no_prefix SFT warm-up, no DPO)" "$OUT/$MODEL/none" "$T0"
 run_done "faithfulness probe, $PROBE model" "$OUT/$MODEL/$PROBE/fold$FOLD" "$T0"
+say "prompt-only on a real model, $REAL (converted once from its wheel into models/): ${REAL_METHODS[*]}"
+(MODEL=$REAL BEHAVIOURAL=""; resolve_model; prompt_only "${REAL_METHODS[@]}")
 aggregate
 say "persona quality of ${QUALITY[*]} (what k shots let the templated inference state)"
 python -m analysis.persona_quality --data "$DATA" --methods "${QUALITY[@]}" --out "$OUT/analysis/persona_quality.csv" |

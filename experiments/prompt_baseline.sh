@@ -17,17 +17,6 @@ METHODS=(no_prefix name xyw_2s persona_xy_4s persona_gold)
 parse_common "$@"
 parse_lists methods
 ensure_methods "${METHODS[@]}"
-BASE=$(base_model)
-mapfile -t SETTINGS < <(training_settings beta max_length system_prompt)
-
-T0=$(date +%s)
-for method in "${METHODS[@]}"; do
-  out="$OUT/$MODEL/none/eval/$method"
-  logged "$OUT/$MODEL/none/run.log" python -m evaluation.score --config "$MODEL_DIR/eval.yaml" --model "$BASE" \
-    --data "$DATA" --test_method "$method" --fold -1 --out "$out" --experiment "$(basename "$OUT")" \
-    --model_short "$MODEL" --train_method none "${SETTINGS[@]}" $FORCE
-  logged "$OUT/$MODEL/none/run.log" behave "$BASE" "$out" none "$method" -1 fold
-done
-run_done "prompt-only base model, ${#METHODS[@]} prefixes" "$OUT/$MODEL/none" "$T0"
+prompt_only "${METHODS[@]}"
 aggregate
 behaviour_table
