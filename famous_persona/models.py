@@ -50,12 +50,15 @@ class TinyShape:
 
 
 def train_word_tokenizer(texts: Iterable[str]) -> PreTrainedTokenizerFast:
-    """A lower-cased word-level tokenizer over the dataset's own text, with a chat template."""
+    """A lower-cased word-level tokenizer over the dataset's own text, with a chat template. Ids follow the sorted
+    words, not their counts, so baking one more prefix method with the same words leaves the model unchanged."""
     core = Tokenizer(models.WordLevel(unk_token=UNK))
     core.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
     core.pre_tokenizer = pre_tokenizers.Whitespace()
     special = [PAD, UNK, BOS, EOS, *ROLE_TOKENS]
     core.train_from_iterator(texts, trainers.WordLevelTrainer(special_tokens=special, min_frequency=1))
+    words = sorted(set(core.get_vocab()) - set(special))
+    core.model = models.WordLevel({token: i for i, token in enumerate([*special, *words])}, unk_token=UNK)
     return PreTrainedTokenizerFast(
         tokenizer_object=core,
         bos_token=BOS,

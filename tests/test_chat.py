@@ -10,7 +10,7 @@ from trl import DPOConfig, DPOTrainer
 
 from famous_persona import chat
 from famous_persona.errors import DataError
-from famous_persona.models import load_model, load_tokenizer
+from famous_persona.models import load_model, load_tokenizer, train_word_tokenizer
 from famous_persona.schema import DpoRecord, Message
 from training.common import RunArguments, to_dataset
 
@@ -76,3 +76,10 @@ def test_long_prefix_is_cut_from_its_start_and_the_question_survives(tiny_model)
 def test_question_that_cannot_fit_is_an_error(tiny_model):
     with pytest.raises(DataError, match="exceed max_length"):
         chat.conversation(_long_record(3), load_tokenizer(tiny_model), max_length=8)
+
+
+def test_tiny_tokenizer_ids_do_not_depend_on_how_often_words_occur():
+    one = train_word_tokenizer(["the answer is yes", "yes yes yes"])
+    other = train_word_tokenizer(["is the answer", "the the the yes"])
+    assert one.get_vocab() == other.get_vocab()
+    assert one.convert_ids_to_tokens(one("Yes, the answer")["input_ids"]) == ["yes", "<unk>", "the", "answer"]
