@@ -24,6 +24,7 @@ SCRIPTS = [
     "vpl_cv.sh",
     "slurm.sh",
     "self_inference.sh",
+    "real_model.sh",
 ]
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}
 
@@ -44,6 +45,10 @@ def test_unknown_option_and_unknown_model_are_clear_errors(world, tmp_path):
     assert done.returncode == 2 and "unknown option --bogus" in done.stderr
     done = run("cv.sh", "--data", str(world.root), "--model", "nonesuch")
     assert done.returncode == 2 and "--model 'nonesuch' is neither a recipe" in done.stderr
+    done = run("real_model.sh", "--data", str(world.root), "--out", str(tmp_path), "--max_train_pairs", "many")
+    assert done.returncode == 2 and "--max_train_pairs takes a whole number, got 'many'" in done.stderr
+    done = run("real_model.sh", "--data", str(world.root), "--out", str(tmp_path), "--bogus", "1")
+    assert done.returncode == 2 and "unknown option --bogus" in done.stderr
 
 
 @pytest.mark.parametrize("kind", ["recipe", "folder", "hub id"])
