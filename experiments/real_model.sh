@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A real model on a CPU: SmolLM2-135M-Instruct (its recipe, LoRA DPO) on one fold of the demo world. The untrained
-# base scored with each prefix (prompt_baseline.sh), then LoRA DPO per prefix method on a per-person subset of the
+# base scored with each prefix (as prompt_baseline.sh does), then LoRA DPO per prefix method on a subset, dealt evenly over the people, of the
 # fold's training pairs, scored on seen and unseen people; SmolLM2 then infers every person's persona from 4 shots,
 # and its quality is printed next to the templated inference. The table compares prompt-only with DPO.
 set -euo pipefail
@@ -34,9 +34,7 @@ SUBSET=()
 ensure_methods "${METHODS[@]}"
 BASE=$(base_model)
 
-say "prompt-only: the untrained base model with each prefix"
-experiments/prompt_baseline.sh --data "$DATA" --out "$OUT" --model "${MODEL_PATH:-$MODEL}" --methods "${METHODS[@]}" \
-  $FORCE | sed -n '/prompt-only base model/p'
+prompt_only "${METHODS[@]}"
 
 for method in "${METHODS[@]}"; do
   run="$OUT/$MODEL/$method/fold$FOLD" t0=$(date +%s)
