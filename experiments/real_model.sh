@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A real model on a CPU: SmolLM2-135M-Instruct (its recipe, LoRA DPO) on one fold of the demo world. The untrained
-# base scored with each prefix (as prompt_baseline.sh does), then LoRA DPO per prefix method on a subset, dealt evenly over the people, of the
-# fold's training pairs, scored on seen and unseen people; SmolLM2 then infers every person's persona from 4 shots,
+# base scored with each prefix (as prompt_baseline.sh does), then LoRA DPO per prefix method on a subset of the fold's
+# training pairs dealt evenly over the seen people, scored on seen and unseen people; SmolLM2 then infers every person's persona from 4 shots,
 # and its quality is printed next to the templated inference. The table compares prompt-only with DPO.
 set -euo pipefail
 cd "$(dirname "$0")/.."
