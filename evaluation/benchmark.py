@@ -56,6 +56,7 @@ class BenchmarkArguments:
     max_length: int = field(default=512, metadata={"help": "Tokens, as in evaluation.score."})
     repeats: int = field(default=3, metadata={"help": "Timed runs per scorer after one warm-up; the median counts."})
     threads: int = field(default=1, metadata={"help": "torch CPU threads (1: steady on a shared CPU; 0: default)."})
+    max_pairs: int = field(default=0, metadata={"help": "Score only the first N pairs (0: all), for a quick run."})
 
 
 def _stage(module: str, *options: object) -> None:
@@ -117,6 +118,7 @@ def run(args: BenchmarkArguments, work: Path) -> float:
     data, model_dir = _build(args, work)
     tokenizer, model = load_tokenizer(model_dir), load_model(model_dir)
     records = DatasetDir(data).dpo(args.prefix, args.split)
+    records = records[: args.max_pairs] if args.max_pairs else records
     pairs = [
         chat.encode(tokenizer, chat.conversation(r, tokenizer, args.max_length, args.system_prompt)) for r in records
     ]

@@ -5,6 +5,8 @@ Sequences are tokenized in full exactly as the naive scorer does, then put in a 
 depth by depth, each continuing its ancestors' cached keys/values. Every smaller subtree is then packed with its
 siblings into one row after their common parent's cached keys/values, with an attention mask that lets each token see
 only its own ancestors: a shared prompt is computed once and both answers attend to its keys/values.
+Each pass runs the decoder body alone; the output layer then sees only the positions that predict a scored (answer)
+token, a chunk at a time, so the full-vocabulary logits of a batch never exist.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from famous_persona.chat import EncodedPair
 ROW_TOKENS = 256
 TREE_SEQUENCES = 1024
 FORWARD_COST_TOKENS = 64  # a forward pass costs about as much as this many extra padded tokens
+HEAD_POSITIONS = 512  # positions per output-layer chunk: 512 x 49,152 float32 logits is 100 MB on SmolLM2
 MASKED_ATTENTION = ("sdpa", "eager")  # implementations that take a custom 4D attention mask
 
 
@@ -163,44 +166,59 @@ def _new_segments(cache: DynamicCache, width: int) -> torch.Tensor:
     return torch.stack(added).permute(2, 4, 0, 1, 3, 5)
 
 
-def _run_batch(model: PreTrainedModel, tree: PrefixTree, rows: list[_Row], state: _State, pad_id: int) -> None:
-    """One forward pass; keeps every token's log-prob and, for shared prefixes, their keys/values."""
+def _queries(tree: PrefixTree, rows: list[_Row], length: int, wanted: list[int]):
+    """The log-probs a batch must compute: (flat index of the predicting position, target token) per scored row token,
+    then per child of a lone shared prefix its first token after the prefix's last one; prompt tokens before every
+    sequence's `start` are skipped."""
+    scored, heads = [], []
+    for b, row in enumerate(rows):
+        for index in row.nodes:
+            node, start = tree.nodes[index], row.start[index]
+            for j in range(max(wanted[index] - node.offset, 0), len(node.tokens)):
+                if row.before[start + j] >= 0:
+                    scored.append((b * length + row.before[start + j], node.tokens[j], (b, start + j)))
+        if _is_shared_prefix(tree, row):
+            last = b * length + len(tree.nodes[row.nodes[0]].tokens) - 1
+            for child in tree.nodes[row.nodes[0]].children:
+                if wanted[child] <= tree.nodes[child].offset:
+                    heads.append((last, tree.nodes[child].tokens[0], child))
+    queries = scored + heads
+    return [q[0] for q in queries], [q[1] for q in queries], [q[2] for q in scored], [q[2] for q in heads]
+
+
+def _head_logps(model: PreTrainedModel, hidden: torch.Tensor, source: list[int], target: list[int]) -> list[float]:
+    """log p(target | hidden state at source) through the output layer, `HEAD_POSITIONS` positions at a time: only the
+    positions asked for reach the vocabulary, and no (batch, length, vocabulary) tensor exists."""
+    head = model.get_output_embeddings()
+    source_ids = torch.tensor(source, dtype=torch.long, device=hidden.device)
+    target_ids = torch.tensor(target, dtype=torch.long, device=hidden.device)
+    out = []
+    for begin in range(0, len(source), HEAD_POSITIONS):
+        logits = head(hidden.index_select(0, source_ids[begin : begin + HEAD_POSITIONS])).float()
+        picked = logits.gather(1, target_ids[begin : begin + HEAD_POSITIONS].unsqueeze(1)).squeeze(1)
+        out.append(picked - torch.logsumexp(logits, dim=-1))
+    return torch.cat(out).tolist() if out else []
+
+
+def _run_batch(
+    model: PreTrainedModel, tree: PrefixTree, rows: list[_Row], state: _State, pad_id: int, wanted: list[int]
+) -> None:
+    """One pass of the decoder; keeps the scored tokens' log-probs and, for shared prefixes, their keys/values."""
     parameter = next(model.parameters())
     width = max(tree.nodes[row.context].end if row.context >= 0 else 0 for row in rows)
     inputs = {k: v.to(parameter.device) for k, v in _inputs(tree, rows, pad_id, width, parameter.dtype).items()}
     cache = _context_cache(tree, rows, state, width) if width else None
-    out = model(**inputs, cache=cache, use_cache=True)
-    logits = out.logits
-    length, vocab = logits.shape[1:]
-    normaliser = _log_normaliser(logits)
-    before = torch.tensor([row.before + [0] * (length - len(row.before)) for row in rows])
-    flat = (before.clamp(min=0) + torch.arange(len(rows)).unsqueeze(1) * length).to(parameter.device)
-    picked = (
-        logits.view(-1, vocab)[flat.view(-1), inputs["input_ids"].view(-1)].float() - normaliser.view(-1)[flat.view(-1)]
-    )
-    picked = picked.view(len(rows), length).cpu()
+    out = model.get_decoder()(**inputs, cache=cache, use_cache=True)
+    length = inputs["input_ids"].shape[1]
+    source, target, slots, children = _queries(tree, rows, length, wanted)
+    values = _head_logps(model, out.last_hidden_state.flatten(0, 1), source, target)
+    picked = [[0.0] * len(row.tokens) for row in rows]
+    for (b, q), value in zip(slots, values[: len(slots)], strict=True):
+        picked[b][q] = value
+    state.first_logp.update(zip(children, values[len(slots) :], strict=True))
     added = _new_segments(out.cache, width) if any(_is_shared_prefix(tree, row) for row in rows) else None
     for b, row in enumerate(rows):
-        logps = _LogProbs(logits[b], normaliser[b])
-        _record(tree, row, picked[b].tolist(), logps, added[b] if added is not None else None, state)
-
-
-def _log_normaliser(logits: torch.Tensor) -> torch.Tensor:
-    """logsumexp over the vocabulary per position, one row at a time: log-probs are then gathered for the few tokens
-    needed instead of materialising a second full-vocabulary tensor (most of the scorer's memory on a real model)."""
-    return torch.stack([torch.logsumexp(row.float(), dim=-1) for row in logits])
-
-
-@dataclass(frozen=True)
-class _LogProbs:
-    """One row's log-probs, looked up lazily from its logits and per-position normaliser."""
-
-    logits: torch.Tensor
-    normaliser: torch.Tensor
-
-    def __getitem__(self, key: tuple[int, int]) -> torch.Tensor:
-        position, token = key
-        return self.logits[position, token].float() - self.normaliser[position]
+        _record(tree, row, picked[b], added[b] if added is not None else None, state)
 
 
 def _is_shared_prefix(tree: PrefixTree, row: _Row) -> bool:
@@ -209,9 +227,9 @@ def _is_shared_prefix(tree: PrefixTree, row: _Row) -> bool:
     return len(row.nodes) == 1 and bool(tree.nodes[row.nodes[0]].children)
 
 
-def _record(tree: PrefixTree, row: _Row, picked: list[float], logps: _LogProbs, added, state: _State) -> None:
-    """Per-token log-probs of the row's nodes; for a lone shared prefix also its keys/values and the log-prob of each
-    child's first token."""
+def _record(tree: PrefixTree, row: _Row, picked: list[float], added, state: _State) -> None:
+    """Per-token log-probs of the row's nodes (a node's first token after a cached context comes from the stage
+    before) and, for a lone shared prefix, its keys/values."""
     for index in row.nodes:
         node, start = tree.nodes[index], row.start[index]
         values = picked[start : start + len(node.tokens)]
@@ -219,11 +237,16 @@ def _record(tree: PrefixTree, row: _Row, picked: list[float], logps: _LogProbs, 
             values[0] = state.first_logp.pop(index, 0.0)
         state.token_logps[index] = values
     if _is_shared_prefix(tree, row):
-        index = row.nodes[0]
-        node = tree.nodes[index]
-        state.segments[index] = added[: len(node.tokens)].clone()
-        for child in node.children:
-            state.first_logp[child] = logps[len(node.tokens) - 1, tree.nodes[child].tokens[0]].item()
+        state.segments[row.nodes[0]] = added[: len(tree.nodes[row.nodes[0]].tokens)].clone()
+
+
+def _wanted(tree: PrefixTree, starts: Sequence[int]) -> list[int]:
+    """Per node, the first sequence position whose log-prob some sequence through it sums (position 0 never is)."""
+    wanted = [max(node.end for node in tree.nodes)] * len(tree.nodes)
+    for leaf, start in zip(tree.leaf_of, starts, strict=True):
+        for index in tree.path(leaf):
+            wanted[index] = min(wanted[index], max(start, 1))
+    return wanted
 
 
 def _sequence_logp(tree: PrefixTree, state: _State, leaf: int, start: int, length: int) -> tuple[float, int]:
@@ -250,11 +273,11 @@ def tree_logps(
     attention = getattr(model.config, "_attn_implementation", None) or "eager"
     if attention not in MASKED_ATTENTION:
         raise ValueError(f"the fast scorer needs {' or '.join(MASKED_ATTENTION)} attention, not {attention!r}")
-    state = _State()
+    state, wanted = _State(), _wanted(tree, starts)
     for stage in _plan(tree, row_tokens):
         state.pack()
         for rows in _batches(stage, batch_size):
-            _run_batch(model, tree, rows, state, pad_id)
+            _run_batch(model, tree, rows, state, pad_id, wanted)
     return [
         _sequence_logp(tree, state, leaf, start, tree.nodes[leaf].end)
         for leaf, start in zip(tree.leaf_of, starts, strict=True)

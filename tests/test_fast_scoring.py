@@ -11,7 +11,7 @@ from peft import LoraConfig, get_peft_model
 
 from evaluation import shards
 from evaluation.benchmark import BenchmarkArguments, run
-from evaluation.fast_scoring import score_pairs_fast, shared_prefix_logps
+from evaluation.fast_scoring import HEAD_POSITIONS, score_pairs_fast, shared_prefix_logps
 from evaluation.prefix_tree import build_tree
 from evaluation.score import ScoreArguments, score
 from famous_persona import chat
@@ -68,6 +68,16 @@ def test_any_split_between_cached_prefixes_and_packed_rows_changes_nothing(world
         fast = shared_prefix_logps(model, sequences, pad_id, batch_size, tree_sequences, row_tokens)
         assert [n for _, n in fast] == [n for _, n in naive]
         assert max(abs(a - b) for (a, _), (b, _) in zip(naive, fast, strict=True)) < 1e-4
+
+
+def test_the_output_layer_sees_only_chunks_of_answer_predicting_positions(world, tiny_model):
+    model, pairs = load_model(tiny_model), _encoded(world, tiny_model, "xyw_2s")
+    shapes = []
+    model.get_output_embeddings().register_forward_hook(lambda _, inputs, __: shapes.append(inputs[0].shape))
+    score_pairs_fast(model, pairs, load_tokenizer(tiny_model).pad_token_id, 8)
+    answers = sum(len(p.chosen_ids) + len(p.rejected_ids) for p in pairs)
+    assert all(len(shape) == 2 and shape[0] <= HEAD_POSITIONS for shape in shapes)
+    assert sum(shape[0] for shape in shapes) <= answers
 
 
 def test_a_lora_adapter_and_its_disabled_reference_score_the_same_both_ways(world, tiny_model):
