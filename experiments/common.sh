@@ -177,6 +177,7 @@ prompt_only() {
   mapfile -t settings < <(training_settings beta max_length system_prompt)
   for method in "$@"; do
     out="$OUT/$MODEL/none/eval/$method"
+    if finished "$out" >>"$OUT/$MODEL/none/run.log"; then continue; fi
     logged "$OUT/$MODEL/none/run.log" python -m evaluation.score --config "$MODEL_DIR/eval.yaml" --model "$base" \
       --data "$DATA" --test_method "$method" --fold -1 --out "$out" --experiment "$(basename "$OUT")" \
       --model_short "$MODEL" --train_method none "${settings[@]}" $FORCE
