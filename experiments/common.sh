@@ -174,6 +174,7 @@ prompt_only() {
   local base settings=() t0 out
   t0=$(date +%s)
   base=$(base_model)
+  mkdir -p "$OUT/$MODEL/none"
   mapfile -t settings < <(training_settings beta max_length system_prompt)
   for method in "$@"; do
     out="$OUT/$MODEL/none/eval/$method"
