@@ -50,17 +50,34 @@ def paired(results: pd.DataFrame, metric: str, behaviour: str) -> pd.DataFrame:
 
 
 def _statistics(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """τ and ρ; NaN with fewer than three points or no spread."""
+    """τ-b and ρ (Pearson's r of average ranks, as scipy's spearmanr); NaN with fewer than three points or no
+    spread."""
     if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return np.nan, np.nan
-    return float(stats.kendalltau(x, y).statistic), float(stats.spearmanr(x, y).statistic)
+    rho = np.corrcoef(stats.rankdata(x), stats.rankdata(y))[0, 1]
+    return float(stats.kendalltau(x, y).statistic), float(rho)
 
 
-def _correlations(units: pd.DataFrame, weights: np.ndarray | None = None) -> dict[str, float]:
+@dataclass(frozen=True)
+class _Units:
+    """The paired units as arrays, read once: a bootstrap draw then costs no pandas work."""
+
+    x: np.ndarray
+    y: np.ndarray
+    method: np.ndarray
+    person: np.ndarray
+
+    @classmethod
+    def of(cls, units: pd.DataFrame) -> _Units:
+        method = units.groupby(KEYS, sort=True).ngroup().to_numpy()
+        person = units["name"].astype("category").cat.codes.to_numpy()
+        return cls(units["reward"].to_numpy(float), units["behaviour"].to_numpy(float), method, person)
+
+
+def _correlations(units: _Units, weights: np.ndarray | None = None) -> dict[str, float]:
     """τ and ρ across units and across method means; `weights` repeat units (how often a person was drawn)."""
-    weights = np.ones(len(units), dtype=int) if weights is None else weights
-    x, y = units["reward"].to_numpy(), units["behaviour"].to_numpy()
-    method = units.groupby(KEYS, sort=True).ngroup().to_numpy()
+    x, y, method = units.x, units.y, units.method
+    weights = np.ones(len(x), dtype=int) if weights is None else weights
     totals = np.bincount(method, weights=weights)
     drawn = totals > 0
     means_x = np.bincount(method, weights=weights * x)[drawn] / totals[drawn]
@@ -72,15 +89,14 @@ def _correlations(units: pd.DataFrame, weights: np.ndarray | None = None) -> dic
     return out
 
 
-def _bootstrap(units: pd.DataFrame, n_boot: int, seed: int) -> dict[str, tuple[float, float]]:
+def _bootstrap(units: _Units, n_boot: int, seed: int) -> dict[str, tuple[float, float]]:
     """95% percentile intervals of each statistic, resampling people (with all their units)."""
     rng = np.random.default_rng(seed)
-    person = units["name"].astype("category").cat.codes.to_numpy()
-    n_people = int(person.max()) + 1
+    n_people = int(units.person.max()) + 1
     draws = []
     for _ in range(n_boot):
         counts = np.bincount(rng.integers(0, n_people, n_people), minlength=n_people)
-        draws.append(_correlations(units, counts[person]))
+        draws.append(_correlations(units, counts[units.person]))
     frame = pd.DataFrame(draws)
     return {
         column: tuple(np.nanpercentile(frame[column], [2.5, 97.5])) if frame[column].notna().any() else (np.nan,) * 2
@@ -98,7 +114,8 @@ def correlation_table(results: pd.DataFrame, metric: str, n_boot: int, seed: int
             part = units[units["seen"].isin(seen)]
             if part.empty:
                 continue
-            point, interval = _correlations(part), _bootstrap(part, n_boot, seed)
+            arrays = _Units.of(part)
+            point, interval = _correlations(arrays), _bootstrap(arrays, n_boot, seed)
             for level in ("people", "methods"):
                 row = {"behaviour": behaviour, "reward": metric, "group": group, "level": level}
                 row["n"] = point[f"{level}/n"]

@@ -89,6 +89,12 @@ class ScoreArguments:
     log_samples: bool = field(
         default=False, metadata={"help": "Also write each pair's prompt, chosen and rejected messages to scores.jsonl."}
     )
+    pairs_per_person: int = field(
+        default=0,
+        metadata={
+            "help": "Score N of each person's test pairs, evenly spaced (0: all): a quick look with a slow model."
+        },
+    )
     num_shards: int = field(default=1, metadata={"help": "Processes sharing the work; a launcher's count if 1."})
     shard_index: int = field(default=0, metadata={"help": "This process's share, 0..num_shards-1."})
 
@@ -226,7 +232,7 @@ def score(args: ScoreArguments) -> dict[str, Any] | None:
     name = resolve_scorer(args)
     dataset = DatasetDir(args.data)
     unseen = set(split_people(dataset.personas(), args.fold, args.fold_scheme, args.train_method == "none")[1])
-    records = dataset.dpo(args.test_method, "test")
+    records = spread_per_person(dataset.dpo(args.test_method, "test"), args.pairs_per_person)
     state = process_state()
     launched = args.num_shards == 1 and state.num_processes > 1
     if launched:
@@ -251,9 +257,22 @@ def score(args: ScoreArguments) -> dict[str, Any] | None:
             return None
     tokenizer = load_tokenizer(args.model)
     convs = [chat.conversation(r, tokenizer, args.max_length, args.system_prompt) for r in records]
-    summary = write_outputs(args, rows, convs, "evaluation.score", scorer=name, shards=count)
+    subset = {"pairs_per_person": args.pairs_per_person} if args.pairs_per_person > 0 else {}
+    summary = write_outputs(args, rows, convs, "evaluation.score", scorer=name, shards=count, **subset)
     shards.clear(Path(args.out), count)
     return summary
+
+
+def spread_per_person(records: list, n: int) -> list:
+    """`n` of each person's records, evenly spaced in file order (all for 0), so a subset keeps the mix of question
+    types and is the same on every run."""
+    if n <= 0:
+        return records
+    own: dict[str, list] = defaultdict(list)
+    for record in records:
+        own[record.name].append(record)
+    kept = {id(rows[i * len(rows) // n]) for rows in own.values() for i in range(min(n, len(rows)))}
+    return [record for record in records if id(record) in kept]
 
 
 def shard_settings(args: ScoreArguments, scorer: str, dataset: DatasetDir) -> dict[str, Any]:

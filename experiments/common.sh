@@ -7,6 +7,7 @@ export TOKENIZERS_PARALLELISM=false PYTHONWARNINGS=ignore
 
 CONFIGS=experiments/configs
 DATA="" MODEL=tiny MODEL_PATH="" OUT="" SMOKE="" FORCE="" LAUNCH="" GENERATED="" BEHAVIOURAL=""
+PROMPT_ONLY_OPTIONS=()
 START=$(date +%s)
 
 say() { printf '[%s %4ss] %s\n' "${SCRIPT_NAME:-run}" "$(($(date +%s) - START))" "$*"; }
@@ -168,23 +169,28 @@ behave() {
   python -m evaluation.judge_responses --out "$out" --judge all
 }
 
-# prompt_only METHOD...: the recipe's base model, untrained, scored with each prefix (train_method none, fold -1)
-# under the text settings its training would use; with --behavioural also its responses, judged.
+# prompt_only METHOD...: the recipe's base model, untrained, scored with each prefix (prompt_only_one), then one
+# console line for all of them.
 prompt_only() {
-  local base settings=() t0 out
+  local t0
   t0=$(date +%s)
-  base=$(base_model)
-  mkdir -p "$OUT/$MODEL/none"
-  mapfile -t settings < <(training_settings beta max_length system_prompt)
-  for method in "$@"; do
-    out="$OUT/$MODEL/none/eval/$method"
-    if finished "$out" >>"$OUT/$MODEL/none/run.log"; then continue; fi
-    logged "$OUT/$MODEL/none/run.log" python -m evaluation.score --config "$MODEL_DIR/eval.yaml" --model "$base" \
-      --data "$DATA" --test_method "$method" --fold -1 --out "$out" --experiment "$(basename "$OUT")" \
-      --model_short "$MODEL" --train_method none "${settings[@]}" $FORCE
-    logged "$OUT/$MODEL/none/run.log" behave "$base" "$out" none "$method" -1 fold
-  done
+  for method in "$@"; do prompt_only_one "$method"; done
   run_done "prompt-only $MODEL base model, $# prefixes" "$OUT/$MODEL/none" "$t0"
+}
+
+# prompt_only_one METHOD: the base model scored with one prefix (train_method none, fold -1) under the text settings
+# its training would use, plus PROMPT_ONLY_OPTIONS (e.g. --pairs_per_person 3); with --behavioural also its
+# responses, judged. A finished score is skipped before any Python starts.
+prompt_only_one() {
+  local method=$1 base settings=() out="$OUT/$MODEL/none/eval/$1" log="$OUT/$MODEL/none/run.log"
+  mkdir -p "$OUT/$MODEL/none"
+  if finished "$out" >>"$log"; then return 0; fi
+  base=$(base_model)
+  mapfile -t settings < <(training_settings beta max_length system_prompt)
+  logged "$log" python -m evaluation.score --config "$MODEL_DIR/eval.yaml" --model "$base" --data "$DATA" \
+    --test_method "$method" --fold -1 --out "$out" --experiment "$(basename "$OUT")" --model_short "$MODEL" \
+    --train_method none "${settings[@]}" "${PROMPT_ONLY_OPTIONS[@]}" $FORCE
+  logged "$log" behave "$base" "$out" none "$method" -1 fold
 }
 
 # With --behavioural, reward accuracy against the behavioural metrics (analysis/behaviour_correlation.csv).

@@ -184,3 +184,20 @@ def test_shards_of_one_output_scored_with_another_beta_are_not_merged(world, tin
     with pytest.raises(DataError, match="1-of-2.settings.json: .*beta 0.5 there, 0.1 here"):
         score(ScoreArguments(**common, shard_index=0, batch_size=8))
     assert not (tmp_path / "summary.json").exists()
+
+
+def test_a_subset_per_person_is_spread_over_their_pairs_and_recorded(world, tiny_model, tmp_path):
+    records = world.dpo("xyw_2s", "test")
+    args = ScoreArguments(model=str(tiny_model), data=str(world.root), test_method="xyw_2s", out=str(tmp_path / "a"))
+    args.pairs_per_person = 2
+    summary = score(args)
+    rows = [json.loads(line) for line in (tmp_path / "a" / "scores.jsonl").read_text().splitlines()]
+    people = {r.name for r in records}
+    assert summary["pairs_per_person"] == 2 and summary["n_pairs"] == len(rows) == 2 * len(people)
+    for name in people:
+        own = [r.id for r in records if r.name == name]
+        assert [row["id"] for row in rows if row["name"] == name] == [own[0], own[len(own) // 2]]
+    full = score(
+        ScoreArguments(model=str(tiny_model), data=str(world.root), test_method="xyw_2s", out=str(tmp_path / "b"))
+    )
+    assert "pairs_per_person" not in full and full["n_pairs"] == len(records)
