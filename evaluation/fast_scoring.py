@@ -25,7 +25,8 @@ from famous_persona.chat import EncodedPair
 ROW_TOKENS = 256
 TREE_SEQUENCES = 1024
 FORWARD_COST_TOKENS = 64  # a forward pass costs about as much as this many extra padded tokens
-HEAD_POSITIONS = 512  # positions per output-layer chunk: 512 x 49,152 float32 logits is 100 MB on SmolLM2
+HEAD_POSITIONS = 128  # positions per output-layer chunk: 128 x 49,152 float32 logits is 25 MB on SmolLM2, small
+# enough for the allocator to reuse rather than map fresh pages (page faults) for every chunk
 MASKED_ATTENTION = ("sdpa", "eager")  # implementations that take a custom 4D attention mask
 
 
@@ -195,8 +196,8 @@ def _head_logps(model: PreTrainedModel, hidden: torch.Tensor, source: list[int],
     out = []
     for begin in range(0, len(source), HEAD_POSITIONS):
         logits = head(hidden.index_select(0, source_ids[begin : begin + HEAD_POSITIONS])).float()
-        picked = logits.gather(1, target_ids[begin : begin + HEAD_POSITIONS].unsqueeze(1)).squeeze(1)
-        out.append(picked - torch.logsumexp(logits, dim=-1))
+        logps = torch.log_softmax(logits, dim=-1)
+        out.append(logps.gather(1, target_ids[begin : begin + HEAD_POSITIONS].unsqueeze(1)).squeeze(1))
     return torch.cat(out).tolist() if out else []
 
 
