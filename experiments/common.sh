@@ -179,7 +179,7 @@ prompt_only() {
 }
 
 # prompt_only_one METHOD: the base model scored with one prefix (train_method none, fold -1) under the text settings
-# its training would use, plus PROMPT_ONLY_OPTIONS (e.g. --pairs_per_person 3); with --behavioural also its
+# its training would use, plus PROMPT_ONLY_OPTIONS (e.g. --pairs_per_person 2); with --behavioural also its
 # responses, judged. A finished score is skipped before any Python starts.
 prompt_only_one() {
   local method=$1 base settings=() out="$OUT/$MODEL/none/eval/$1" log="$OUT/$MODEL/none/run.log"
