@@ -4,7 +4,6 @@ retrains and rescores nothing."""
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -27,9 +26,7 @@ def _manifest_times(out: Path) -> dict[Path, int]:
 @pytest.mark.slow
 def test_smoke_run_reports_each_claim_and_a_rerun_is_a_no_op(tmp_path):
     out = tmp_path / "claims"
-    start = time.monotonic()
     done = run("claims.sh", "--smoke", "--out", str(out))
-    first = time.monotonic() - start
     assert done.returncode == 0, done.stderr[-3000:]
     report = out / "report"
     sections = (report / "claims.html").read_text().split("<h2>")[1:]
@@ -42,11 +39,10 @@ def test_smoke_run_reports_each_claim_and_a_rerun_is_a_no_op(tmp_path):
         verdict = VERDICT.search(section)
         assert verdict and ". " not in verdict.group(1)
 
-    runs = _manifest_times(out / "quality" / "tiny")
-    assert len(runs) == 3 * 2 + 7  # DPO and SFT per model; 3 scorings per persona model, 1 for no_prefix
-    start = time.monotonic()
+    quality = _manifest_times(out / "quality" / "tiny")
+    assert len(quality) == 3 * 2 + 7  # DPO and SFT per model; 3 scorings per persona model, 1 for no_prefix
+    runs = _manifest_times(out)
     again = run("claims.sh", "--smoke", "--out", str(out))
     assert again.returncode == 0, again.stderr[-3000:]
-    assert time.monotonic() - start < first / 2
-    assert _manifest_times(out / "quality" / "tiny") == runs
+    assert _manifest_times(out) == runs  # no training or scoring anywhere in the experiment was redone
     assert "is finished; skipping" in (out / "quality" / "tiny" / "no_prefix" / "fold0" / "run.log").read_text()
