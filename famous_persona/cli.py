@@ -14,6 +14,8 @@ import sys
 from famous_persona.config import StageParser
 
 COMMANDS = {
+    "run": ("planner.run", "run an experiment plan: new and stale steps, locally or on Slurm (--dry_run true)"),
+    "status": ("planner.status", "a row per run and step of an experiment folder: done, stale, running, failed"),
     "world": ("sampling.world.synthetic", "make a synthetic persona world"),
     "generate": ("sampling.generation.generate", "regenerate the dataset with LLMs (all stages; --dry_run true)"),
     "gen-personas": ("sampling.generation.personas", "generation stage 1: personas.jsonl (+ proposals per axis)"),

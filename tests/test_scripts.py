@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from planner.recipes import choose
 from tests.support.world import build_world
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +43,7 @@ def test_every_script_has_help(script):
 
 def test_unknown_option_and_unknown_model_are_clear_errors(world, tmp_path):
     done = run("cv.sh", "--data", str(world.root), "--out", str(tmp_path), "--bogus", "1")
-    assert done.returncode == 2 and "unknown option --bogus" in done.stderr
+    assert done.returncode == 2 and "unknown option(s) ['--bogus', '1']" in done.stderr
     done = run("cv.sh", "--data", str(world.root), "--model", "nonesuch")
     assert done.returncode == 2 and "--model 'nonesuch' is neither a recipe" in done.stderr
     done = run("real_model.sh", "--data", str(world.root), "--out", str(tmp_path), "--max_train_pairs", "many")
@@ -52,18 +53,15 @@ def test_unknown_option_and_unknown_model_are_clear_errors(world, tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["recipe", "folder", "hub id"])
-def test_model_is_a_recipe_a_model_folder_or_a_hub_id(kind, world, tiny_model, tmp_path):
+def test_model_is_a_recipe_a_model_folder_or_a_hub_id(kind, tiny_model):
     given = {"recipe": "smollm2", "folder": str(tiny_model), "hub id": "HuggingFaceTB/SmolLM2-135M-Instruct"}[kind]
-    probe = 'source experiments/common.sh; parse_common "$@"; echo "$MODEL|$MODEL_DIR|$MODEL_PATH"'
-    command = ["bash", "-c", probe, "probe", "--data", str(world.root), "--out", str(tmp_path), "--model", given]
-    done = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, check=True)
-    name, recipe, path = done.stdout.strip().splitlines()[-1].split("|")
+    choice = choose(given)
     expected = {
-        "recipe": ("smollm2", "experiments/configs/models/smollm2", ""),
+        "recipe": ("smollm2", "experiments/configs/models/smollm2", None),
         "folder": (tiny_model.name, "experiments/configs/models/generic", str(tiny_model)),
         "hub id": ("SmolLM2-135M-Instruct", "experiments/configs/models/generic", given),
     }[kind]
-    assert (name, recipe, path) == expected
+    assert (choice.short, choice.recipe.as_posix(), choice.path) == expected
 
 
 @pytest.mark.slow

@@ -1,0 +1,108 @@
+"""What a worker runs: the steps of one run, in order, each under its lock, as a process whose output goes to the
+run's log. A step already done (by another runner) is skipped; a stale one is cleared and redone; a failed one is
+recorded with its last error line and stops the rest of its run. Imported by submitit in the job, so it lives here."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from planner.ledger import Ledger, process_id, state
+from planner.steps import Step
+
+QUIET = {
+    "TRANSFORMERS_VERBOSITY": "error",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "PYTHONWARNINGS": "ignore",
+}
+
+
+def command(step: Step, launch: list[str], force: bool) -> list[str]:
+    """The step's command line: through the training launcher (accelerate launch ...) for a launched step."""
+    head = [*launch] if step.launch and launch else [sys.executable]
+    return [*head, "-m", step.module, *step.args, *(step.force if force else [])]
+
+
+def last_error(log: Path, since: int) -> str:
+    """The last non-blank line the step wrote to its log (from byte `since`): what a person reads first."""
+    try:
+        with log.open("rb") as handle:
+            handle.seek(since)
+            lines = [line.strip() for line in handle.read().decode("utf-8", "replace").splitlines() if line.strip()]
+    except OSError:
+        return "no log"
+    return lines[-1][:300] if lines else "no output"
+
+
+def output(step: Step, log: Path, since: int) -> str:
+    """What an analysis step printed (its table), for the console; other steps keep theirs in the run's log."""
+    if step.kind != "analysis":
+        return ""
+    with log.open("rb") as handle:
+        handle.seek(since)
+        lines = handle.read().decode("utf-8", "replace").splitlines()
+    return "\n".join(line for line in lines[1:] if not line.startswith("wrote "))
+
+
+def run_step(step: Step, ledger: Ledger, launch: list[str], force: bool, threads: int | None) -> dict[str, Any]:
+    """One step under its lock: skipped when done, else (cleared when stale) run, and recorded."""
+    with ledger.lock(step.name):
+        status, why = state(step, ledger, check_lock=False)
+        if status == "done" and not force:
+            return {"step": step.name, "status": "skipped", "seconds": 0.0}
+        redo = force or status in ("stale", "foreign", "failed")
+        if status == "stale":
+            for path in step.clear:
+                target = Path(path)
+                shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+        log = Path(step.log)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        since = log.stat().st_size if log.exists() else 0
+        argv = command(step, launch, redo)
+        started = time.time()
+        record = {
+            "key": step.key,
+            "components": step.components,
+            "status": "running",
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "pid": process_id(),
+            "why": f"{status}: {why}" if why else status,
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "log": str(log),
+        }
+        ledger.write(step.name, record)
+        env = {**os.environ, **QUIET}
+        if threads:
+            env["OMP_NUM_THREADS"] = str(threads)
+        with log.open("a") as out:
+            out.write(f"$ {shlex.join(argv)}\n")
+            out.flush()
+            code = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env).returncode
+        seconds = round(time.time() - started, 1)
+        ledger_state, _ = state(step, ledger, check_lock=False)
+        if code == 0 and ledger_state == "done":
+            ledger.write(step.name, {**record, "status": "done", "seconds": seconds})
+            return {"step": step.name, "status": "done", "seconds": seconds, "output": output(step, log, since)}
+        error = last_error(log, since) if code else f"exited 0 without writing {step.done}"
+        ledger.write(step.name, {**record, "status": "failed", "seconds": seconds, "error": error, "exit": code})
+        return {"step": step.name, "status": "failed", "seconds": seconds, "error": error, "log": str(log)}
+
+
+def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """A run's steps in order; the first failure ends the run (its later steps build on it)."""
+    ledger = Ledger(job["out"])
+    outcomes = []
+    for data in job["steps"]:
+        outcome = run_step(Step(**data), ledger, job.get("launch", []), job.get("force", False), job.get("threads"))
+        outcomes.append(outcome)
+        if outcome["status"] == "failed":
+            break
+    return outcomes

@@ -1,0 +1,336 @@
+"""`famous-persona run PLAN`: expand an experiment into its steps, key them, and run what is not done (new, stale or
+interrupted) on a local pool of submitit workers or as Slurm arrays, then the analysis; `--dry_run` says for each
+step where it would run and why. Exits 0 only when every step of the plan is done; the same command finishes it."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from famous_persona import progress
+from famous_persona.config import Subparsers, parse_config, stage_parser
+from famous_persona.errors import DataError, exit_on_data_error
+from famous_persona.io import read_json
+from planner import experiments, recipes
+from planner.digests import DigestCache
+from planner.execute import run_job
+from planner.executors import Job, run_local, slots, slurm_executor, submit_slurm, waves
+from planner.ledger import Ledger, state
+from planner.steps import Plan, Step, key_steps
+
+PLANS = ("cv", "axis_cv", "per_person", "faithfulness", "prompt_baseline", "vpl_cv")
+DEFAULT_METHODS = {
+    "cv": ["no_prefix", "tag", "name", "xyw_2s", "persona_xy_4s", "persona_gold"],
+    "faithfulness": ["persona_gold", "xyw_2s"],
+    "prompt_baseline": ["no_prefix", "name", "xyw_2s", "persona_xy_4s", "persona_gold"],
+}
+WORLDS = {"axis_cv": "axes"}
+
+
+@dataclass
+class RunOptions:
+    """An experiment plan and where it runs. Lists take several values: `--methods a b --folds 0 1`."""
+
+    plan: str = field(default="cv", metadata={"help": f"The experiment: one of {', '.join(PLANS)}."})
+    data: str | None = field(
+        default=None, metadata={"help": "Dataset directory (default: a synthetic world made under data/)."}
+    )
+    model: str = field(
+        default="tiny",
+        metadata={"help": "A recipe name (experiments/configs/models/<name>/), a model folder or a hub id."},
+    )
+    out: str | None = field(default=None, metadata={"help": "Experiment folder (default dump/<plan>[_smoke])."})
+    smoke: bool = field(default=False, metadata={"help": "The smallest world, two folds, one epoch: minutes on a CPU."})
+    force: bool = field(default=False, metadata={"help": "Redo every step, done or not."})
+    behavioural: bool = field(default=False, metadata={"help": "Also generate a response per test question, judged."})
+    methods: list[str] | None = field(default=None, metadata={"help": "Prefix methods (default: the plan's)."})
+    folds: list[int] | None = field(default=None, metadata={"help": "Folds (default: all; with --smoke two)."})
+    scheme: str = field(
+        default="fold",
+        metadata={"help": "fold: persona folds; axis: leave-one-axis-out; person: one model per person.",
+                  "choices": ["fold", "axis", "person"]},
+    )  # fmt: skip
+    executor: str = field(
+        default="local",
+        metadata={"help": "local: a pool on this machine; slurm: arrays.", "choices": ["local", "slurm"]},
+    )
+    jobs: int = field(default=1, metadata={"help": "Runs at once on a machine without GPUs (one thread each if >1)."})
+    gpus: int | None = field(default=None, metadata={"help": "GPUs to use (default: those visible)."})
+    gpus_per_run: int = field(default=1, metadata={"help": "GPUs per run; above 1 training goes through --launch."})
+    launch: str | None = field(
+        default=None,
+        metadata={"help": "Training launcher, e.g. 'accelerate launch --config_file <experiments/accelerate/...>'."},
+    )  # fmt: skip
+    dry_run: bool = field(default=False, metadata={"help": "Print every step, where it would run and why; run none."})
+    fail_fast: bool = field(default=False, metadata={"help": "Stop starting runs after the first failure."})
+    detach: bool = field(default=False, metadata={"help": "Slurm: submit and return (follow with `status`)."})
+    slurm_partition: str | None = field(default=None, metadata={"help": "Slurm partition."})
+    slurm_time_min: int = field(default=720, metadata={"help": "Slurm time limit per run, in minutes."})
+    slurm_cpus_per_task: int = field(default=1, metadata={"help": "Slurm CPUs per run."})
+
+
+def visible_gpus() -> int:
+    """GPUs this process may use: CUDA_VISIBLE_DEVICES where set, else what nvidia-smi lists."""
+    given = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if given is not None:
+        return len([g for g in given.split(",") if g.strip()])
+    if shutil.which("nvidia-smi") is None:
+        return 0
+    done = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True)
+    return sum(line.startswith("GPU ") for line in done.stdout.splitlines()) if done.returncode == 0 else 0
+
+
+def say(plan: str, start: float, text: str) -> None:
+    print(f"[{plan} {int(time.time() - start):4d}s] {text}", flush=True)
+
+
+def prepare(options: RunOptions, build: bool) -> tuple[Path, bool]:
+    """The dataset: a synthetic world made when none is given (deterministic, so rebuilding it changes no key)."""
+    if options.data is not None:
+        data = Path(options.data)
+        if not (data / "pairs.jsonl").is_file():
+            raise DataError(f"--data {data}: no pairs.jsonl there")
+        return data, False
+    size = "smoke" if options.smoke else WORLDS.get(options.plan, "demo")
+    data = Path(f"data/synthetic_{size}")
+    if build:
+        recipes.quiet(["-m", "sampling.world.synthetic", "--config", f"experiments/configs/worlds/{size}.yaml",
+                       "--out", str(data)])  # fmt: skip
+    return data, True
+
+
+def bake(data: Path, methods: list[str], generated: bool) -> None:
+    """prefixes/<m>.jsonl and dpo/<m>/ for the methods not baked yet (all of them in a world made here)."""
+    todo = [m for m in dict.fromkeys(methods) if generated or not (data / "dpo" / m / "train.jsonl").is_file()]
+    if todo:
+        recipes.quiet(["-m", "sampling.prefixes.build", "--data", str(data), "--methods", *todo])
+        recipes.quiet(["-m", "sampling.prefixes.bake", "--data", str(data), "--methods", *todo])
+
+
+def build_plan(options: RunOptions, data: Path, out: Path, base: str, choice: recipes.ModelChoice) -> Plan:
+    """The plan's steps from its builder, with the experiment's defaults."""
+    name = options.plan
+    study = experiments.Study(name, data, out, choice, base, options.smoke, options.behavioural)
+    methods = options.methods or DEFAULT_METHODS.get(name, [])
+    if name in ("cv", "axis_cv", "per_person"):
+        scheme = {"axis_cv": "axis", "per_person": "person"}.get(name, options.scheme)
+        experiments.cv(study, methods or DEFAULT_METHODS["cv"], options.folds, scheme)
+    elif name == "faithfulness":
+        experiments.faithfulness(study, methods, options.folds or [0])
+    elif name == "prompt_baseline":
+        experiments.prompt_baseline(study, methods)
+    elif name == "vpl_cv":
+        experiments.vpl_cv(study, options.folds)
+    plan = experiments.finish(study, name)
+    plan.notes = [f"{run}\t{label}" for run, label in study.labels.items()]
+    return plan
+
+
+def needed_methods(plan: Plan) -> list[str]:
+    """Every prefix method whose baked rows a step of the plan reads."""
+    return sorted({Path(p).parent.name for s in plan.steps for p in s.inputs if Path(p).parent.parent.name == "dpo"})
+
+
+def check_layout(plan: Plan, ledger: Ledger, force: bool) -> None:
+    """Outputs written by the bash scripts of an older layout carry no step records: say how to migrate."""
+    mine = [s for s in plan.steps if s.kind != "analysis"]  # results.csv and its tables are every plan's
+    foreign = [s for s in mine if state(s, ledger, check_lock=False)[0] == "foreign"]
+    if foreign and not force:
+        raise DataError(
+            f"{plan.out}: {len(foreign)} finished step(s) were written by an older layout without step records "
+            f"(first: {foreign[0].done}); keys cannot say whether they are current. Rerun with --force to redo them, "
+            "or move that folder away and start a new one"
+        )
+
+
+def where(options: RunOptions, index: int, worker_slots: list[tuple[int, ...]]) -> str:
+    if options.executor == "slurm":
+        return "slurm array task"
+    gpus = worker_slots[index % len(worker_slots)]
+    return f"worker {index % len(worker_slots)}" + (f" (GPU {','.join(map(str, gpus))})" if gpus else " (CPU)")
+
+
+def dry_run(plan: Plan, ledger: Ledger, options: RunOptions, worker_slots: list[tuple[int, ...]]) -> int:
+    """Every step with its state and why, the worker its run would go to, and the count of runs to do."""
+    todo = 0
+    for run, steps in plan.runs().items():
+        states = [state(s, ledger) for s in steps]
+        busy = any(st not in ("done",) for st, _ in states) or options.force
+        place = where(options, todo, worker_slots) if busy and run != "analysis" else "-"
+        todo += busy and run != "analysis"
+        for step, (st, why) in zip(steps, states, strict=True):
+            shown = "forced" if options.force else st
+            print(f"{shown:<11} {step.name:<60} {place:<22} {why}")
+    kind = f"{len(worker_slots)} GPU slot(s)" if worker_slots[0] else f"{len(worker_slots)} CPU worker(s)"
+    if options.executor == "slurm":
+        kind = "slurm arrays"
+    print(f"{todo} of {len(plan.runs()) - ('analysis' in plan.runs())} run(s) to do on {kind}")
+    return 0
+
+
+def headline(steps: list[Step]) -> str:
+    """The accuracy (ref_free_avg, seen and unseen people) of every test prefix scored in a run."""
+    parts = []
+    for step in steps:
+        path = Path(step.done)
+        if step.kind != "score" or not path.is_file():
+            continue
+        cells = read_json(path)["accuracy"]["ref_free_avg"]
+        groups = [f"{g} {cells[f'{g}/total']['accuracy']:.3f}" for g in ("seen", "unseen") if f"{g}/total" in cells]
+        parts.append(f"{read_json(path)['test_method']} {' '.join(groups)}")
+    return "accuracy " + ", ".join(parts) if parts else "nothing scored"
+
+
+def payload(steps: list[Step], options: RunOptions, out: Path, threads: int | None) -> dict[str, Any]:
+    launch = shlex.split(options.launch) if options.launch else []
+    if not launch and options.gpus_per_run > 1:
+        launch = ["accelerate", "launch", "--multi_gpu", "--num_processes", str(options.gpus_per_run)]
+    return {"out": str(out), "steps": [s.to_dict() for s in steps], "launch": launch, "force": options.force,
+            "threads": threads}  # fmt: skip
+
+
+def execute(plan: Plan, ledger: Ledger, options: RunOptions, worker_slots: list[tuple[int, ...]], start: float) -> int:
+    """Run every run that has work, then the analysis; print a line per finished run; exit status 1 naming what is
+    missing when anything failed."""
+    runs = plan.runs()
+    analysis_steps = runs.pop("analysis", [])
+    labels = dict(note.split("\t", 1) for note in plan.notes)
+    owner = {s.name: run for run, steps in runs.items() for s in steps}
+    todo = {
+        run: steps for run, steps in runs.items() if options.force or any(state(s, ledger)[0] != "done" for s in steps)
+    }
+    for run, steps in runs.items():
+        if run not in todo:
+            Path(steps[0].log).parent.mkdir(parents=True, exist_ok=True)
+            with open(steps[0].log, "a") as log:
+                log.write(f"{run}: every step is done with its current key; skipping\n")
+    threads = 1 if len(worker_slots) > 1 and not worker_slots[0] else None
+    jobs = [
+        Job(run, payload(steps, options, Path(plan.out), threads),
+            sorted({owner[d] for s in steps for d in s.deps if owner.get(d) not in (None, run) and owner[d] in todo}))
+        for run, steps in todo.items()
+    ]  # fmt: skip
+    failures: list[dict[str, Any]] = []
+    total = sum(len(job.payload["steps"]) for job in jobs)
+    bar = progress.bar(total, f"{plan.name} steps", unit="step")
+
+    def on_result(job: Job, results: list[dict[str, Any]]) -> None:
+        bar.update(len(job.payload["steps"]))
+        bad = [r for r in results if r["status"] in ("failed", "blocked")]
+        failures.extend(bad)
+        seconds = sum(r.get("seconds", 0.0) for r in results)
+        label = labels.get(job.run, job.run)
+        if bad and bad[0]["status"] == "blocked":
+            say(plan.name, start, f"NOT STARTED {label}: it builds on a run that failed")
+        elif bad:
+            first = bad[0]
+            say(plan.name, start, f"FAILED {first['step']}: {first.get('error', '')} (log: {first.get('log', '-')})")
+        else:
+            say(plan.name, start, f"{label}: {int(seconds)}s; {headline(runs[job.run])}")
+
+    if jobs and options.executor == "slurm":
+        return execute_slurm(plan, jobs, analysis_steps, options, ledger, start)
+    if jobs:
+        say(plan.name, start, f"{len(jobs)} run(s) on {len(worker_slots)} worker(s); logs: <run>/run.log")
+        run_local(jobs, ledger.root / "submitit", worker_slots, on_result, options.fail_fast)
+    bar.close()
+    if failures:
+        missing = [s.name for steps in runs.values() for s in steps if state(s, ledger)[0] != "done"]
+        say(plan.name, start, f"{len(missing)} step(s) not finished: {', '.join(missing)}; the same command resumes")
+        return 1
+    outcome = run_job(payload(analysis_steps, options, Path(plan.out), None))
+    bad = [r for r in outcome if r["status"] == "failed"]
+    for result in outcome:
+        if result.get("output"):
+            print(result["output"], flush=True)
+    for result in bad:
+        say(plan.name, start, f"FAILED {result['step']}: {result['error']} (log: {result['log']})")
+    if not bad and analysis_steps:
+        say(plan.name, start, f"results: {Path(plan.out) / 'results.csv'}")
+    return 1 if bad else 0
+
+
+def execute_slurm(plan: Plan, jobs: list[Job], analysis_steps: list[Step], options: RunOptions, ledger: Ledger,
+                  start: float) -> int:  # fmt: skip
+    """Each wave of runs as one array (one task a run, its GPUs), the analysis as a job after them."""
+    extra = {"timeout_min": options.slurm_time_min, "cpus_per_task": options.slurm_cpus_per_task}
+    if options.slurm_partition:
+        extra["slurm_partition"] = options.slurm_partition
+    executor = slurm_executor(ledger.root / "slurm", options.gpus_per_run, extra)
+    executor.update_parameters(name=f"fp-{plan.name}")
+    analysis = payload(analysis_steps, options, Path(plan.out), None)
+    handles, final = submit_slurm(jobs, executor, analysis)
+    ids = sorted({h.job_id.split("_")[0] for h in handles})
+    say(plan.name, start, f"submitted {len(jobs)} run(s) in {len(waves(jobs))} array(s) {', '.join(ids)}; analysis "
+                          f"job {final.job_id}; logs under {ledger.root / 'slurm'}")  # fmt: skip
+    if options.detach:
+        say(plan.name, start, f"follow with: famous-persona status {plan.out}")
+        return 0
+    failed = []
+    for handle in [*handles, final]:
+        try:
+            results = handle.result()
+        except Exception as error:  # noqa: BLE001 - a task that died or was cancelled is a failed run
+            failed.append(f"job {handle.job_id}: {' '.join(str(error).split())[-200:]}")
+            continue
+        failed += [f"{r['step']}: {r.get('error', '')}" for r in results if r["status"] == "failed"]
+    for line in failed:
+        say(plan.name, start, f"FAILED {line}")
+    return 1 if failed else 0
+
+
+def make_parser(subparsers: Subparsers | None = None):
+    return stage_parser("run", [RunOptions], __doc__, subparsers)
+
+
+@exit_on_data_error
+def main(args: list[str] | None = None, parser=None) -> None:
+    args = list(sys.argv[1:] if args is None else args)
+    if args and not args[0].startswith("-"):
+        args = ["--plan", *args]
+    (options,) = parse_config(parser or make_parser(), args)
+    raise SystemExit(run(options))
+
+
+def run(options: RunOptions) -> int:
+    """The plan of `options`, keyed, dry-run or executed; returns the exit status."""
+    start = time.time()
+    if options.plan not in PLANS:
+        raise DataError(f"command line: unknown plan {options.plan!r}; expected one of {', '.join(PLANS)}")
+    gpus = visible_gpus() if options.gpus is None else options.gpus
+    worker_slots = slots(gpus, options.gpus_per_run, options.jobs)
+    if options.executor == "slurm" and shutil.which("sbatch") is None:
+        raise DataError("command line: --executor slurm needs Slurm's sbatch on PATH, and there is none here")
+    choice = recipes.choose(options.model)
+    out = Path(options.out or f"dump/{options.plan}{'_smoke' if options.smoke else ''}")
+    data, generated = prepare(options, build=not options.dry_run)
+    base = recipes.base_model(choice, data, out, build=False)
+    plan = build_plan(options, data, out, base, choice)
+    if not options.dry_run:
+        bake(data, needed_methods(plan), generated)
+        recipes.base_model(choice, data, out, build=True)
+    return carry_out(plan, options, worker_slots, start)
+
+
+def carry_out(plan: Plan, options: RunOptions, worker_slots: list[tuple[int, ...]], start: float) -> int:
+    """Key the plan's steps, then print them (dry run) or run what is not done."""
+    ledger = Ledger(plan.out)
+    cache = DigestCache(ledger.root / "digests.json")
+    key_steps(plan.steps, cache)
+    if options.dry_run:
+        return dry_run(plan, ledger, options, worker_slots)
+    check_layout(plan, ledger, options.force)
+    cache.save()
+    ledger.save_plan(plan)
+    return execute(plan, ledger, options, worker_slots, start)
+
+
+if __name__ == "__main__":
+    main()
