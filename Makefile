@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 
-.PHONY: install browser demo test test-quick lint clean
+.PHONY: install browser slurm demo test test-quick lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,16 @@ browser:
 	  { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo -n); $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; } || \
 	  echo "chromium could not be installed: the report's browser check will be skipped (it fails in CI)"
 
-test: install browser
+# The Slurm executor's test runs a real single-node cluster: Debian's slurmctld, slurmd and munge, with slurmdbd over
+# MariaDB for accounting. Installed as the browser is; without it the test skips, except in CI (CI=true).
+slurm:
+	@command -v slurmctld >/dev/null && command -v slurmdbd >/dev/null && command -v mariadbd >/dev/null || \
+	  ! command -v apt-get >/dev/null || \
+	  { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo -n); $$SUDO apt-get update -qq && \
+	    $$SUDO apt-get install -y -qq --no-install-recommends slurmctld slurmd slurm-client munge slurmdbd mariadb-server; } || \
+	  echo "slurm could not be installed: the Slurm executor's test will be skipped (it fails in CI)"
+
+test: install browser slurm
 	$(PY) -m pytest
 
 # The quick loop: everything but the slow tests (the experiment scripts' smoke runs and multi-minute pipelines).

@@ -106,7 +106,7 @@ def slurm_executor(folder: Path, gpus_per_run: int, options: dict[str, Any]) -> 
 
 
 def submit_slurm(
-    jobs: Sequence[Job], executor: submitit.AutoExecutor, analysis: Callable[[], Any] | None
+    jobs: Sequence[Job], executor: submitit.AutoExecutor, analysis: dict[str, Any] | None
 ) -> tuple[list[Any], Any]:
     """One array per wave, each depending on the arrays before it, then the analysis after all of them; sbatch's
     refusal comes back as a DataError with its message."""
@@ -121,10 +121,10 @@ def submit_slurm(
             submitted += handles
             after = sorted({h.job_id.split("_")[0] for h in handles})
         final = None
-        if analysis is not None:
+        if analysis is not None and analysis["steps"]:
             dependency = {"dependency": "afterok:" + ":".join(after)} if after else {}
             executor.update_parameters(slurm_additional_parameters=dependency, gpus_per_node=None)
-            final = executor.submit(analysis)
+            final = executor.submit(run_job, analysis)
     except submitit.core.utils.FailedJobError as error:
         raise DataError(f"slurm refused the request: {' '.join(str(error).split())[-400:]}") from None
     return submitted, final

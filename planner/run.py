@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from famous_persona.io import read_json
 from planner import experiments, recipes
 from planner.digests import DigestCache
 from planner.execute import run_job
-from planner.executors import Job, run_local, slots, slurm_executor, submit_slurm, waves
+from planner.executors import POLL_S, Job, run_local, slots, slurm_executor, submit_slurm
 from planner.ledger import Ledger, state
 from planner.steps import Plan, Step, key_steps
 
@@ -236,7 +237,7 @@ def execute(plan: Plan, ledger: Ledger, options: RunOptions, worker_slots: list[
             say(plan.name, start, f"{label}: {int(seconds)}s; {headline(runs[job.run])}")
 
     if jobs and options.executor == "slurm":
-        return execute_slurm(plan, jobs, analysis_steps, options, ledger, start)
+        return execute_slurm(plan, jobs, analysis_steps, options, ledger, on_result, start)
     if jobs:
         say(plan.name, start, f"{len(jobs)} run(s) on {len(worker_slots)} worker(s); logs: <run>/run.log")
         run_local(jobs, ledger.root / "submitit", worker_slots, on_result, options.fail_fast)
@@ -246,44 +247,54 @@ def execute(plan: Plan, ledger: Ledger, options: RunOptions, worker_slots: list[
         say(plan.name, start, f"{len(missing)} step(s) not finished: {', '.join(missing)}; the same command resumes")
         return 1
     outcome = run_job(payload(analysis_steps, options, Path(plan.out), None))
-    bad = [r for r in outcome if r["status"] == "failed"]
-    for result in outcome:
-        if result.get("output"):
-            print(result["output"], flush=True)
-    for result in bad:
-        say(plan.name, start, f"FAILED {result['step']}: {result['error']} (log: {result['log']})")
-    if not bad and analysis_steps:
-        say(plan.name, start, f"results: {Path(plan.out) / 'results.csv'}")
-    return 1 if bad else 0
+    show_analysis(plan, outcome, start)
+    return 1 if any(r["status"] == "failed" for r in outcome) else 0
 
 
 def execute_slurm(plan: Plan, jobs: list[Job], analysis_steps: list[Step], options: RunOptions, ledger: Ledger,
-                  start: float) -> int:  # fmt: skip
-    """Each wave of runs as one array (one task a run, its GPUs), the analysis as a job after them."""
+                  on_result: Callable[[Job, list[dict[str, Any]]], None], start: float) -> int:  # fmt: skip
+    """Each wave of runs as one array (one task a run, with its GPUs), the analysis as a job after them; waits and
+    reports each run as its task ends, unless --detach."""
     extra = {"timeout_min": options.slurm_time_min, "cpus_per_task": options.slurm_cpus_per_task}
     if options.slurm_partition:
         extra["slurm_partition"] = options.slurm_partition
     executor = slurm_executor(ledger.root / "slurm", options.gpus_per_run, extra)
     executor.update_parameters(name=f"fp-{plan.name}")
-    analysis = payload(analysis_steps, options, Path(plan.out), None)
-    handles, final = submit_slurm(jobs, executor, analysis)
+    analysis = Job("analysis", payload(analysis_steps, options, Path(plan.out), None), [])
+    handles, final = submit_slurm(jobs, executor, analysis.payload)
     ids = sorted({h.job_id.split("_")[0] for h in handles})
-    say(plan.name, start, f"submitted {len(jobs)} run(s) in {len(waves(jobs))} array(s) {', '.join(ids)}; analysis "
-                          f"job {final.job_id}; logs under {ledger.root / 'slurm'}")  # fmt: skip
+    say(plan.name, start, f"submitted {len(jobs)} run(s) as array(s) {', '.join(ids)}, the analysis as job "
+                          f"{final.job_id if final else '-'}; logs under {ledger.root / 'slurm'}")  # fmt: skip
     if options.detach:
         say(plan.name, start, f"follow with: famous-persona status {plan.out}")
         return 0
-    failed = []
-    for handle in [*handles, final]:
-        try:
-            results = handle.result()
-        except Exception as error:  # noqa: BLE001 - a task that died or was cancelled is a failed run
-            failed.append(f"job {handle.job_id}: {' '.join(str(error).split())[-200:]}")
-            continue
-        failed += [f"{r['step']}: {r.get('error', '')}" for r in results if r["status"] == "failed"]
-    for line in failed:
-        say(plan.name, start, f"FAILED {line}")
+    waiting = list(zip(jobs, handles, strict=True)) + ([(analysis, final)] if final is not None else [])
+    failed = False
+    while waiting:
+        for job, handle in [pair for pair in waiting if pair[1].done()]:
+            waiting.remove((job, handle))
+            try:
+                results = handle.result()
+            except Exception as error:  # noqa: BLE001 - a task that died or was cancelled is a failed run
+                message = " ".join(str(error).split())[-300:]
+                results = [{"step": job.run, "status": "failed", "error": message, "log": str(handle.paths.stderr)}]
+            failed |= any(r["status"] == "failed" for r in results)
+            if job is analysis:
+                show_analysis(plan, results, start)
+            else:
+                on_result(job, results)
+        time.sleep(POLL_S if waiting else 0)
     return 1 if failed else 0
+
+
+def show_analysis(plan: Plan, results: list[dict[str, Any]], start: float) -> None:
+    for result in results:
+        if result.get("output"):
+            print(result["output"], flush=True)
+        if result["status"] == "failed":
+            say(plan.name, start, f"FAILED {result['step']}: {result['error']} (log: {result['log']})")
+    if results and not any(r["status"] == "failed" for r in results):
+        say(plan.name, start, f"results: {Path(plan.out) / 'results.csv'}")
 
 
 def make_parser(subparsers: Subparsers | None = None):

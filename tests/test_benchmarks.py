@@ -1,0 +1,89 @@
+"""Every benchmark in the repository, run as its users run it (a subprocess, from the repository root) at its smallest
+size: it must exit 0 and print its `name=value` figures with numbers in them, so a change elsewhere that breaks a
+benchmark fails here instead of when someone next measures. The figures themselves are not judged (the CPUs running
+the tests may be busy), only that they exist and are sane.
+Benchmarks: tests/support/bench_concurrency.py (generation against the scripted server) and evaluation/benchmark.py
+(the fast against the naive scorer)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# The benchmarks the tests below run; a module named *bench* that is not here fails the last test.
+COVERED = {"tests/support/bench_concurrency.py", "evaluation/benchmark.py"}
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+
+
+def run_benchmark(module: str, *args: object, timeout: float = 120) -> list[str]:
+    """The lines `python -m module args` prints, after checking that it exited 0."""
+    command = [sys.executable, "-m", module, *map(str, args)]
+    done = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"{' '.join(command)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    return done.stdout.strip().splitlines()
+
+
+def figures(lines: list[str]) -> dict[str, float]:
+    """`name=value` lines as numbers; a value may be followed by a remark after a space (`peak_rss_mb=80 (...)`)."""
+    found = {}
+    for line in lines:
+        name, sep, value = line.partition("=")
+        if sep and name.isidentifier():
+            found[name] = float(value.split()[0])
+    return found
+
+
+def test_the_concurrency_benchmark_prints_its_figures_at_quick_size():
+    lines = run_benchmark("tests.support.bench_concurrency", "--quick")
+    names = [line.partition("=")[0] for line in lines]
+    assert names == [
+        "requests",
+        "latency_s",
+        "concurrency",
+        "seconds_serial",
+        "seconds_concurrent",
+        "speedup_bound",
+        "bound_fraction",
+        "concurrency_speedup",
+    ], lines
+    found = figures(lines)
+    assert found["requests"] == 32 and found["concurrency"] == 8
+    # One request at a time cannot beat the server's latency summed over every request.
+    assert found["seconds_serial"] >= found["requests"] * found["latency_s"]
+    assert found["seconds_concurrent"] > 0 and found["speedup_bound"] == 8
+    assert found["concurrency_speedup"] > 0 and found["bound_fraction"] > 0
+
+
+def test_the_concurrency_benchmark_refuses_a_partial_question():
+    command = [sys.executable, "-m", "tests.support.bench_concurrency", "--quick", "--requests", "12"]
+    done = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "multiple of 8" in done.stderr
+
+
+def test_the_scoring_benchmark_prints_its_figures_on_a_few_pairs(world, tiny_model):
+    lines = run_benchmark(
+        "evaluation.benchmark",
+        *("--prefix", "xyw_2s", "--data", world.root, "--model", tiny_model),
+        *("--max_pairs", 4, "--repeats", 1, "--batch_size", 8),
+    )
+    assert "pairs: 4 from" in "\n".join(lines)
+    assert any(line.startswith("naive: ") and "pairs/s" in line for line in lines)
+    assert any(line.startswith("fast: ") and "pairs/s" in line for line in lines)
+    assert lines[-1].startswith("speedup=")
+    found = figures(lines)
+    assert {"bound_fraction", "peak_rss_mb", "speedup"} <= found.keys(), lines
+    assert found["speedup"] > 0 and found["bound_fraction"] > 0 and found["peak_rss_mb"] > 0
+
+
+def test_every_benchmark_in_the_repository_is_run_here():
+    """A new benchmark (a module named *bench*) needs a test above, and a listed one that moved needs its test moved."""
+    found = {
+        path.relative_to(ROOT).as_posix()
+        for top in ROOT.iterdir()
+        if top.is_dir() and not top.name.startswith(".") and top.name not in ("data", "dump")
+        for path in top.rglob("*bench*.py")
+    }
+    assert found - {"tests/test_benchmarks.py"} == COVERED
