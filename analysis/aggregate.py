@@ -22,6 +22,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from trl import TrlParser
 
+from famous_persona import trainers
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import read_json, read_rows
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 COLUMNS = [
     "experiment",
     "model",
+    "trainer",
     "train_method",
     "test_method",
     "fold",
@@ -48,8 +50,9 @@ COLUMNS = [
     "base_model",
     "config_hash",
 ]
-KEYS = ["model", "train_method", "test_method"]
-IDENTITY = ["experiment", *KEYS, "fold", "fold_scheme", "base_model", "config_hash"]
+# What a row of every table is grouped by: runs of another trainer or fold scheme are never pooled.
+KEYS = ["model", "trainer", "train_method", "test_method", "fold_scheme"]
+IDENTITY = ["experiment", *KEYS, "fold", "base_model", "config_hash"]
 BASELINES = ("no_prefix", "xyw")
 PAIRED_COLUMNS = [
     "model",
@@ -89,7 +92,9 @@ def run_identity(summary_path: Path, summary: dict) -> dict:
     score_config = shaping(scoring.get("config", {}))
     config = shaping(train.get("config", {})) or score_config
     digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12] if config else ""
+    trainer = summary.get("trainer") or trainers.trained_by(train.get("stage"))
     return {
+        "trainer": trainer or ("none" if summary["train_method"] == "none" else "unknown"),
         "fold_scheme": summary.get("fold_scheme", "fold"),
         "base_model": root_model(train.get("base_model") or score_config.get("model", "")),
         "config_hash": digest,
@@ -116,7 +121,8 @@ def collect(experiment_dir: Path | str) -> pd.DataFrame:
         if not scores_path.is_file():
             continue
         summary = read_json(summary_path)
-        identity = {**{k: summary[k] for k in ("experiment", *KEYS, "fold")}, **run_identity(summary_path, summary)}
+        named = ("experiment", "model", "train_method", "test_method", "fold")
+        identity = {**{k: summary[k] for k in named}, **run_identity(summary_path, summary)}
         cells: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
         for row in read_rows(scores_path):
             for metric in METRICS:
@@ -130,7 +136,7 @@ def collect(experiment_dir: Path | str) -> pd.DataFrame:
     if not runs.records:
         found = "no such folder" if not Path(experiment_dir).is_dir() else "no summary.json with scores.jsonl beside it"
         raise NoScores(f"{experiment_dir}: {found}; score a model into it first (famous-persona score)")
-    return pd.DataFrame.from_records(runs.records, columns=COLUMNS).sort_values(COLUMNS[:9]).reset_index(drop=True)
+    return pd.DataFrame.from_records(runs.records, columns=COLUMNS).sort_values(COLUMNS[:10]).reset_index(drop=True)
 
 
 class Runs:

@@ -27,7 +27,7 @@ from trl import TrlParser
 from evaluation import shards
 from evaluation.fast_scoring import TREE_SEQUENCES, score_pairs_fast
 from evaluation.vpl_scoring import has_encoder, person_tokens, score_with_tokens
-from famous_persona import chat, progress
+from famous_persona import chat, progress, trainers
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, read_json, write_json, write_jsonl
@@ -104,7 +104,8 @@ def training_settings(args: ScoreArguments) -> ScoreArguments:
     model (`<run>/manifest.json` beside `<run>/model`), so scoring sees the text exactly as training did."""
     manifest = Path(args.model).parent / "manifest.json"
     config = read_json(manifest).get("config", {}) if manifest.is_file() else {}
-    trained = {**config.get("DPOConfig", {}), **config.get("SFTConfig", {}), **config.get("RunArguments", {})}
+    sections = ("DPOConfig", "KTOConfig", "SFTConfig", "RunArguments")  # whichever trainer wrote the run
+    trained = {key: value for section in sections for key, value in config.get(section, {}).items()}
     return replace(
         args,
         beta=args.beta if args.beta is not None else trained.get("beta", DEFAULTS["beta"]),
@@ -283,6 +284,15 @@ def shard_settings(args: ScoreArguments, scorer: str, dataset: DatasetDir) -> di
     return {**settings, "scorer": scorer, "test_file_sha256": hashlib.sha256(test_file.read_bytes()).hexdigest()}
 
 
+def trainer_of(args: ScoreArguments) -> str:
+    """The algorithm that trained the scored model, from its run's manifest; `none` for a model scored untrained."""
+    if args.train_method == "none":
+        return "none"
+    manifest = Path(args.model).parent / "manifest.json"
+    stage = read_json(manifest).get("stage") if manifest.is_file() else None
+    return trainers.trained_by(stage) or "unknown"
+
+
 def write_outputs(
     args: ScoreArguments, rows: list[dict], convs: list[chat.Conversation], stage: str, **extra: Any
 ) -> dict[str, Any]:
@@ -291,6 +301,7 @@ def write_outputs(
     summary = {
         "experiment": args.experiment,
         "model": args.model_short,
+        "trainer": trainer_of(args),
         "train_method": args.train_method,
         "test_method": args.test_method,
         "fold": args.fold,

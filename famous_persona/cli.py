@@ -32,6 +32,7 @@ COMMANDS = {
     "sft": ("training.sft", "SFT warm-up on chosen answers"),
     "train": ("training.dpo", "DPO training on one prefix method and fold"),
     "vpl": ("training.vpl", "VPL baseline: DPO with a trained latent-user encoder"),
+    "kto": ("training.kto", "KTO training on one prefix method and fold (unpaired rows)"),
     "score": ("evaluation.score", "score a model on a test prefix"),
     "generate-responses": ("evaluation.generate", "generate a response to every test question of a test prefix"),
     "judge-responses": ("evaluation.judge_responses", "judge generated responses (world ground truth, reference)"),

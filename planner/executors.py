@@ -21,11 +21,13 @@ LOCAL_TIMEOUT_MIN = 60 * 24 * 7
 
 @dataclass
 class Job:
-    """A run handed to a worker: its name, the job payload and the runs it waits for."""
+    """A run handed to a worker: its name, the job payload and the runs it waits for; a light one (converting a
+    model, mostly reading and writing files) runs beside the workers rather than taking a slot."""
 
     run: str
     payload: dict[str, Any]
     after: list[str]
+    light: bool = False
 
 
 def slots(gpus: int, gpus_per_run: int, jobs: int) -> list[tuple[int, ...]]:
@@ -60,7 +62,7 @@ def run_local(
     executor = submitit.LocalExecutor(folder=folder)
     pending = list(jobs)
     outcome: dict[str, str] = {}
-    running: dict[int, tuple[Job, Any]] = {}
+    running: dict[int | str, tuple[Job, Any]] = {}
     while pending or running:
         for index, (job, handle) in list(running.items()):
             if not handle.done():
@@ -84,10 +86,10 @@ def run_local(
                 on_result(job, [{"step": job.run, "status": "blocked", "error": "a run it builds on failed"}])
         free = [k for k in range(len(worker_slots)) if k not in running]
         for job in [j for j in pending if all(outcome.get(run) == "done" for run in j.after)]:
-            if not free:
-                break
-            index = free.pop(0)
-            gpus = worker_slots[index]
+            if not job.light and not free:
+                continue
+            index = job.run if job.light else free.pop(0)
+            gpus = () if job.light else worker_slots[index]
             executor.update_parameters(
                 timeout_min=LOCAL_TIMEOUT_MIN, gpus_per_node=len(gpus), visible_gpus=list(gpus), stderr_to_stdout=True
             )

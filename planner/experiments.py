@@ -1,220 +1,39 @@
-"""The paper's experiments as plans: each builder turns an experiment's options into its steps (warm-up, training,
-scoring with each test prefix, responses and their judges) and the analysis after them. Run paths and step names are
-`<model>/<train_method>/<scheme><fold>/...`, so steps shared by two experiments in one folder are one step."""
+"""The paper's experiments as plans: each builder turns an experiment's options into the steps of planner.stages and
+the analysis after them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from famous_persona.config import load_yaml
 from famous_persona.errors import DataError
-from famous_persona.io import DatasetDir
 from famous_persona.methods import scored_methods
-from famous_persona.personas import axis_folds
-from planner.recipes import ModelChoice
-from planner.steps import Plan, Step
-
-SMOKE_EPOCHS = {"sft": "4", "dpo": "1", "vpl": "1"}
-
-
-@dataclass
-class Study:
-    """What every plan of one invocation shares: the dataset, the experiment folder, the base model and options."""
-
-    name: str
-    data: Path
-    out: Path
-    choice: ModelChoice
-    base: str
-    smoke: bool = False
-    behavioural: bool = False
-    steps: list[Step] = field(default_factory=list)
-    labels: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def dataset(self) -> DatasetDir:
-        return DatasetDir(self.data)
-
-    def add(self, step: Step) -> Step:
-        if all(s.name != step.name for s in self.steps):
-            self.steps.append(step)
-        return step
-
-    def base_models(self) -> list[str]:
-        """The base weights, digested into the key of every step that starts from them."""
-        return [self.base]
-
-    def inputs(self, method: str, split: str) -> list[str]:
-        return [str(self.dataset.personas_path), str(self.dataset.dpo_path(method, split))]
-
-    def run_dir(self, run: str) -> Path:
-        return self.out / run
+from planner.stages import (
+    Study,
+    aggregate,
+    analysis_step,
+    behave,
+    epochs,
+    fold_indices,
+    packaged_base,
+    persona_quality,
+    prompt_only,
+    recipe_options,
+    run_name,
+    score,
+    scoring,
+    train,
+    warmup,
+)
+from planner.steps import Step
 
 
-def fold_count(study: Study, scheme: str) -> int:
-    people = study.dataset.personas()
-    return {"fold": len({p.fold for p in people}), "axis": len(axis_folds(people)), "person": len(people)}[scheme]
-
-
-def fold_indices(study: Study, scheme: str, given: list[int] | None = None) -> list[int]:
-    """The folds given, each checked against the scheme; else all of them (the first two with --smoke)."""
-    count = fold_count(study, scheme)
-    if given is None:
-        return list(range(min(count, 2) if study.smoke else count))
-    wrong = [fold for fold in given if not 0 <= fold < count]
-    if wrong:
-        raise DataError(
-            f"command line: --folds {wrong[0]}: the {scheme} scheme of {study.data} has folds 0..{count - 1}"
-        )
-    return given
-
-
-def epochs(study: Study, trainer: str) -> list[str]:
-    return ["--num_train_epochs", SMOKE_EPOCHS[trainer]] if study.smoke else []
-
-
-def warmup(study: Study, method: str, fold: int, scheme: str) -> Step | None:
-    """The SFT warm-up of a (method, fold) run, when the model's recipe has one."""
-    recipe = study.choice.file("sft")
-    if recipe is None:
-        return None
-    run = f"{study.choice.short}/{method}/{scheme}{fold}"
-    out = study.run_dir(run) / "sft"
-    args = ["--config", str(recipe), "--data", str(study.data), "--method", method, "--fold", str(fold)]
-    args += ["--fold_scheme", scheme, "--output_dir", str(out), "--model_name_or_path", study.base]
-    return study.add(
-        Step(
-            f"{run}/sft", run, "warmup", "training.sft", args + epochs(study, "sft"), str(out),
-            str(out / "manifest.json"), str(study.run_dir(run) / "run.log"), recipes=[str(recipe)],
-            inputs=study.inputs(method, "train"), models=study.base_models(), launch=True,
-        )
-    )  # fmt: skip
-
-
-def train(study: Study, method: str, fold: int, scheme: str, extra: list[str] | None = None) -> Step:
-    """SFT warm-up (where the recipe has one), then DPO from it, for one (method, fold)."""
-    run = f"{study.choice.short}/{method}/{scheme}{fold}"
-    out = study.run_dir(run)
-    sft = warmup(study, method, fold, scheme)
-    start = f"{sft.out}/model" if sft else study.base
-    recipe = study.choice.recipe / "dpo.yaml"
-    args = ["--config", str(recipe), "--data", str(study.data), "--method", method, "--fold", str(fold)]
-    args += ["--fold_scheme", scheme, "--output_dir", str(out), "--model_name_or_path", start]
-    args += [*epochs(study, "dpo"), *(extra or [])]
-    return study.add(
-        Step(
-            f"{run}/dpo", run, "train", "training.dpo", args, str(out), str(out / "manifest.json"),
-            str(out / "run.log"), recipes=[str(recipe)], inputs=study.inputs(method, "train"),
-            models=[] if sft else study.base_models(), deps=[sft.name] if sft else [], launch=True,
-        )
-    )  # fmt: skip
-
-
-def score(
-    study: Study, trained: Step, train_method: str, test_method: str, fold: int, scheme: str, run: str | None = None
-) -> Step:
-    """A trained run's model (its warm-up as the reference) scored with one test prefix."""
-    run = run or trained.run
-    out = Path(trained.out) / "eval" / test_method
-    recipe = study.choice.recipe / "eval.yaml"
-    args = ["--config", str(recipe), "--model", f"{trained.out}/model"]
-    warm = next((s for s in study.steps if s.name in trained.deps and s.kind == "warmup"), None)
-    if warm is not None:
-        args += ["--ref_model", f"{warm.out}/model"]
-    args += ["--data", str(study.data), "--test_method", test_method, "--fold", str(fold), "--fold_scheme", scheme]
-    args += ["--out", str(out), "--experiment", study.out.name, "--model_short", study.choice.short]
-    args += ["--train_method", train_method]
-    return study.add(
-        Step(
-            f"{trained.run}/score/{test_method}", run, "score", "evaluation.score", args, str(out),
-            str(out / "summary.json"), str(Path(trained.out) / "run.log"), recipes=[str(recipe)],
-            inputs=study.inputs(test_method, "test"), deps=[trained.name],
-            clear=[str(out / "summary.json"), str(out / "scores.jsonl"), str(out / "manifest.json")],
-        )
-    )  # fmt: skip
-
-
-def behave(study: Study, scored: Step, model: str, train_method: str, test_method: str, fold: int, scheme: str,
-           extra: list[str] | None = None) -> None:  # fmt: skip
-    """With --behavioural, a response per test question (batch size and dtype of eval.yaml, the text settings of
-    training) and every judge that applies to it."""
-    if not study.behavioural:
-        return
-    out = scored.out
-    recipe = study.choice.recipe / "eval.yaml"
-    args = ["--config", str(recipe), "--model", model, "--data", str(study.data), "--test_method", test_method]
-    args += ["--fold", str(fold), "--fold_scheme", scheme, "--out", out, "--experiment", study.out.name]
-    args += ["--model_short", study.choice.short, "--train_method", train_method]
-    args += study.choice.text_settings("max_length", "system_prompt") + (extra or [])
-    base = scored.name.rsplit("/score/", 1)[0]
-    generated = study.add(
-        Step(
-            f"{base}/generate/{test_method}", scored.run, "generate", "evaluation.generate", args, out,
-            f"{out}/generations_manifest.json", scored.log, recipes=[str(recipe)], inputs=scored.inputs,
-            deps=list(scored.deps), models=list(scored.models),
-            clear=[f"{out}/generations_manifest.json", f"{out}/generations.jsonl"],
-        )
-    )  # fmt: skip
-    study.add(
-        Step(
-            f"{base}/judge/{test_method}", scored.run, "judge", "evaluation.judge_responses",
-            ["--out", out, "--judge", "all"], out, "", scored.log,
-            inputs=[str(study.dataset.personas_path), str(study.dataset.pairs_path)], deps=[generated.name], force=[],
-        )
-    )  # fmt: skip
-
-
-def prompt_only(study: Study, test_method: str, extra: list[str] | None = None) -> Step:
-    """The base model, untrained, scored with one prefix under the text settings its training would use."""
-    run = f"{study.choice.short}/none"
-    out = study.run_dir(run) / "eval" / test_method
-    recipe = study.choice.recipe / "eval.yaml"
-    args = ["--config", str(recipe), "--model", study.base, "--data", str(study.data), "--test_method", test_method]
-    args += ["--fold", "-1", "--out", str(out), "--experiment", study.out.name, "--model_short", study.choice.short]
-    args += ["--train_method", "none", *study.choice.text_settings("beta", "max_length", "system_prompt")]
-    scored = study.add(
-        Step(
-            f"{run}/score/{test_method}", f"{run}/{test_method}", "score", "evaluation.score", args + (extra or []),
-            str(out), str(out / "summary.json"), str(study.run_dir(run) / "run.log"),
-            recipes=[str(recipe), str(study.choice.recipe / "dpo.yaml")],
-            inputs=study.inputs(test_method, "test"), models=study.base_models(),
-            clear=[str(out / "summary.json"), str(out / "scores.jsonl"), str(out / "manifest.json")],
-        )
-    )  # fmt: skip
-    behave(study, scored, study.base, "none", test_method, -1, "fold")
-    return scored
-
-
-def analysis(study: Study, plan: str) -> None:
-    """results.csv and the table from every score of the folder; with --behavioural, reward vs behaviour."""
-    scored = [s.name for s in study.steps if s.kind in ("score", "judge")]
-    log = str(study.out / "analysis.log")
-    study.add(
-        Step(
-            f"analysis/{plan}/aggregate", "analysis", "analysis", "analysis.aggregate",
-            ["--experiment_dir", str(study.out)], str(study.out), str(study.out / "results.csv"), log,
-            deps=scored, force=[],
-        )
-    )  # fmt: skip
-    if study.behavioural:
-        study.add(
-            Step(
-                f"analysis/{plan}/behaviour", "analysis", "analysis", "analysis.behaviour",
-                ["--experiment_dir", str(study.out)], str(study.out),
-                str(study.out / "analysis" / "behaviour_correlation.csv"), log, deps=[f"analysis/{plan}/aggregate"],
-                force=[],
-            )
-        )  # fmt: skip
-
-
-def trained_and_scored(study: Study, method: str, fold: int, scheme: str, tests: list[str], label: str) -> None:
-    trained = train(study, method, fold, scheme)
+def trained_and_scored(study: Study, method: str, fold: int, scheme: str, tests: list[str], label: str,
+                       extra: list[str] | None = None) -> Step:  # fmt: skip
+    trained = train(study, method, fold, scheme, extra)
     study.labels[trained.run] = label
     for test in tests:
-        scored = score(study, trained, method, test, fold, scheme)
-        behave(study, scored, f"{trained.out}/model", method, test, fold, scheme)
+        behave(study, score(study, trained, method, test, fold, scheme), f"{trained.out}/model", method, fold, scheme)
+    return trained
 
 
 def cv(study: Study, methods: list[str], folds: list[int] | None, scheme: str) -> None:
@@ -222,6 +41,7 @@ def cv(study: Study, methods: list[str], folds: list[int] | None, scheme: str) -
     for fold in fold_indices(study, scheme, folds):
         for method in methods:
             trained_and_scored(study, method, fold, scheme, scored_methods(method), f"{scheme} {fold} {method}")
+    aggregate(study, "cv")
 
 
 def faithfulness(study: Study, methods: list[str], folds: list[int]) -> None:
@@ -230,13 +50,14 @@ def faithfulness(study: Study, methods: list[str], folds: list[int]) -> None:
         for method in methods:
             tests = [method, f"{method}_seed1", f"shuffle_{method}", "no_prefix"]
             trained_and_scored(study, method, fold, "fold", tests, f"fold {fold} {method}")
+    aggregate(study, "faithfulness")
 
 
 def prompt_baseline(study: Study, methods: list[str]) -> None:
+    packaged_base(study)
     for method in methods:
-        scored_methods(method)
         prompt_only(study, method)
-        study.labels[f"{study.choice.short}/none/{method}"] = f"prompt-only {study.choice.short} {method}"
+    aggregate(study, "prompt_baseline")
 
 
 def vpl_cv(study: Study, folds: list[int] | None) -> None:
@@ -249,7 +70,7 @@ def vpl_cv(study: Study, folds: list[int] | None) -> None:
         sft = warmup(study, "no_prefix", fold, "fold")
         if sft is None:
             raise DataError(f"no SFT recipe for '{study.choice.short}': VPL starts from the no_prefix warm-up")
-        run = f"{study.choice.short}/vpl/fold{fold}"
+        run = run_name(study, "vpl", "no_prefix", fold, "fold")
         out = study.run_dir(run)
         dpo = study.choice.recipe / "dpo.yaml"
         args = ["--config", str(dpo), *recipe_options(recipe), "--data", str(study.data), "--fold", str(fold)]
@@ -259,25 +80,158 @@ def vpl_cv(study: Study, folds: list[int] | None) -> None:
                 f"{run}/vpl", run, "train", "training.vpl", args, str(out), str(out / "manifest.json"),
                 str(out / "run.log"), recipes=[str(dpo), str(recipe)], inputs=study.inputs("no_prefix", "train"),
                 deps=[sft.name], launch=True,
-            )
+            ),
+            f"fold {fold} vpl",
         )  # fmt: skip
         score(study, trained, "vpl", "no_prefix", fold, "fold")
-        study.labels[run] = f"fold {fold} vpl"
+    aggregate(study, "vpl_cv")
 
 
-def recipe_options(path: Path) -> list[str]:
-    """A small recipe's keys as options on top of the shared one (vpl.yaml on dpo.yaml)."""
-    return [item for key, value in load_yaml(path)[0].items() for item in (f"--{key}", str(value))]
+def tests_for(method: str) -> list[str]:
+    """A persona model is scored with its own prefix, another person's and none; any other with its own."""
+    return [method, f"shuffle_{method}", "no_prefix"] if method.startswith("persona_") else [method]
 
 
-BUILDERS: dict[str, Callable[..., None]] = {
-    "cv": cv,
-    "faithfulness": faithfulness,
-    "prompt_baseline": prompt_baseline,
-    "vpl_cv": vpl_cv,
-}
+def claims(quality: Study, planted: Study | None, levels: list[str], refs: list[str], accurate: str,
+           folds: list[int]) -> None:  # fmt: skip
+    """The paper's three claims: models at set persona quality levels (and the references) in one world, an
+    accurate persona and the references in a planted-bias world (or the same world with --smoke), then the claims."""
+    worlds = [(quality, [*levels, *refs, accurate])] if planted is None else [
+        (quality, [*levels, *refs]), (planted, [accurate, *refs])]  # fmt: skip
+    for study, methods in worlds:
+        for fold in fold_indices(study, "fold", folds):
+            for method in dict.fromkeys(methods):
+                trained_and_scored(
+                    study, method, fold, "fold", tests_for(method), f"{study.out.name} fold {fold} {method}"
+                )
+        aggregate(study, f"claims_{study.out.name}")
+    last = planted or quality
+    args = ["--quality_dir", str(quality.out), "--quality_data", str(quality.data), "--planted_dir", str(last.out)]
+    args += ["--planted_data", str(last.data), "--out", str(quality.out.parent / "report"), "--persona", accurate]
+    analysis_step(last, "claims", "claims", "analysis.claims", args, quality.out.parent / "report" / "claims.html")
 
 
-def finish(study: Study, plan: str) -> Plan:
-    analysis(study, plan)
-    return Plan(plan, str(study.out), study.steps)
+def real_model(study: Study, methods: list[str], fold: int, max_train_pairs: int) -> None:
+    """A real model on a CPU: prompt-only with each prefix, LoRA DPO per method on a subset of the fold's train
+    pairs, scored; then the model infers every persona from 4 shots, and its quality is set beside the template's."""
+    packaged_base(study)
+    for method in methods:
+        prompt_only(study, method)
+    subset = ["--max_train_pairs", str(max_train_pairs)] if max_train_pairs > 0 else []
+    for method in methods:
+        trained_and_scored(
+            study, method, fold, "fold", scored_methods(method), f"LoRA DPO fold {fold} {method}", subset
+        )
+    inferred = f"persona_xy_4s_{study.choice.short}"
+    inference = Path("experiments/configs/inference")
+    infer(study, "persona_xy_4s", [inferred], inference, study.base_deps())
+    study.labels[f"{study.choice.short}/inference"] = f"persona inference by {study.choice.short} from 4 shots"
+    aggregate(study, "real_model")
+    persona_quality(study, "real_model", ["persona_xy_4s", inferred], study.out / f"persona_quality_fold{fold}.csv",
+                    fold)  # fmt: skip
+
+
+def infer(study: Study, shots: str, methods: list[str], models: Path, deps: list[str], run: str | None = None) -> Step:
+    """Prefixes inferred by the models in `models` (one YAML per model, cached replies under <data>/cache); the
+    templated `shots` method is built beside them, as the quality check compares against it."""
+    names = [shots, *methods]
+    written = [str(study.dataset.prefix_path(m)) for m in methods]
+    recipes = sorted(str(p) for p in models.glob("*.yaml") if any(m.endswith(f"_{p.stem}") for m in methods))
+    run = run or f"{study.choice.short}/inference"
+    return study.add(
+        Step(
+            f"{run}/{'+'.join(methods)}", run, "infer", "sampling.prefixes.build",
+            ["--data", str(study.data), "--methods", *names, "--inference_models", str(models)], str(study.data),
+            written[-1], str(study.out / "inference.log"), recipes=recipes,
+            inputs=[str(study.dataset.personas_path), str(study.dataset.pairs_path)], deps=deps, force=[],
+            clear=written,
+        )
+    )  # fmt: skip
+
+
+def self_inference(study: Study, folds: list[int], ratio: str, tokens: int) -> None:
+    """The small model as its own inference model: trained on persona_xy_4s rows mixed with the persona task,
+    re-inferring its prefixes after every epoch; then it and the untrained base infer everyone's persona."""
+    train_set = f"persona_xy_4s+persona_task_4s_from_persona_gold_ratio{ratio}"
+    models = study.out / "inference"
+    write_inference_model(models / "base.yaml", study.base, tokens)
+    refresh = ["--refresh_every", "1", "--refresh_method", "persona_xy_4s", "--refresh_max_new_tokens", str(tokens)]
+    for fold in fold_indices(study, "fold", folds):
+        trained = train(study, train_set, fold, "fold", refresh)
+        study.labels[trained.run] = f"fold {fold}: trained with persona refresh"
+        score(study, trained, train_set, "persona_xy_4s", fold, "fold")
+        write_inference_model(models / f"self{fold}.yaml", f"{trained.out}/model", tokens)
+        infer(study, "persona_xy_4s", ["persona_xy_4s_base", f"persona_xy_4s_self{fold}"], models, [trained.name],
+              f"{trained.run}/inference")  # fmt: skip
+        quality = ["persona_xy_4s", "persona_xy_4s_base", f"persona_xy_4s_self{fold}"]
+        persona_quality(study, "self_inference", quality, study.out / f"persona_quality_fold{fold}.csv", fold)
+    aggregate(study, "self_inference")
+
+
+def write_inference_model(path: Path, model: str, tokens: int) -> None:
+    """An inference-model YAML for sampling.prefixes.build: the model in-process, greedy, `tokens` new tokens."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = f"model: {model}\nbackend: transformers\nmax_tokens: {tokens}\nbatch_size: 32\n"
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
+
+
+DEMO_METHODS = ["xyw_2s", "persona_gold", "persona_xy_4s", "no_prefix"]  # longest first: two workers end together
+DEMO_REAL = ["xyw_2s", "persona_xy_4s", "persona_gold", "name", "no_prefix"]
+
+
+def demo(study: Study, real: Study) -> None:
+    """The offline demo: four tiny-model prefixes trained, scored and their unseen people's responses judged; then
+    a prompt-only baseline from the no_prefix warm-up, a faithfulness probe, a sentence attribution, and SmolLM2
+    untrained on two test pairs a person; the tables, persona quality and the report."""
+    trained = {}
+    for method in DEMO_METHODS:
+        trained[method] = train(study, method, 0, "fold")
+        study.labels[trained[method].run] = f"{method}: SFT warm-up + DPO + scoring + behaviour"
+        scored = score(study, trained[method], method, method, 0, "fold")
+        behave(study, scored, f"{trained[method].out}/model", method, 0, "fold", ["--people", "unseen"])
+    packaged_base(real)
+    for method in DEMO_REAL:
+        prompt_only(real, method, ["--pairs_per_person", "2"])
+    attribution(study, trained["persona_gold"], "persona_gold")
+    warm = trained["no_prefix"].out + "/sft"
+    for method in DEMO_METHODS:
+        run = f"tiny/none/{method}"
+        identity = ["--fold", "0", "--train_method", "none"]
+        out = study.out / "tiny" / "none" / "eval" / method
+        scoring(study, f"tiny/none/score/{method}", run, f"{warm}/model", out, method, identity,
+                [f"{trained['no_prefix'].run}/sft"], [], f"{out}.log")  # fmt: skip
+        study.labels[run] = f"prompt-only {method} (no_prefix SFT warm-up, no DPO)"
+    probe = trained["persona_xy_4s"]
+    for test in ["persona_xy_4s_seed1", "shuffle_persona_xy_4s", "no_prefix"]:
+        score(study, probe, "persona_xy_4s", test, 0, "fold", f"{probe.run}/probe/{test}")
+        study.labels[f"{probe.run}/probe/{test}"] = f"faithfulness probe, persona_xy_4s model with {test}"
+    aggregate(study, "demo")
+    quality = ["persona_xy_1s", "persona_xy_2s", "persona_xy_4s"]
+    persona_quality(study, "demo", quality, study.out / "analysis" / "persona_quality.csv")
+    analysis_step(
+        study,
+        "demo",
+        "aggregate_world_judge",
+        "analysis.aggregate",
+        ["--experiment_dir", str(study.out), "--metric", "gen_world_aligned"],
+        study.out / "results.csv",
+    )
+    analysis_step(study, "demo", "report", "analysis.report", ["--experiment_dir", str(study.out), "--data",
+                  str(study.data)], study.out / "report" / "index.html")  # fmt: skip
+
+
+def attribution(study: Study, trained: Step, method: str) -> Step:
+    """Which sentences of the model's own prefixes move its preference (16 test pairs, 32 ablations each)."""
+    out = Path(trained.out) / "attribution" / method
+    args = ["--model", f"{trained.out}/model", "--data", str(study.data), "--test_method", method]
+    args += ["--max_pairs", "16", "--n_ablations", "32"]
+    run = f"{trained.run}/attribution"
+    return study.add(
+        Step(
+            f"{run}/{method}", run, "attribution", "analysis.attribution", args, str(out), str(out / "summary.json"),
+            f"{out}.log", inputs=study.inputs(method, "test"), deps=[trained.name], force=[],
+            clear=[str(out / "summary.json")],
+        ),
+        f"attribution of the {method} model's prefix sentences",
+    )  # fmt: skip

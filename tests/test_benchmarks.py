@@ -2,8 +2,8 @@
 size: it must exit 0 and print its `name=value` figures with numbers in them, so a change elsewhere that breaks a
 benchmark fails here instead of when someone next measures. The figures themselves are not judged (the CPUs running
 the tests may be busy), only that they exist and are sane.
-Benchmarks: tests/support/bench_concurrency.py (generation against the scripted server) and evaluation/benchmark.py
-(the fast against the naive scorer)."""
+Benchmarks: tests/support/bench_concurrency.py (generation against the scripted server), evaluation/benchmark.py
+(the fast against the naive scorer) and tests/support/bench_planner.py (the planner's dry run and status)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support import fake_plan
+
 ROOT = Path(__file__).resolve().parents[1]
 # The benchmarks the tests below run; a module named *bench* that is not here fails the last test.
-COVERED = {"tests/support/bench_concurrency.py", "evaluation/benchmark.py"}
+COVERED = {"tests/support/bench_concurrency.py", "evaluation/benchmark.py", "tests/support/bench_planner.py"}
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 
 
@@ -76,6 +78,16 @@ def test_the_scoring_benchmark_prints_its_figures_on_a_few_pairs(world, tiny_mod
     found = figures(lines)
     assert {"bound_fraction", "peak_rss_mb", "speedup"} <= found.keys(), lines
     assert found["speedup"] > 0 and found["bound_fraction"] > 0 and found["peak_rss_mb"] > 0
+
+
+def test_the_planner_benchmark_prints_the_grid_and_the_status_time(world, tmp_path):
+    (tmp_path / "input.txt").write_text("x\n")
+    assert fake_plan.run(tmp_path) == 0
+    lines = run_benchmark("tests.support.bench_planner", "--data", world.root, "--status", tmp_path / "exp")
+    found = figures(lines)
+    assert found["grid_runs"] == 35 and found["grid_gpus"] == 8
+    assert found["grid_runs_per_gpu_max"] - found["grid_runs_per_gpu_min"] <= 1
+    assert found["status_exit"] == 0 and found["status_rows"] == 5 and found["status_seconds"] > 0
 
 
 def test_every_benchmark_in_the_repository_is_run_here():

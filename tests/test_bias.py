@@ -89,7 +89,9 @@ def _result_rows(train, test, fold, name, seen, correct, n=4):
         {
             "experiment": "e",
             "model": "m",
+            "trainer": "none" if train == "none" else "dpo",
             "train_method": train,
+            "fold_scheme": "fold",
             "test_method": test,
             "fold": fold,
             "name": name,

@@ -7,7 +7,6 @@ import asyncio
 import json
 import logging
 import os
-import subprocess
 import warnings
 from pathlib import Path
 
@@ -18,6 +17,8 @@ from famous_persona import progress
 from famous_persona.config import parse_config
 from famous_persona.llm.backend import Completion, Tally, make_request
 from famous_persona.llm.cache import RequestCache, run_cached
+from planner.run import headline
+from planner.steps import Step
 from training import common, dpo, sft
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,17 +76,16 @@ def test_scoring_in_slices_keeps_the_order_and_moves_the_bar(monkeypatch):
     assert slices == [["a", "b"], ["c", "d"], ["e"]]
 
 
-def test_a_finished_run_prints_its_time_and_accuracy(tmp_path):
+def test_a_finished_run_prints_its_accuracy(tmp_path):
     cells = {"seen/total": {"accuracy": 0.8125}, "unseen/total": {"accuracy": 0.5}}
-    for method in ("persona_gold", "no_prefix"):
+    steps = []
+    for method in ("no_prefix", "persona_gold"):
         path = tmp_path / "eval" / method / "summary.json"
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps({"test_method": method, "accuracy": {"ref_free_avg": cells}}))
-    script = f'SCRIPT_NAME=cv; source experiments/common.sh; run_done "fold 0 x" {tmp_path} $(($(date +%s) - 7))'
-    done = subprocess.run(["bash", "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
-    line = done.stdout.strip()
+        steps.append(Step(f"r/score/{method}", "r", "score", "evaluation.score", [], str(path.parent), str(path), ""))
     each = "seen 0.812 unseen 0.500"
-    assert line.endswith(f"fold 0 x: 7s; accuracy no_prefix {each}, persona_gold {each}")
+    assert headline(steps) == f"accuracy no_prefix {each}, persona_gold {each}"
 
 
 def test_recipes_log_to_tensorboard_and_parse_without_deprecation_warnings():

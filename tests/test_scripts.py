@@ -23,7 +23,6 @@ SCRIPTS = [
     "faithfulness.sh",
     "prompt_baseline.sh",
     "vpl_cv.sh",
-    "slurm.sh",
     "self_inference.sh",
     "real_model.sh",
 ]
@@ -47,9 +46,9 @@ def test_unknown_option_and_unknown_model_are_clear_errors(world, tmp_path):
     done = run("cv.sh", "--data", str(world.root), "--model", "nonesuch")
     assert done.returncode == 2 and "--model 'nonesuch' is neither a recipe" in done.stderr
     done = run("real_model.sh", "--data", str(world.root), "--out", str(tmp_path), "--max_train_pairs", "many")
-    assert done.returncode == 2 and "--max_train_pairs takes a whole number, got 'many'" in done.stderr
+    assert done.returncode == 2 and "--max-train-pairs: invalid int value: 'many'" in done.stderr
     done = run("real_model.sh", "--data", str(world.root), "--out", str(tmp_path), "--bogus", "1")
-    assert done.returncode == 2 and "unknown option --bogus" in done.stderr
+    assert done.returncode == 2 and "unknown option(s) ['--bogus', '1']" in done.stderr
 
 
 @pytest.mark.parametrize("kind", ["recipe", "folder", "hub id"])
@@ -79,11 +78,12 @@ def test_smoke_runs_aggregate_and_rerun_skips(world, tmp_path):
         ("none", "tag"),
     }
     assert set(results.loc[results["train_method"] == "none", "fold"]) == {-1}
-    manifest = out / "tiny" / "tag" / "fold0" / "manifest.json"
+    manifest = out / "tiny" / "dpo" / "tag" / "fold0" / "manifest.json"
     before = manifest.stat().st_mtime_ns
     again = run("cv.sh", "--smoke", "--data", str(world.root), "--out", str(out), "--methods", "tag", "--folds", "0")
     assert again.returncode == 0 and manifest.stat().st_mtime_ns == before
-    assert "skipping" in (out / "tiny" / "tag" / "fold0" / "run.log").read_text()
+    assert "skipping" in (out / "tiny" / "dpo" / "tag" / "fold0" / "run.log").read_text()
+    assert set(results["trainer"]) == {"dpo", "none"}
 
 
 @pytest.mark.slow

@@ -3,7 +3,8 @@ slice, load the tokenizer, let the trainer build and train, then save the model,
 
 The run directory is the training config's `output_dir`: checkpoints (`checkpoint-N`, removed once the run is
 finished), `model/`, `train_log.jsonl` and `manifest.json` (status `running` with the config from the start, so a
-resume can be checked against it; `finished` at the end). A new trainer writes one `build` function (docs/design.md).
+resume can be checked against it; `finished` at the end). A new trainer writes one `build` function and gets a
+registry entry in famous_persona/trainers.py (docs/design.md §15.3).
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
-from trl import ModelConfig, TrlParser
+from trl import ModelConfig, TrlParser, get_peft_config
 
 from famous_persona import chat, progress
 from famous_persona.config import Subparsers, parse_config, stage_parser
@@ -35,6 +36,9 @@ from famous_persona.models import bf16_supported, load_model, load_tokenizer, mo
 from famous_persona.personas import deal_per_person, split_people
 from famous_persona.redaction import register
 from famous_persona.schema import DpoRecord
+
+if TYPE_CHECKING:
+    from peft import PeftConfig
 
 logger = logging.getLogger(__name__)
 # TRL's configs give the deprecated `gradient_checkpointing` a default and its trainers ask `is_gradient_checkpointing`,
@@ -112,25 +116,36 @@ def fold_data(args: RunArguments, seed: int) -> FoldData:
     return FoldData(train, validation, seen, unseen)
 
 
+Row = dict[str, Any]
+RowMaker = Callable[[chat.Conversation], list[Row]]
+
+
+def pair_rows(conv: chat.Conversation) -> list[Row]:
+    """DPO's row: the prompt with the chosen answer against the rejected one."""
+    return [{"prompt": conv.prompt, "chosen": conv.chosen, "rejected": conv.rejected}]
+
+
+def chosen_rows(conv: chat.Conversation) -> list[Row]:
+    """SFT's row: the prompt and the chosen answer, the only one it learns to give."""
+    return [{"prompt": conv.prompt, "completion": conv.chosen}]
+
+
 def to_dataset(
     records: list[DpoRecord],
     tokenizer: PreTrainedTokenizerBase,
     args: RunArguments,
     max_length: int | None,
     counter: Counter,
-    sft: bool = False,
+    rows: RowMaker = pair_rows,
 ) -> Dataset:
-    """Conversational rows made by `famous_persona.chat`, the same function evaluation uses: preference rows for DPO,
-    prompt + chosen completion for SFT."""
-    rows = []
+    """Conversational rows from the conversation `famous_persona.chat` makes, the same one evaluation scores, so
+    every trainer sees the text as scoring will; `rows` shapes each conversation into the trainer's rows."""
+    out: list[Row] = []
     for record in records:
         conv = chat.conversation(record, tokenizer, max_length, args.system_prompt)
         counter["truncated"] += conv.truncated_words > 0
-        if sft:
-            rows.append({"prompt": conv.prompt, "completion": conv.chosen})
-        else:
-            rows.append({"prompt": conv.prompt, "chosen": conv.chosen, "rejected": conv.rejected})
-    return Dataset.from_list(rows)
+        out.extend(rows(conv))
+    return Dataset.from_list(out)
 
 
 def select_on_validation(config: TrainingArguments, has_validation: bool) -> None:
@@ -227,6 +242,16 @@ def begin_run(run_dir: Path, stage: str, config: dict[str, Any], force: bool, wr
 
 
 @dataclass
+class Policy:
+    """What `Job.policy` hands a trainer: the model, its LoRA config, and its reference (None under LoRA, where the
+    trainer gets the starting model back by switching the adapter off)."""
+
+    model: PreTrainedModel
+    reference: PreTrainedModel | None
+    peft: PeftConfig | None
+
+
+@dataclass
 class Job:
     """What a trainer's `build` is handed: the configs, the fold's rows and the tokenizer."""
 
@@ -241,17 +266,27 @@ class Job:
     def run_dir(self) -> Path:
         return Path(self.config.output_dir)
 
-    def dataset(self, records: list[DpoRecord], sft: bool = False, max_length: int | None = None) -> Dataset | None:
+    def dataset(
+        self, records: list[DpoRecord], rows: RowMaker = pair_rows, max_length: int | None = None
+    ) -> Dataset | None:
         """TRL's conversational rows (None for no records), truncations counted for the manifest."""
         if not records:
             return None
         length = max_length if max_length is not None else self.config.max_length
-        return to_dataset(records, self.tokenizer, self.run, length, self.counter, sft)
+        return to_dataset(records, self.tokenizer, self.run, length, self.counter, rows)
 
     def load_model(self) -> PreTrainedModel:
         """The starting model with every ModelConfig field honoured (dtype, revision, attention, quantization)."""
         kwargs = model_init_kwargs(self.model_config, self.config.trust_remote_code)
         return load_model(self.model_config.model_name_or_path, **kwargs)
+
+    def policy(self, own_reference: bool = False) -> Policy:
+        """The model to train, its LoRA settings and its reference: the starting model loaded a second time (every
+        ModelConfig field holds for it too) under full fine-tuning or when `own_reference` asks for one."""
+        peft = get_peft_config(self.model_config)
+        model = self.load_model().train()
+        reference = self.load_model() if peft is None or own_reference else None
+        return Policy(model, reference, peft)
 
 
 @dataclass

@@ -12,7 +12,7 @@ import copy
 import logging
 from pathlib import Path
 
-from trl import DPOConfig, DPOTrainer, ModelConfig, get_peft_config
+from trl import DPOConfig, DPOTrainer, ModelConfig
 
 from famous_persona.io import DatasetDir
 from training.common import Fitted, Job, RunArguments, fit, run_training, trainer_command
@@ -26,11 +26,10 @@ class DpoBuilder:
 
     def __init__(self, job: Job, refreshing: bool):
         self.job = job
-        self.peft = get_peft_config(job.model_config)
-        self.model = job.load_model().train()
         # The reference is the base model: LoRA switched off, or a loaded copy where refresh rounds hand a trained
         # adapter on (TRL would otherwise freeze that adapter as the reference and let it drift round by round).
-        self.ref_model = job.load_model() if self.peft is None or refreshing else None
+        policy = job.policy(own_reference=refreshing)
+        self.model, self.ref_model, self.peft = policy.model, policy.reference, policy.peft
 
     def __call__(self, train_rows: list, validation_rows: list, args: DPOConfig) -> DPOTrainer:
         trainer = DPOTrainer(

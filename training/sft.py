@@ -11,14 +11,14 @@ import logging
 
 from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 
-from training.common import Fitted, Job, RunArguments, fit, run_training, trainer_command
+from training.common import Fitted, Job, RunArguments, chosen_rows, fit, run_training, trainer_command
 
 logger = logging.getLogger(__name__)
 
 
 def build(job: Job) -> Fitted:
-    train_set = job.dataset(job.data.train, sft=True)
-    validation = job.dataset(job.data.validation, sft=True)
+    train_set = job.dataset(job.data.train, chosen_rows)
+    validation = job.dataset(job.data.validation, chosen_rows)
     trainer = SFTTrainer(
         model=job.load_model().train(),
         args=job.config,

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from datasets import Dataset
 from transformers import TrainerCallback
-from trl import DPOConfig, DPOTrainer, ModelConfig, get_peft_config
+from trl import DPOConfig, DPOTrainer, ModelConfig
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 
 from famous_persona.history import CACHE_NAME, History, build_history
@@ -195,9 +195,8 @@ def build_trainer(job: Job, vpl: VplArguments) -> VplTrainer:
     config.remove_unused_columns = False  # the collator reads each row's user and own pair; TRL's picks its columns
     dataset = DatasetDir(run.data)
     name_or_path = job.model_config.model_name_or_path
-    peft_config = get_peft_config(job.model_config)
-    model = job.load_model().train()
-    ref_model = None if peft_config is not None else job.load_model()
+    policy = job.policy()
+    model, ref_model, peft_config = policy.model, policy.reference, policy.peft
     everyone = [person.name for person in dataset.personas()]
     embedder = (name_or_path, ref_model, job.tokenizer)
     cache = job.run_dir / "model" / CACHE_NAME

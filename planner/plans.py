@@ -1,0 +1,134 @@
+"""From `famous-persona run` options to a plan: each experiment's defaults (methods, folds, model, world), the
+synthetic worlds it makes when no --data is given, and what must exist before its steps are keyed (baked prefixes,
+the tiny base model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from famous_persona import trainers
+from famous_persona.errors import DataError
+from planner import experiments, recipes
+from planner.stages import Study
+from planner.steps import Plan
+
+PLANS = ("cv", "axis_cv", "per_person", "faithfulness", "prompt_baseline", "vpl_cv", "demo", "claims", "real_model",
+         "self_inference")  # fmt: skip
+DEFAULT_METHODS = {
+    "cv": ["no_prefix", "tag", "name", "xyw_2s", "persona_xy_4s", "persona_gold"],
+    "faithfulness": ["persona_gold", "xyw_2s"],
+    "prompt_baseline": ["no_prefix", "name", "xyw_2s", "persona_xy_4s", "persona_gold"],
+    "real_model": ["no_prefix", "xyw_2s", "persona_gold"],
+}
+LEVELS = ["persona_r25p100", "persona_r50p100", "persona_r75p100", "persona_r100p100", "persona_r100p50"]
+SMOKE_LEVELS = ["persona_r50p100", "persona_r100p100"]
+WORLDS = {"axis_cv": "axes"}
+SMOKE_WORLDS = {"claims": "planted_smoke"}
+DEFAULT_MODEL = {"real_model": "smollm2"}
+DEFAULT_JOBS = {"demo": 2, "claims": 2}
+
+
+def world(size: str) -> Path:
+    """A synthetic world (fictional people) from experiments/configs/worlds/<size>.yaml, made again each time: it is
+    deterministic, so remaking it changes no file's content and no key."""
+    data = Path(f"data/synthetic_{size}")
+    recipes.quiet(["-m", "sampling.world.synthetic", "--config", f"experiments/configs/worlds/{size}.yaml",
+                   "--out", str(data)])  # fmt: skip
+    return data
+
+
+def dataset(options: Any) -> tuple[Path, bool]:
+    """The --data folder (checked), or the experiment's synthetic world; and whether it was made here."""
+    if options.data is not None:
+        data = Path(options.data)
+        if not (data / "pairs.jsonl").is_file():
+            raise DataError(f"--data {data}: no pairs.jsonl there")
+        return data, False
+    size = SMOKE_WORLDS.get(options.plan, "smoke") if options.smoke else WORLDS.get(options.plan, "demo")
+    return world(size), True
+
+
+def study(options: Any, data: Path, out: Path, model: str, behavioural: bool) -> Study:
+    choice = recipes.choose(model)
+    base = recipes.base_model(choice, data, out, build=False)
+    study = Study(options.plan, data, out, choice, base, options.smoke, behavioural, trainer=options.trainer)
+    trainers.trainer(options.trainer)
+    return study
+
+
+def build(options: Any) -> tuple[Plan, list[Study], set[Path]]:
+    """The plan of `options`, the studies whose data and base models must exist before it is keyed, and the data
+    folders made here (all their methods are baked again)."""
+    name = options.plan
+    if name not in PLANS:
+        raise DataError(f"command line: unknown plan {name!r}; expected one of {', '.join(PLANS)}")
+    data, made = dataset(options)
+    generated = {data} if made else set()
+    out = Path(options.out or f"dump/{name}{'_smoke' if options.smoke else ''}")
+    model = options.model or DEFAULT_MODEL.get(name, "tiny")
+    methods = options.methods or DEFAULT_METHODS.get(name, DEFAULT_METHODS["cv"])
+    main = study(options, data, out, model, options.behavioural or name == "demo")
+    studies = [main]
+    if name in ("cv", "axis_cv", "per_person"):
+        scheme = {"axis_cv": "axis", "per_person": "person"}.get(name, options.scheme)
+        experiments.cv(main, methods, options.folds, scheme)
+    elif name == "faithfulness":
+        experiments.faithfulness(main, methods, options.folds or [0])
+    elif name == "prompt_baseline":
+        experiments.prompt_baseline(main, methods)
+    elif name == "vpl_cv":
+        experiments.vpl_cv(main, options.folds)
+    elif name == "real_model":
+        pairs = options.max_train_pairs if options.max_train_pairs is not None else (16 if options.smoke else 64)
+        experiments.real_model(main, methods, options.fold, pairs)
+    elif name == "self_inference":
+        experiments.self_inference(main, options.folds or [0], options.ratio, options.tokens)
+    elif name == "demo":
+        real = study(options, data, out, "smollm2", False).sibling(steps=main.steps, labels=main.labels)
+        experiments.demo(main, real)
+        studies.append(real)
+    elif name == "claims":
+        studies = claims(options, model, main, made, generated)
+    plan = Plan(name, str(out), main.steps, [f"{run}\t{label}" for run, label in main.labels.items()])
+    return plan, studies, generated
+
+
+def claims(options: Any, model: str, main: Study, made: bool, generated: set[Path]) -> list[Study]:
+    """One world serves all three claims with --smoke on a world made here; else a planted-bias world beside it."""
+    shared = {"steps": main.steps, "labels": main.labels}
+    quality = study(options, main.data, main.out / "quality", model, False).sibling(**shared)
+    planted = None
+    if not (options.smoke and made):
+        planted_data = world("planted_smoke" if options.smoke else "planted")
+        generated.add(planted_data)
+        planted = study(options, planted_data, main.out / "planted", model, False).sibling(**shared)
+    levels = options.levels or (SMOKE_LEVELS if options.smoke else LEVELS)
+    refs = ["no_prefix"] if options.smoke else ["no_prefix", "xyw_2s"]
+    experiments.claims(quality, planted, levels, refs, "persona_r100p100", options.folds or [0])
+    return [quality] + ([planted] if planted else [])
+
+
+def needed_methods(plan: Plan, data: Path) -> list[str]:
+    """Every prefix method of `data` whose baked rows or prefixes a step of the plan reads."""
+    methods = set()
+    for step in plan.steps:
+        for path in map(Path, step.inputs):
+            if path.parent.parent.name == "dpo" and path.parent.parent.parent == data:
+                methods.add(path.parent.name)
+            elif path.parent.name == "prefixes" and path.parent.parent == data and step.kind != "infer":
+                methods.add(path.stem)
+    return sorted(methods)
+
+
+def materialise(plan: Plan, studies: list[Study], generated: set[Path]) -> None:
+    """Bake the prefix methods the plan reads (every one in a world made here, as the rows are deterministic) and
+    build the tiny base models, so the steps can be keyed on real files."""
+    for data in dict.fromkeys(s.data for s in studies):
+        methods = needed_methods(plan, data)
+        todo = [m for m in methods if data in generated or not (data / "dpo" / m / "train.jsonl").is_file()]
+        if todo:
+            recipes.quiet(["-m", "sampling.prefixes.build", "--data", str(data), "--methods", *todo])
+            recipes.quiet(["-m", "sampling.prefixes.bake", "--data", str(data), "--methods", *todo])
+    for each in studies:
+        recipes.base_model(each.choice, each.data, each.out, build=True)
