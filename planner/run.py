@@ -281,8 +281,11 @@ def run(options: RunOptions) -> int:
     if options.executor == "slurm" and shutil.which("sbatch") is None:
         raise DataError("command line: --executor slurm needs Slurm's sbatch on PATH, and there is none here")
     plan, studies, generated = plans.build(options)
+    for data in sorted(generated):
+        say(plan.name, start, f"synthetic persona world -> {data} (fictional people, not FamousPersona data)")
     if not options.dry_run:
         plans.materialise(plan, studies, generated)
+        say(plan.name, start, "prefixes baked and base models ready")
     return carry_out(plan, options, worker_slots, start)
 
 

@@ -77,6 +77,7 @@ def packaged_base(study: Study) -> Study:
         )
     )  # fmt: skip
     study.base_step = f"{run}/fetch"
+    study.labels[run] = f"{study.choice.short} converted from its wheel into {study.base}"
     return study
 
 
