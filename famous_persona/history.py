@@ -111,7 +111,7 @@ def build_history(
     cache = _read_cache(cache_path, embedder[0])
     missing = [name for name in names if name not in cache or cache[name][0] != wanted[name]]
     if missing:
-        model = embedder[1] if embedder[1] is not None else load_model(embedder[0])
+        model = embedder[1] if embedder[1] is not None else load_model(embedder[0], device="auto")
         by_id = {pair.id: pair for pair in pairs}
         for name in missing:
             chosen = [by_id[pair_id] for pair_id in wanted[name]]

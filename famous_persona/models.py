@@ -157,6 +157,29 @@ def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
     return DTYPES[dtype]
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where an in-process model runs and the precision of its weights."""
+
+    device: torch.device
+    dtype: torch.dtype
+
+
+def best_device() -> torch.device:
+    """This process's GPU when CUDA sees one (under a launcher, the GPU accelerate gives this rank), else the CPU."""
+    return process_state().device if torch.cuda.is_available() else torch.device("cpu")
+
+
+def placement(dtype: str | torch.dtype | None = "auto", device: str | torch.device | None = "auto") -> Placement:
+    """The one device and precision policy for models loaded in-process (persona inference, attribution, reward
+    filtering, embeddings, VPL histories): `auto` device is `best_device()`; `auto` dtype is bfloat16 on a GPU that
+    computes in it and float32 anywhere else (a CPU, or an older GPU). A named device or dtype is taken as given."""
+    where = best_device() if device in (None, "auto") else torch.device(device)
+    if dtype in (None, "auto") and where.type == "cpu":
+        return Placement(where, torch.float32)
+    return Placement(where, resolve_dtype(dtype))
+
+
 def model_init_kwargs(model_config: ModelConfig, trust_remote_code: bool = False) -> dict[str, Any]:
     """`from_pretrained` arguments from every loading field of TRL's ModelConfig (revision, attention, dtype and the
     bitsandbytes options through TRL's own `get_quantization_config`)."""
@@ -168,6 +191,12 @@ def model_init_kwargs(model_config: ModelConfig, trust_remote_code: bool = False
         "trust_remote_code": trust_remote_code,
     }
     quantization = get_quantization_config(replace(model_config, dtype=dtype))
+    if quantization is not None and not torch.cuda.is_available():
+        bits = "load_in_4bit" if model_config.load_in_4bit else "load_in_8bit"
+        raise DataError(
+            f"{bits}: quantized loading (QLoRA through bitsandbytes) needs a CUDA GPU and none is visible; "
+            f"add --{bits} false to train the LoRA adapter on unquantized weights"
+        )
     if quantization is not None:
         kwargs["quantization_config"] = quantization
         kwargs["device_map"] = {"": process_state().local_process_index}
@@ -179,12 +208,17 @@ def load_model(
     dtype: str | torch.dtype | None = "float32",
     quantization: str | None = None,
     adapter: str | Path | None = None,
+    device: str | torch.device | None = None,
     **init_kwargs: Any,
 ) -> PreTrainedModel:
     """A causal LM from a hub id or a local dir; `adapter` (or an adapter dir as `name_or_path`) adds LoRA weights;
     `quantization` is '4bit' or '8bit' through bitsandbytes (GPU only); `init_kwargs` (see `model_init_kwargs`) go
-    to `from_pretrained` and win over `dtype` and `quantization`."""
+    to `from_pretrained` and win over `dtype` and `quantization`. `device` None leaves the model where loading put
+    it (a trainer moves it itself); `auto` or a named device places it by `placement`, which then also settles an
+    `auto` dtype."""
     check_model_source(name_or_path)
+    where = placement(dtype, device) if device is not None else None
+    dtype = where.dtype if where is not None else dtype
     if adapter is None and is_adapter(name_or_path):
         from peft import PeftConfig
 
@@ -198,6 +232,8 @@ def load_model(
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(adapter))
+    if where is not None and "device_map" not in kwargs:
+        model = model.to(where.device)
     return model.eval()
 
 

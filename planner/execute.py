@@ -59,7 +59,7 @@ def run_step(step: Step, ledger: Ledger, launch: list[str], force: bool, threads
         if status == "done" and not force:
             return {"step": step.name, "status": "skipped", "seconds": 0.0}
         redo = force or status in ("stale", "foreign", "failed")
-        if status == "stale":
+        if status in ("stale", "foreign"):
             for path in step.clear:
                 target = Path(path)
                 shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)

@@ -52,9 +52,11 @@ def dataset(options: Any) -> tuple[Path, bool]:
 def study(options: Any, data: Path, out: Path, model: str, behavioural: bool) -> Study:
     choice = recipes.choose(model)
     base = recipes.base_model(choice, data, out, build=False)
-    study = Study(options.plan, data, out, choice, base, options.smoke, behavioural, trainer=options.trainer)
     trainers.trainer(options.trainer)
-    return study
+    if options.trainer == "vpl":
+        raise DataError("command line: --trainer vpl: VPL trains on top of DPO's recipe, through its own plan "
+                        "(famous-persona run vpl_cv)")  # fmt: skip
+    return Study(options.plan, data, out, choice, base, options.smoke, behavioural, trainer=options.trainer)
 
 
 def build(options: Any) -> tuple[Plan, list[Study], set[Path]]:
@@ -110,13 +112,15 @@ def claims(options: Any, model: str, main: Study, made: bool, generated: set[Pat
 
 
 def needed_methods(plan: Plan, data: Path) -> list[str]:
-    """Every prefix method of `data` whose baked rows or prefixes a step of the plan reads."""
+    """Every prefix method of `data` whose baked rows or prefixes a step of the plan reads, but those a step of the
+    plan infers with a model."""
+    inferred = {Path(path) for step in plan.steps if step.kind == "infer" for path in step.clear}
     methods = set()
     for step in plan.steps:
         for path in map(Path, step.inputs):
             if path.parent.parent.name == "dpo" and path.parent.parent.parent == data:
                 methods.add(path.parent.name)
-            elif path.parent.name == "prefixes" and path.parent.parent == data and step.kind != "infer":
+            elif path.parent.name == "prefixes" and path.parent.parent == data and path not in inferred:
                 methods.add(path.stem)
     return sorted(methods)
 

@@ -101,8 +101,9 @@ def say(plan: str, start: float, text: str) -> None:
 
 def check_layout(plan: Plan, ledger: Ledger, force: bool) -> None:
     """Outputs written by the bash scripts of an older layout carry no step records: say how to migrate."""
-    # results.csv and its tables are every plan's; a converted model proves its source by its own record
-    mine = [s for s in plan.steps if s.kind not in ("analysis", "fetch")]
+    # results.csv and its tables are every plan's, a converted model proves its source by its own record, and
+    # inferred prefixes live in the dataset, which other folders share: those are redone, not refused
+    mine = [s for s in plan.steps if s.kind not in ("analysis", "fetch", "infer")]
     foreign = [s for s in mine if state(s, ledger, check_lock=False)[0] == "foreign"]
     if foreign and not force:
         raise DataError(

@@ -45,4 +45,5 @@ def test_smoke_run_reports_each_claim_and_a_rerun_is_a_no_op(tmp_path):
     again = run("claims.sh", "--smoke", "--out", str(out))
     assert again.returncode == 0, again.stderr[-3000:]
     assert _manifest_times(out) == runs  # no training or scoring anywhere in the experiment was redone
-    assert "is finished; skipping" in (out / "quality" / "tiny" / "no_prefix" / "fold0" / "run.log").read_text()
+    log = (out / "quality" / "tiny" / "dpo" / "no_prefix" / "fold0" / "run.log").read_text()
+    assert "every step is done with its current key; skipping" in log

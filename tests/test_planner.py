@@ -168,6 +168,9 @@ def cli(*args: str) -> subprocess.CompletedProcess:
         (["cv", "--methods", "persona_bogus"], "persona_bogus"),
         (["cv", "--folds", "9"], "--folds 9: the fold scheme"),
         (["cv", "--model", "nonesuch"], "--model 'nonesuch' is neither a recipe"),
+        (["cv", "--trainer", "ppo"], "unknown trainer 'ppo'; known trainers: dpo, kto, sft, vpl"),
+        (["cv", "--trainer", "vpl"], "through its own plan (famous-persona run vpl_cv)"),
+        (["cv", "--model", "smollm2", "--trainer", "kto", "--methods", "tag"], "no kto recipe for 'smollm2'"),
         (["cv", "--gpus", "2", "--gpus_per_run", "4"], "--gpus_per_run 4 is more than the 2 GPU(s) visible"),
     ],
 )
@@ -195,3 +198,11 @@ def test_dry_run_of_the_paper_grid_maps_35_runs_onto_8_gpus(world, tmp_path):
     gpus = Counter(line.split("(GPU ")[1].split(")")[0] for line in trains)
     assert sorted(gpus) == [str(k) for k in range(8)] and max(gpus.values()) - min(gpus.values()) <= 1
     assert not any(tmp_path.iterdir())
+
+
+def test_a_second_trainer_is_its_own_run_with_its_own_recipe(world, tmp_path):
+    done = cli("cv", "--data", str(world.root), "--out", str(tmp_path), "--methods", "tag", "--folds", "0",
+               "--trainer", "kto", "--dry_run")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    steps = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("new")]
+    assert steps[:3] == ["tiny/kto/tag/fold0/sft", "tiny/kto/tag/fold0/kto", "tiny/kto/tag/fold0/score/tag"]

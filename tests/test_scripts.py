@@ -110,7 +110,7 @@ def test_self_inference_trains_refreshes_and_measures_persona_quality(tmp_path):
         "persona_xy_4s_self0": 10,
     }
     assert set(quality["seen"]) == {"seen", "unseen"}
-    runs = list((out / "tiny").glob("*/fold0/refresh/log.jsonl"))
+    runs = list((out / "tiny" / "dpo").glob("*/fold0/refresh/log.jsonl"))
     assert len(runs) == 1 and len(runs[0].read_text().splitlines()) == 1
     results = pd.read_csv(out / "results.csv")
     assert set(results["test_method"]) == {"persona_xy_4s"}

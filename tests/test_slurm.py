@@ -53,7 +53,7 @@ def test_a_smoke_plan_runs_as_arrays_on_two_fake_gpus_as_the_local_executor_does
     print(f"slurm_smoke_seconds={time.time() - started:.1f}")
     assert "submitted 2 run(s) as array(s)" in on_slurm.stdout and "results:" in on_slurm.stdout
     ledger = Ledger(tmp_path / "slurm")
-    devices = {ledger.read(f"tiny/{m}/fold0/dpo")["cuda_visible_devices"] for m in ("tag", "no_prefix")}
+    devices = {ledger.read(f"tiny/dpo/{m}/fold0/dpo")["cuda_visible_devices"] for m in ("tag", "no_prefix")}
     assert devices == {"0", "1"}
     local = run_cv(tmp_path / "local", world.root, env)
     assert local.returncode == 0, local.stderr[-2000:]

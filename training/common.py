@@ -15,6 +15,7 @@ import os
 import random
 import re
 import shutil
+import sys
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -28,7 +29,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, Trai
 from trl import ModelConfig, TrlParser, get_peft_config
 
 from famous_persona import chat, progress
-from famous_persona.config import Subparsers, parse_config, stage_parser
+from famous_persona.config import Subparsers, command_line_keys, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, read_json, write_jsonl
 from famous_persona.manifest import redact, shaping, skip_finished, write_manifest
@@ -84,6 +85,15 @@ class RunArguments:
         },
     )
     system_prompt: str | None = field(default=None, metadata={"help": "System message, if the model wants one."})
+    effective_batch_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "Rows per optimizer step over all processes (the paper's 40). When set, "
+            "gradient_accumulation_steps is derived from it, per_device_train_batch_size and the number of processes; "
+            "a split that does not come out whole is refused with the sizes that would. A "
+            "--gradient_accumulation_steps given on the command line wins over it."
+        },
+    )
     force: bool = field(default=False, metadata={"help": "Redo a finished run."})
 
 
@@ -146,6 +156,67 @@ def to_dataset(
         counter["truncated"] += conv.truncated_words > 0
         out.extend(rows(conv))
     return Dataset.from_list(out)
+
+
+def replicas(config: TrainingArguments) -> int:
+    """Model copies that each take a per-device batch per step: the launched processes, times the GPUs a single
+    process drives itself (several GPUs without a launcher)."""
+    return config.world_size * max(1, config.n_gpu)
+
+
+def per_device_sizes(total: int, copies: int) -> list[int]:
+    """Per-device batch sizes that split `total` rows per step over `copies` into whole accumulation steps."""
+    return [size for size in range(1, total // copies + 1) if total % (size * copies) == 0]
+
+
+def split_refusal(total: int, per_device: int, copies: int) -> DataError:
+    """Why `total` rows per step cannot be split, and the nearest settings that can."""
+    problem = (
+        f"effective_batch_size: {total} rows per optimizer step do not split into per_device_train_batch_size "
+        f"{per_device} x {copies} process(es) x whole accumulation steps"
+    )
+    sizes = per_device_sizes(total, copies)
+    if sizes:
+        gap = min(abs(size - per_device) for size in sizes)
+        nearest = " or ".join(str(size) for size in sizes if abs(size - per_device) == gap)
+        problem += f"; per-device sizes that do: {', '.join(map(str, sizes))} (nearest: {nearest})"
+    else:
+        problem += f"; no per-device size does with {copies} processes"
+    step = per_device * copies
+    totals = sorted({value for value in ((total // step) * step, -(-total // step) * step) if value > 0})
+    keep = " or ".join(map(str, totals))
+    return DataError(f"{problem}; or keep per-device {per_device} with effective_batch_size {keep}")
+
+
+def settle_accumulation(run: RunArguments, config: TrainingArguments) -> None:
+    """The effective batch is the invariant: gradient accumulation is whatever makes it on this many processes."""
+    if run.effective_batch_size is None:
+        return
+    copies = replicas(config)
+    steps, rest = divmod(run.effective_batch_size, config.per_device_train_batch_size * copies)
+    if rest or not steps:
+        raise split_refusal(run.effective_batch_size, config.per_device_train_batch_size, copies)
+    config.gradient_accumulation_steps = steps
+
+
+def honour_stated_accumulation(configs: Sequence[Any], args: Sequence[str]) -> None:
+    """A --gradient_accumulation_steps on the command line overrides the recipe's effective batch: the batch is
+    then what that accumulation makes (logged when it differs, and the derivation is switched off)."""
+    if "gradient_accumulation_steps" not in command_line_keys(args):
+        return
+    run = next((c for c in configs if isinstance(c, RunArguments)), None)
+    config = next((c for c in configs if isinstance(c, TrainingArguments)), None)
+    if run is None or config is None or run.effective_batch_size is None:
+        return
+    made = config.per_device_train_batch_size * replicas(config) * config.gradient_accumulation_steps
+    if made != run.effective_batch_size:
+        logger.warning(
+            "--gradient_accumulation_steps %d makes an effective batch of %d rows, not the recipe's %d",
+            config.gradient_accumulation_steps,
+            made,
+            run.effective_batch_size,
+        )
+        run.effective_batch_size = None
 
 
 def select_on_validation(config: TrainingArguments, has_validation: bool) -> None:
@@ -340,6 +411,7 @@ def run_training(
     keep_hub_token_out(config)
     if skip_finished(config.output_dir, run.force):
         return
+    settle_accumulation(run, config)
     job = prepare(run, config, model_config)
     with config.main_process_first(desc="resume check"):
         begin_run(job.run_dir, stage, config_record(configs), run.force, config.should_save)
@@ -352,11 +424,18 @@ def config_record(configs: list[Any]) -> dict[str, Any]:
 
 
 def save_and_finish(fitted: Fitted, job: Job, stage: str, configs: list[Any]) -> None:
-    """Save the selected model, the log and a finished manifest, then drop the resume checkpoints."""
+    """Save the selected model, the log and a finished manifest, then drop the resume checkpoints. A run whose
+    model folder holds no weights afterwards is not finished: its checkpoints stay and the manifest says running."""
     trainer, run_dir = fitted.trainer, job.run_dir
+    gather_full_weights(trainer)
     trainer.save_model(str(run_dir / "model"))
     if not trainer.is_world_process_zero():
         return
+    if not any((run_dir / "model" / name).is_file() for name in WEIGHTS):
+        raise DataError(
+            f"{run_dir / 'model'}: the trainer saved no model weights (a sharded or DeepSpeed state dict that was "
+            "not gathered?); the run is left unfinished with its checkpoints"
+        )
     job.tokenizer.save_pretrained(str(run_dir / "model"))
     write_jsonl(run_dir / "train_log.jsonl", trainer.state.log_history)
     best = trainer.state.best_model_checkpoint
@@ -367,6 +446,9 @@ def save_and_finish(fitted: Fitted, job: Job, stage: str, configs: list[Any]) ->
         status="finished",
         best_checkpoint=best and Path(best).name,
         processes=trainer.args.world_size,
+        effective_batch=trainer.args.per_device_train_batch_size
+        * replicas(trainer.args)
+        * trainer.args.gradient_accumulation_steps,
         global_step=trainer.state.global_step,
         base_model=job.model_config.model_name_or_path,
         seen=job.data.seen,
@@ -382,6 +464,17 @@ def save_and_finish(fitted: Fitted, job: Job, stage: str, configs: list[Any]) ->
     )
     for checkpoint in [*run_dir.glob("checkpoint-*"), run_dir / "rounds"]:
         shutil.rmtree(checkpoint, ignore_errors=True)
+
+
+def gather_full_weights(trainer: Trainer) -> None:
+    """Under FSDP with a sharded state dict, transformers' `save_model` writes nothing: checkpoints stay sharded
+    (fast to write, and a resume reads them), and the final model is switched to a full state dict, which every rank
+    gathers and the main one saves, as accelerate's plugin provides for."""
+    if not trainer.is_fsdp_enabled:
+        return
+    plugin = trainer.accelerator.state.fsdp_plugin
+    if "FULL_STATE_DICT" not in str(plugin.state_dict_type):
+        plugin.set_state_dict_type("FULL_STATE_DICT")
 
 
 @contextmanager
@@ -415,7 +508,10 @@ def trainer_command(
     @exit_on_data_error
     def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        args = list(args) if args is not None else sys.argv[1:]
         with library_noise_quieted():
-            train(*parse_config(parser or make_parser(), args))
+            configs = parse_config(parser or make_parser(), args)
+            honour_stated_accumulation(configs, args)
+            train(*configs)
 
     return make_parser, main

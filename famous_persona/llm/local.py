@@ -16,7 +16,7 @@ class TransformersBackend:
 
     def __init__(self, model: str, dtype: str = "auto", batch_size: int = 8, system_prompt: str | None = None):
         self.tokenizer = load_tokenizer(model)
-        self.model = load_model(model, dtype=dtype)
+        self.model = load_model(model, dtype=dtype, device="auto")
         self.batch_size = self.concurrency = batch_size
         self.system_prompt = system_prompt
 

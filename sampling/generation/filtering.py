@@ -13,7 +13,7 @@ from threadpoolctl import threadpool_limits
 from transformers import AutoModelForSequenceClassification
 
 from famous_persona.embeddings import load_embedder
-from famous_persona.models import load_tokenizer
+from famous_persona.models import load_tokenizer, placement
 from sampling.generation.config import Context, stage_command
 
 
@@ -22,7 +22,8 @@ class RewardModel:
 
     def __init__(self, name: str, batch_size: int = 8):
         self.tokenizer = load_tokenizer(name)
-        self.model = AutoModelForSequenceClassification.from_pretrained(name).eval()
+        where = placement()
+        self.model = AutoModelForSequenceClassification.from_pretrained(name, dtype=where.dtype).to(where.device).eval()
         if self.model.config.pad_token_id is None:
             self.model.config.pad_token_id = self.tokenizer.pad_token_id
         self.batch_size = batch_size
@@ -38,6 +39,7 @@ class RewardModel:
         for start in range(0, len(answers), self.batch_size):
             texts = [self._text(question, a) for a in answers[start : start + self.batch_size]]
             batch = self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True, add_special_tokens=False)
+            batch = batch.to(self.model.device)
             with torch.no_grad():
                 scores += self.model(**batch).logits[:, 0].float().tolist()
         return scores
