@@ -33,7 +33,7 @@ from famous_persona.schema import Persona
 AGE_EDGES = (0, 30, 45, 60, 200)
 AGE_LABELS = ("<30", "30-44", "45-59", "60+")
 CORRECTIONS = ("holm", "fdr_bh")
-RUN = ["model", "train_method", "baseline"]
+RUN = ["model", "trainer", "fold_scheme", "train_method", "baseline"]
 
 
 @dataclass
@@ -59,19 +59,22 @@ def improvements(results: pd.DataFrame, metric: str = "ref_free_avg") -> pd.Data
     unseen = totals[~totals["seen"].astype(bool)]
     prompt = unseen[unseen["train_method"] == "none"].groupby(["model", "test_method", "name"])["Total"].mean()
     plain = unseen[(unseen["train_method"] == "no_prefix") & (unseen["test_method"] == "no_prefix")]
-    plain = plain.groupby(["model", "fold", "name"])["Total"].mean()
+    plain = plain.groupby(["model", "trainer", "fold_scheme", "fold", "name"])["Total"].mean()
     tuned = unseen[(unseen["train_method"] != "none") & (unseen["test_method"] == unseen["train_method"])]
     rows = []
     for run in tuned.itertuples(index=False):
+        same_run = (run.model, run.trainer, run.fold_scheme, run.fold, run.name)
         if (run.model, run.test_method, run.name) in prompt.index:
             baseline, value = "prompt-only", prompt[(run.model, run.test_method, run.name)]
-        elif run.train_method != "no_prefix" and (run.model, run.fold, run.name) in plain.index:
-            baseline, value = "no_prefix", plain[(run.model, run.fold, run.name)]
+        elif run.train_method != "no_prefix" and same_run in plain.index:
+            baseline, value = "no_prefix", plain[same_run]
         else:
             continue
         rows.append(
             {
                 "model": run.model,
+                "trainer": run.trainer,
+                "fold_scheme": run.fold_scheme,
                 "train_method": run.train_method,
                 "baseline": baseline,
                 "fold": run.fold,
@@ -247,6 +250,14 @@ def run_bias(args: BiasArguments) -> dict[str, pd.DataFrame]:
     return tables
 
 
+def baselines_used(gains: pd.DataFrame) -> str:
+    """Which baseline each fine-tuned method's improvement is measured against: the paper's (prompt-only with the
+    same prefix) where those scores exist, else the no_prefix model of the same fold."""
+    used = gains.groupby("baseline")["train_method"].unique()
+    parts = [f"{name} for {', '.join(sorted(methods))}" for name, methods in used.items()]
+    return "improvement over the baseline: " + "; ".join(parts) + " (the paper's is prompt-only)"
+
+
 def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
     return stage_parser("bias", [BiasArguments], __doc__, subparsers)
 
@@ -270,6 +281,7 @@ def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None
         "significant",
         "untestable",
     ]
+    print(baselines_used(tables["improvement"]))
     print(tables["tests"][columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"wrote bias_improvement.csv, bias_groups.csv, bias_tests.csv in {Path(config.experiment_dir) / 'analysis'}")
 

@@ -77,6 +77,8 @@ def simulate(args: PowerArguments, seed: int) -> tuple[pd.DataFrame, pd.DataFram
     gains = pd.DataFrame(
         {
             "model": "simulated",
+            "trainer": "dpo",
+            "fold_scheme": "fold",
             "train_method": "persona",
             "baseline": "no_prefix",
             "fold": 0,

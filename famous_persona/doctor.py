@@ -59,7 +59,7 @@ class Check:
 class DoctorArguments:
     models: list[str] = field(
         default_factory=list,
-        metadata={"help": "Recipe names to check (experiments/configs/models/<name>); default: every recipe naming one."},
+        metadata={"help": "Recipes to check (experiments/configs/models/<name>); default: every one naming a model."},
     )
     json: bool = field(default=False, metadata={"help": "Print one JSON object instead of lines."})
     min_free_gb: float = field(
@@ -79,7 +79,9 @@ class Recipe:
 def gpu_check() -> Check:
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if count == 0:
-        return Check("gpu", "fail", "none visible to torch; every recipe of the paper trains on a CUDA GPU", {"count": 0})
+        return Check(
+            "gpu", "fail", "none visible to torch; every recipe of the paper trains on a CUDA GPU", {"count": 0}
+        )
     cards = []
     for index in range(count):
         properties = torch.cuda.get_device_properties(index)

@@ -61,25 +61,25 @@ def prompt_baseline(study: Study, methods: list[str]) -> None:
 
 
 def vpl_cv(study: Study, folds: list[int] | None) -> None:
-    """The VPL baseline per fold: the no_prefix run's SFT warm-up (one step, shared with cv in the same folder) ->
-    VPL -> scores with z from each person's own train pairs."""
+    """The VPL baseline per fold: the no_prefix run's SFT warm-up where the recipe has one (one step, shared with cv
+    in the same folder) -> VPL -> scores with z from each person's own train pairs."""
+    packaged_base(study)
     recipe = study.choice.file("vpl")
     if recipe is None:
         raise DataError(f"no VPL recipe for '{study.choice.short}': {study.choice.recipe / 'vpl.yaml'}")
     for fold in fold_indices(study, "fold", folds):
         sft = warmup(study, "no_prefix", fold, "fold")
-        if sft is None:
-            raise DataError(f"no SFT recipe for '{study.choice.short}': VPL starts from the no_prefix warm-up")
+        start = f"{sft.out}/model" if sft else study.base
         run = run_name(study, "vpl", "no_prefix", fold, "fold")
         out = study.run_dir(run)
         dpo = study.choice.recipe / "dpo.yaml"
         args = ["--config", str(dpo), *recipe_options(recipe), "--data", str(study.data), "--fold", str(fold)]
-        args += ["--output_dir", str(out), "--model_name_or_path", f"{sft.out}/model", *epochs(study, "vpl")]
+        args += ["--output_dir", str(out), "--model_name_or_path", start, *epochs(study, "vpl")]
         trained = study.add(
             Step(
                 f"{run}/vpl", run, "train", "training.vpl", args, str(out), str(out / "manifest.json"),
                 str(out / "run.log"), recipes=[str(dpo), str(recipe)], inputs=study.inputs("no_prefix", "train"),
-                deps=[sft.name], launch=True,
+                deps=[sft.name] if sft else study.base_deps(), models=[] if sft else study.base_models(), launch=True,
             ),
             f"fold {fold} vpl",
         )  # fmt: skip

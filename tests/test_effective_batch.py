@@ -122,7 +122,9 @@ def test_accumulation_given_to_a_training_run_is_used(world, tiny_model, tmp_pat
 
 def test_sharded_fsdp_is_switched_to_full_weights_for_the_final_save():
     plugin = FullyShardedDataParallelPlugin(fsdp_version=2, state_dict_type="SHARDED_STATE_DICT")
-    trainer = SimpleNamespace(is_fsdp_enabled=True, accelerator=SimpleNamespace(state=SimpleNamespace(fsdp_plugin=plugin)))
+    trainer = SimpleNamespace(
+        is_fsdp_enabled=True, accelerator=SimpleNamespace(state=SimpleNamespace(fsdp_plugin=plugin))
+    )
     common.gather_full_weights(trainer)
     assert "FULL_STATE_DICT" in str(plugin.state_dict_type)
     plain = SimpleNamespace(is_fsdp_enabled=False)
@@ -145,3 +147,17 @@ def test_a_final_save_without_weights_leaves_the_run_unfinished(world, tiny_mode
     assert stopped.value.code == 2 and "saved no model weights" in capsys.readouterr().err
     assert read_json(run_dir / "manifest.json")["status"] == "running"
     assert list(run_dir.glob("checkpoint-*"))
+
+
+def test_any_recipe_field_is_overridden_on_the_command_line():
+    recipe = RECIPES / "llama321b" / "dpo.yaml"
+    overrides = ["--load_in_4bit", "false", "--gradient_accumulation_steps", "5", "--effective_batch_size", "20"]
+    overrides += ["--lora_target_modules", "q_proj", "v_proj", "--learning_rate", "1e-5", "--max_length", "1024"]
+    with common.library_noise_quieted():
+        run, config, model_config, _ = parse_config(dpo.make_parser(), ["--config", str(recipe), *overrides])
+    assert not model_config.load_in_4bit and model_config.lora_target_modules == ["q_proj", "v_proj"]
+    assert config.gradient_accumulation_steps == 5 and run.effective_batch_size == 20
+    assert config.learning_rate == 1e-5 and config.max_length == 1024
+    common.honour_stated_accumulation((run, config), overrides)
+    common.settle_accumulation(run, config)
+    assert config.gradient_accumulation_steps == 5 and run.effective_batch_size == 20
