@@ -51,12 +51,14 @@ COLUMNS = [
     "config_hash",
 ]
 # What a row of every table is grouped by: runs of another trainer or fold scheme are never pooled.
-KEYS = ["model", "trainer", "train_method", "test_method", "fold_scheme"]
+KEYS = ["model", "train_method", "test_method", "trainer", "fold_scheme"]
 IDENTITY = ["experiment", *KEYS, "fold", "base_model", "config_hash"]
 BASELINES = ("no_prefix", "xyw")
 PAIRED_COLUMNS = [
     "model",
     "regime",
+    "trainer",
+    "fold_scheme",
     "seen",
     "method",
     "baseline",
@@ -276,7 +278,8 @@ def paired_comparisons(
     per_unit = per_unit.assign(regime=np.where(per_unit["train_method"] == "none", "prompt-only", "fine-tuned"))
     rng = np.random.default_rng(seed)
     rows = []
-    for (model, regime, seen), part in per_unit.groupby(["model", "regime", "seen"], sort=True):
+    groups = per_unit.groupby(["model", "regime", "trainer", "fold_scheme", "seen"], sort=True)
+    for (model, regime, trainer, scheme, seen), part in groups:
         by_person = part.groupby(["test_method", "name"])["Total"].mean().unstack("test_method")
         for method, baseline in _contrast_pairs(set(by_person.columns)):
             both = by_person[[method, baseline]].dropna()
@@ -291,6 +294,8 @@ def paired_comparisons(
                 {
                     "model": model,
                     "regime": regime,
+                    "trainer": trainer,
+                    "fold_scheme": scheme,
                     "seen": "seen" if seen else "unseen",
                     "method": method,
                     "baseline": baseline,

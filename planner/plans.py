@@ -9,6 +9,9 @@ from typing import Any
 
 from famous_persona import trainers
 from famous_persona.errors import DataError
+from famous_persona.families import family
+from famous_persona.io import read_json
+from famous_persona.methods import is_persona_task, parse_method, split_training_set
 from planner import experiments, recipes
 from planner.stages import Study
 from planner.steps import Plan
@@ -49,6 +52,50 @@ def dataset(options: Any) -> tuple[Path, bool]:
     return world(size), True
 
 
+STRONG = "gpt4"
+"""The strong inference model of the paper's real-data settings (experiments/configs/inference/gpt4.yaml)."""
+
+
+def synthetic(data: Path) -> bool:
+    """A world made by sampling.world.synthetic: the only data whose personas have a ground truth to template."""
+    path = data / "manifest.json"
+    return path.is_file() and read_json(path).get("stage") == "sampling.world.synthetic"
+
+
+def templated(method: str) -> list[str]:
+    """The parts of a training set written from the synthetic world's ground truth (a persona with no model)."""
+    parts = [p for p in split_training_set(method) if not is_persona_task(p)]
+    return [p for p in parts if family(parse_method(p).family).persona and parse_method(p).model is None]
+
+
+def real_methods(name: str, model: str, methods: list[str]) -> list[str]:
+    """The paper's settings on real data: no_prefix, tag, name, xyw_2s, persona_xy_4s inferred by the trained model
+    itself (where it has an inference recipe) and by the strong model, and the gold persona the strong model writes
+    from the name; other plans get their synthetic defaults with each templated persona inferred by the strong model."""
+    if name in ("cv", "axis_cv", "per_person", "prompt_baseline"):
+        own = f"persona_xy_4s_{model}"
+        mine = [own] if (recipes.CONFIGS / "inference" / f"{model}.yaml").is_file() else []
+        return ["no_prefix", "tag", "name", "xyw_2s", *mine, f"persona_xy_4s_{STRONG}", f"persona_gold_{STRONG}"]
+    return [f"{m}_{STRONG}" if templated(m) else m for m in methods]
+
+
+def check_real(data: Path, options: Any, methods: list[str]) -> None:
+    """On real data, refuse before any work what needs a synthetic world: the tiny random model by default, and
+    personas templated from a ground truth the data does not have."""
+    if options.model is None:
+        raise DataError(
+            f"--data {data} is not a synthetic world: name the model to train with --model (a recipe such as "
+            "llama321b, a model folder or a hub id); the tiny random model is for synthetic worlds only"
+        )
+    for method in methods:
+        for part in templated(method):
+            raise DataError(
+                f"--methods {method}: {part} is written from a synthetic world's ground truth, which {data} does not "
+                f"have; on real data a model infers it: {part}_<model> (experiments/configs/inference/<model>.yaml), "
+                f"e.g. {part}_{STRONG}"
+            )
+
+
 def study(options: Any, data: Path, out: Path, model: str, behavioural: bool) -> Study:
     choice = recipes.choose(model)
     base = recipes.base_model(choice, data, out, build=False)
@@ -70,6 +117,9 @@ def build(options: Any) -> tuple[Plan, list[Study], set[Path]]:
     out = Path(options.out or f"dump/{name}{'_smoke' if options.smoke else ''}")
     model = options.model or DEFAULT_MODEL.get(name, "tiny")
     methods = options.methods or DEFAULT_METHODS.get(name, DEFAULT_METHODS["cv"])
+    if not synthetic(data):
+        methods = options.methods or real_methods(name, recipes.choose(model).short, methods)
+        check_real(data, options, methods)
     main = study(options, data, out, model, options.behavioural or name == "demo")
     studies = [main]
     if name in ("cv", "axis_cv", "per_person"):

@@ -31,6 +31,8 @@ def _gains(traits: pd.DataFrame, effect: float, rng: np.random.Generator, prefix
             rows.append(
                 {
                     "model": "m",
+                    "trainer": "dpo",
+                    "fold_scheme": "fold",
                     "train_method": prefix,
                     "baseline": "no_prefix",
                     "fold": 0,
@@ -146,6 +148,8 @@ def _frames(groups: dict[str, list[float]]) -> tuple[pd.DataFrame, pd.DataFrame]
             gains.append(
                 {
                     "model": "m",
+                    "trainer": "dpo",
+                    "fold_scheme": "fold",
                     "train_method": "tag",
                     "baseline": "no_prefix",
                     "fold": 0,

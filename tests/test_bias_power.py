@@ -74,6 +74,8 @@ def _world_gains(world, majority: dict[str, str]) -> pd.DataFrame:
         [
             {
                 "model": "world",
+                "trainer": "dpo",
+                "fold_scheme": "fold",
                 "train_method": "persona_gold",
                 "baseline": "no_prefix",
                 "fold": 0,

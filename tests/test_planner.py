@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -206,3 +207,28 @@ def test_a_second_trainer_is_its_own_run_with_its_own_recipe(world, tmp_path):
     assert done.returncode == 0, done.stderr
     steps = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("new")]
     assert steps[:3] == ["tiny/kto/tag/fold0/sft", "tiny/kto/tag/fold0/kto", "tiny/kto/tag/fold0/score/tag"]
+
+
+@pytest.fixture
+def real_looking(world, tmp_path):
+    """The test world as a dataset that is not a synthetic world (as hub-import or the generation pipeline writes)."""
+    data = tmp_path / "real"
+    shutil.copytree(world.root, data)
+    manifest = json.loads((data / "manifest.json").read_text())
+    (data / "manifest.json").write_text(json.dumps({**manifest, "stage": "sampling.generation.hub_import"}))
+    return data
+
+
+def test_real_data_gets_the_papers_seven_settings_and_refuses_what_needs_a_synthetic_world(real_looking, tmp_path):
+    out = str(tmp_path / "exp")
+    done = cli("cv", "--data", str(real_looking), "--out", out, "--dry_run")
+    assert done.returncode == 2 and "is not a synthetic world: name the model to train with --model" in done.stderr
+    done = cli("cv", "--data", str(real_looking), "--out", out, "--model", "smollm2", "--folds", "0", "--dry_run")
+    assert done.returncode == 0, done.stderr
+    trained = [line.split()[1].split("/")[2] for line in done.stdout.splitlines() if line.split()[1].endswith("/dpo")]
+    assert trained == ["no_prefix", "tag", "name", "xyw_2s", "persona_xy_4s_smollm2", "persona_xy_4s_gpt4",
+                       "persona_gold_gpt4"]  # fmt: skip
+    done = cli("cv", "--data", str(real_looking), "--out", out, "--model", "smollm2", "--methods", "persona_gold",
+               "--dry_run")  # fmt: skip
+    assert done.returncode == 2 and "persona_gold is written from a synthetic world's ground truth" in done.stderr
+    assert "e.g. persona_gold_gpt4" in done.stderr and not (tmp_path / "exp").exists()

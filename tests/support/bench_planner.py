@@ -87,7 +87,8 @@ def numbers(path: Path) -> list[tuple]:
 
 def compare(ref: str, names: list[str]) -> None:
     """Each command at `ref` and at the working tree, each in a fresh clone with this interpreter's packages (SmolLM2
-    converted in each, as a fresh clone does), one after the other: wall seconds, and whether the tables agree."""
+    converted in each, as a fresh clone does), one after the other: wall seconds, and whether the tables agree (both
+    kept under dump/bench_planner/ for a look)."""
     for name in names:
         command, tables = COMPARED[name]
         found = {}
@@ -100,6 +101,11 @@ def compare(ref: str, names: list[str]) -> None:
                 print(f"{name}_{label}_seconds={time.time() - started:.0f}")
                 print(f"{name}_{label}_exit={done.returncode}")
                 found[label] = [numbers(where / t) for t in tables] if done.returncode == 0 else None
+                kept = ROOT / "dump" / "bench_planner" / f"{name}_{label}"
+                for table in tables:
+                    if (where / table).is_file():
+                        (kept / table).parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copy2(where / table, kept / table)
         print(f"{name}_tables_identical={int(found['before'] is not None and found['before'] == found['after'])}")
 
 
