@@ -25,7 +25,7 @@ from trl import TrlParser
 from famous_persona import trainers
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
-from famous_persona.io import read_json, read_rows
+from famous_persona.io import read_json, read_rows, write_csv, write_text
 from famous_persona.manifest import shaping
 from famous_persona.methods import parse_method
 from famous_persona.metrics import METRICS, margin
@@ -317,11 +317,11 @@ def aggregate(
     """results.csv, table.csv (numbers), table.md (for reading) and paired.csv; returns the numeric table."""
     experiment_dir = Path(experiment_dir)
     results = collect(experiment_dir)
-    results.to_csv(experiment_dir / "results.csv", index=False)
+    write_csv(experiment_dir / "results.csv", results)
     table = main_table(results, metric, n_boot, seed)
-    table.to_csv(experiment_dir / "table.csv", index=False)
-    (experiment_dir / "table.md").write_text(formatted(table).to_markdown(index=False) + "\n", encoding="utf-8")
-    paired_comparisons(results, metric, n_boot, seed).to_csv(experiment_dir / "paired.csv", index=False)
+    write_csv(experiment_dir / "table.csv", table)
+    write_text(experiment_dir / "table.md", formatted(table).to_markdown(index=False) + "\n")
+    write_csv(experiment_dir / "paired.csv", paired_comparisons(results, metric, n_boot, seed))
     return table
 
 

@@ -25,6 +25,7 @@ from trl import TrlParser  # noqa: E402
 from analysis.aggregate import KEYS, person_totals, read_results  # noqa: E402
 from famous_persona.config import Subparsers, parse_config, stage_parser  # noqa: E402
 from famous_persona.errors import DataError, exit_on_data_error  # noqa: E402
+from famous_persona.io import save_figure, write_csv  # noqa: E402
 
 UNIT = [*KEYS, "seen", "fold", "name"]
 GROUPS = {"seen": [True], "unseen": [False], "all": [True, False]}
@@ -152,7 +153,7 @@ def scatter(results: pd.DataFrame, metric: str, behaviour: str, path: Path) -> P
     figure.supylabel(behaviour)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    save_figure(figure, path, dpi=110)
     plt.close(figure)
     return path
 
@@ -163,7 +164,7 @@ def run(args: BehaviourArguments) -> pd.DataFrame:
     table = correlation_table(results, args.metric, args.n_boot, args.seed)
     out = experiment_dir / "analysis"
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "behaviour_correlation.csv", index=False)
+    write_csv(out / "behaviour_correlation.csv", table)
     for behaviour in behavioural_metrics(results):
         scatter(results, args.metric, behaviour, out / f"behaviour_{behaviour}.png")
     return table

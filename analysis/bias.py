@@ -27,7 +27,7 @@ from trl import TrlParser
 from analysis.aggregate import person_totals, read_results
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
-from famous_persona.io import DatasetDir
+from famous_persona.io import DatasetDir, write_csv
 from famous_persona.schema import Persona
 
 AGE_EDGES = (0, 30, 45, 60, 200)
@@ -246,7 +246,7 @@ def run_bias(args: BiasArguments) -> dict[str, pd.DataFrame]:
     out = Path(args.experiment_dir) / "analysis"
     out.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
-        table.to_csv(out / f"bias_{name}.csv", index=False)
+        write_csv(out / f"bias_{name}.csv", table)
     return tables
 
 

@@ -28,7 +28,7 @@ from analysis.bias import attributes, group_tests, improvements  # noqa: E402
 from analysis.persona_quality import attribute_scores  # noqa: E402
 from famous_persona.config import Subparsers, parse_config, stage_parser  # noqa: E402
 from famous_persona.errors import DataError, exit_on_data_error  # noqa: E402
-from famous_persona.io import DatasetDir, atomic_write_bytes  # noqa: E402
+from famous_persona.io import DatasetDir, atomic_write_bytes, save_figure  # noqa: E402
 from famous_persona.methods import parse_method  # noqa: E402
 
 REFERENCES = ("no_prefix", "xyw_2s")
@@ -227,7 +227,7 @@ def plot_generalization(claim: dict, path: Path) -> None:
     ax.set(xlabel="measured attribute recall", ylabel="unseen accuracy (own prefix)", title="Generalization")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -245,7 +245,7 @@ def plot_bars(labels: list[str], effects: list[dict], title: str, path: Path) ->
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set(title=title, xlabel="accuracy difference, 95% interval over people")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 

@@ -16,7 +16,7 @@ from trl import TrlParser
 
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import exit_on_data_error
-from famous_persona.io import DatasetDir
+from famous_persona.io import DatasetDir, write_csv
 
 
 @dataclass
@@ -153,7 +153,7 @@ def dataset_stats(data: Path | str, out: Path | str | None = None) -> dict[str, 
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
         for name, table in tables.items():
-            table.to_csv(Path(out) / f"dataset_{name}.csv", index=False)
+            write_csv(Path(out) / f"dataset_{name}.csv", table)
     return tables
 
 

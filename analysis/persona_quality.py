@@ -22,7 +22,7 @@ from trl import TrlParser
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.embeddings import embed
 from famous_persona.errors import DataError, exit_on_data_error
-from famous_persona.io import DatasetDir
+from famous_persona.io import DatasetDir, write_csv
 from famous_persona.personas import split_people
 from famous_persona.schema import Persona
 from famous_persona.text_overlap import rouge_l
@@ -139,7 +139,7 @@ def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None
         frame["seen"] = frame["name"].isin(seen).map({True: "seen", False: "unseen"})
     out = Path(config.out) if config.out else dataset.root / "persona_quality.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False)
+    write_csv(out, frame)
     print(f"wrote {len(frame)} rows to {out}")
     print(summary(frame).round(3).to_string())
     if frame["attribute_recall"].notna().any():

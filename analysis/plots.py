@@ -24,6 +24,7 @@ from scipy import stats  # noqa: E402
 from analysis.aggregate import person_bootstrap, person_totals  # noqa: E402
 from famous_persona.errors import DataError  # noqa: E402
 from famous_persona.families import FAMILIES, family  # noqa: E402
+from famous_persona.io import save_figure as write_figure  # noqa: E402
 from famous_persona.methods import is_training_only, parse_method, split_training_set  # noqa: E402
 
 LATENT_METHODS = ("vpl",)
@@ -99,7 +100,7 @@ def top_legend(fig: plt.Figure, handles: list, title: str) -> None:
 
 def save_figure(fig: plt.Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    write_figure(fig, path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 

@@ -24,6 +24,7 @@ from analysis.report_attribution import attribution_runs, example_html, summary_
 from analysis.train_curves import training_curves
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import exit_on_data_error
+from famous_persona.io import write_text
 
 STYLE = """
 body { font-family: sans-serif; margin: 2em auto; padding: 0 1em; max-width: 1200px; color: #222; }
@@ -99,7 +100,7 @@ class Page:
             f"<body><h1>{html.escape(self.title)}</h1>\n{body}\n</body></html>\n"
         )
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(page, encoding="utf-8")
+        write_text(path, page)
         return path
 
 

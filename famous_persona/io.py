@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -151,6 +152,23 @@ def write_jsonl(path: Path | str, records: Iterable[BaseModel | Mapping[str, Any
 
 def write_json(path: Path | str, obj: Any) -> None:
     _atomic_write_text(Path(path), json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+
+
+def write_text(path: Path | str, text: str) -> None:
+    """A text file (a CSV table, a Markdown table, an HTML page) written whole or not at all."""
+    _atomic_write_text(Path(path), text)
+
+
+def write_csv(path: Path | str, frame: Any) -> None:
+    """A pandas table as CSV without its index, written whole or not at all."""
+    write_text(path, frame.to_csv(index=False))
+
+
+def save_figure(figure: Any, path: Path | str, **options: Any) -> None:
+    """A matplotlib figure rendered in memory, then written whole or not at all (a reader never sees half a PNG)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=Path(path).suffix.lstrip(".") or "png", **options)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def read_json(path: Path | str) -> Any:
