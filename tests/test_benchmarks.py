@@ -3,7 +3,9 @@ size: it must exit 0 and print its `name=value` figures with numbers in them, so
 benchmark fails here instead of when someone next measures. The figures themselves are not judged (the CPUs running
 the tests may be busy), only that they exist and are sane.
 Benchmarks: tests/support/bench_concurrency.py (generation against the scripted server), evaluation/benchmark.py
-(the fast against the naive scorer) and tests/support/bench_planner.py (the planner's dry run and status)."""
+(the fast against the naive scorer), tests/support/bench_planner.py (the planner's dry run and status) and
+tests/support/bench_real_server.py (the small-model config against `transformers serve`; its quick size runs only the
+part against the scripted server with faults)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,12 @@ from tests.support import fake_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 # The benchmarks the tests below run; a module named *bench* that is not here fails the last test.
-COVERED = {"tests/support/bench_concurrency.py", "evaluation/benchmark.py", "tests/support/bench_planner.py"}
+COVERED = {
+    "tests/support/bench_concurrency.py",
+    "evaluation/benchmark.py",
+    "tests/support/bench_planner.py",
+    "tests/support/bench_real_server.py",
+}
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 
 
@@ -88,6 +95,15 @@ def test_the_planner_benchmark_prints_the_grid_and_the_status_time(world, tmp_pa
     assert found["grid_runs"] == 35 and found["grid_gpus"] == 8
     assert found["grid_runs_per_gpu_max"] - found["grid_runs_per_gpu_min"] <= 1
     assert found["status_exit"] == 0 and found["status_rows"] == 5 and found["status_seconds"] > 0
+
+
+def test_the_real_server_benchmark_prints_its_figures_at_quick_size():
+    found = figures(run_benchmark("tests.support.bench_real_server", "--quick"))
+    assert found["faults_injected"] > 0 and found["faults_served_twice"] == 0
+    assert found["faults_exit_first"] in (0, 3) and found["faults_exit_rerun"] in (0, 3)
+    assert found["faults_requests_sent"] > 0 and 0 <= found["faults_pairs"] <= found["faults_target"]
+    usable = [value for name, value in found.items() if name.startswith("faults_usable_")]
+    assert len(usable) == 4 and all(0 <= value <= 1 for value in usable)
 
 
 def test_every_benchmark_in_the_repository_is_run_here():

@@ -4,6 +4,9 @@ values are validated at load."""
 
 from __future__ import annotations
 
+import sqlite3
+from collections import Counter
+
 import pytest
 
 from famous_persona.io import DatasetDir, read_json
@@ -37,36 +40,81 @@ def _pairs(out) -> list[dict]:
     return [p.model_dump(exclude={"meta"}) for p in DatasetDir(out).pairs()]
 
 
-@pytest.mark.slow
-def test_lost_requests_fail_the_run_and_the_same_command_retries_them(
-    tmp_path, reward_model, clean, monkeypatch, capsys
-):
-    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+def _shape(out) -> list[tuple]:
+    """Pairs per person, type and split: what a completed run must match, since an unusable reply asked again
+    with a new seed has other text than the fault-free run's."""
+    return sorted(Counter((p.name, p.question_type, p.split) for p in DatasetDir(out).pairs()).items())
+
+
+def _lossy_run_until_finished(out, reward_model, capsys) -> tuple[ScriptedServer, int]:
+    """A LOSSY run, then the same command until it finishes (at most 8 more: each new seed, and each knockout round
+    a rerun reaches, meets the faults again); the server and the requests lost."""
     server = ScriptedServer(plan=LOSSY, api_key=SECRET).start()
-    out = tmp_path / "data"
-    args = small_args(out, server.base_url, reward_model, max_retries=0)
+    args = small_args(out, server.base_url, reward_model, max_retries=0, reasks=0)
     with pytest.raises(SystemExit) as exit_info:
         generate.main(args)
     assert exit_info.value.code == 3, "a run that lost requests must not end with status 0"
     err = capsys.readouterr().err
     assert "lost" in err and "candidates" in err and "Tiger Woods" in err
+    assert "candidates: " in err and "usable (" in err, "the account must say per stage what was usable"
     manifest = read_json(out / "manifest.json")
     assert manifest["status"] == "partial"
-    lost = {stage: step["lost"] for stage, step in manifest["generation"].items() if step.get("lost")}
-    assert lost and sum(lost.values()) > 0
-    assert server.ledger.summary()["served_twice"] == 0
-    total_lost = sum(lost.values())
-    for _ in range(4):
+    total_lost = sum(step["lost"] for step in manifest["generation"].values())
+    assert total_lost > 0
+    for _ in range(8):
         try:
             generate.main(args)
             break
         except SystemExit:
             total_lost += sum(s["lost"] for s in read_json(out / "manifest.json")["generation"].values())
-    served_twice = server.ledger.summary()["served_twice"]
+    server.shutdown()
+    return server, total_lost
+
+
+@pytest.mark.slow
+def test_lost_requests_fail_the_run_and_the_same_command_retries_them(
+    tmp_path, reward_model, clean, monkeypatch, capsys
+):
+    """Lost requests fail the run (exit 3, named per stage and person); the same command asks them again, a reply that
+    was unusable with a new seed, until the run finishes with as many pairs as the fault-free run, no request that got
+    a reply sent again with the same seed; and the whole sequence, run again from nothing, makes the same dataset."""
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    server, _ = _lossy_run_until_finished(tmp_path / "data", reward_model, capsys)
+    assert server.ledger.summary()["served_twice"] == 0, "a request that got a reply was sent again unchanged"
+    assert read_json(tmp_path / "data" / "manifest.json")["status"] == "finished"
+    assert _shape(tmp_path / "data") == _shape(clean)
+    assert _pairs(tmp_path / "data") != _pairs(clean), "no reply was asked again with a new seed: nothing tested"
+    _lossy_run_until_finished(tmp_path / "again", reward_model, capsys)
+    assert _pairs(tmp_path / "again") == _pairs(tmp_path / "data"), "the recorded seeds must make a rerun identical"
+
+
+def test_a_deterministic_server_is_recovered_from_by_new_seeds(tmp_path, reward_model, monkeypatch, capsys):
+    """A server that answers some bodies with an empty reply every time (as a greedy server does): with no re-asks in
+    the run it ends with exit 3, and the same command, asking each lost request with its next seed, finishes; the
+    cache records each unusable reply's attempt, seed and reason."""
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    server = ScriptedServer(plan=FaultPlan(stubborn=5), api_key=SECRET).start()
+    out = tmp_path / "data"
+    args = small_args(out, server.base_url, reward_model, max_retries=0, reasks=0)
+    with pytest.raises(SystemExit) as exit_info:
+        generate.main(args)
+    assert exit_info.value.code == 3
+    assert "not usable: empty" in capsys.readouterr().err
+    for _ in range(6):
+        try:
+            generate.main(args)
+            break
+        except SystemExit:
+            continue
     server.shutdown()
     assert read_json(out / "manifest.json")["status"] == "finished"
-    assert _pairs(out) == _pairs(clean)
-    assert 0 < served_twice <= total_lost, "a re-run sent again a request that already had a final reply"
+    assert server.ledger.faults["stubborn"] > 0 and server.ledger.summary()["served_twice"] == 0
+    with sqlite3.connect(out / "work" / "cache.sqlite") as db:
+        rejected = db.execute("SELECT key, MAX(attempt), COUNT(*), MIN(reason) FROM rejected GROUP BY key").fetchall()
+        finals = dict(db.execute("SELECT key, attempt FROM completions").fetchall())
+    assert rejected and all(reason == "empty" and n == last + 1 for _, last, n, reason in rejected)
+    answered = [(finals[key], last) for key, last, _, _ in rejected if key in finals]  # a knockout may not need all
+    assert answered and all(final == last + 1 for final, last in answered), "a final reply is the next attempt's"
 
 
 EMPTY_AND_EXHAUSTED = FaultPlan(empty=8, server_500=6, server_503=6)
@@ -77,11 +125,11 @@ def test_faults_either_change_nothing_or_fail_naming_the_losses_and_a_rerun_comp
 ):
     """Empty replies and requests whose retry budget (none) is used up: the dataset is the fault-free one, or the run
     exits 3 naming each stage's losses per person; then the same command, the faults gone, asks lost requests again
-    (those still needed: a knockout decided otherwise needs others) and nothing that already had a final reply, and
-    ends with the fault-free dataset."""
+    (those still needed: a knockout decided otherwise needs others; an empty reply with a new seed) and nothing that
+    already had a final reply, and ends with as many pairs per person, type and split as the fault-free run."""
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     server = ScriptedServer(plan=EMPTY_AND_EXHAUSTED, api_key=SECRET).start()
-    args = small_args(tmp_path / "data", server.base_url, reward_model, max_retries=0)
+    args = small_args(tmp_path / "data", server.base_url, reward_model, max_retries=0, reasks=0)
     try:
         generate.main(args)
         code = 0
@@ -106,7 +154,7 @@ def test_faults_either_change_nothing_or_fail_naming_the_losses_and_a_rerun_comp
     server.shutdown()
     assert resent and resent <= faulted, "the re-run asked again a request that already had a final reply"
     assert read_json(tmp_path / "data" / "manifest.json")["status"] == "finished"
-    assert _pairs(tmp_path / "data") == _pairs(clean)
+    assert _shape(tmp_path / "data") == _shape(clean)
 
 
 def test_allow_partial_exits_zero_and_says_so(tmp_path, reward_model, monkeypatch, capsys):
@@ -134,14 +182,20 @@ def test_a_changed_config_is_refused_naming_the_keys(tmp_path, reward_model, mon
 
 
 def test_split_reports_everyone_below_target(tmp_path, reward_model, monkeypatch, capsys):
+    """A run that lost nothing but made fewer pairs than the target is not 'finished': exit 3, everyone short named."""
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     server = ScriptedServer(plan=FaultPlan(), api_key=SECRET).start()
     out = tmp_path / "data"
-    generate.main(small_args(out, server.base_url, reward_model, personal_target=8, overgenerate=0.25))
+    with pytest.raises(SystemExit) as exit_info:
+        generate.main(small_args(out, server.base_url, reward_model, personal_target=8, overgenerate=0.25))
     server.shutdown()
+    assert exit_info.value.code == 3
     short = read_json(out / "work" / "split.report.json")["short"]
     assert set(short) == {"Serena Williams", "Tiger Woods", "Barack Obama"}
     assert "personal_train" in short["Tiger Woods"]
+    err = capsys.readouterr().err
+    assert all(f"split: {name} is below the target" in err for name in short) and "pairs: " in err
+    assert read_json(out / "manifest.json")["status"] == "partial"
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,10 @@ from famous_persona.llm.openai_backend import OpenAIBackend, RetryPolicy
 from famous_persona.redaction import looks_like_key, register
 
 KINDS = ("openai", "transformers")
+# OpenAI-compatible servers that need something beyond the OpenAI schema. `transformers serve` starts every request
+# from the model's generation config, which for most models means greedy decoding: `temperature` and `seed` are then
+# ignored (it logs "not a valid generation flag"), so sampling is switched on in the request itself.
+SERVERS = ("openai", "transformers-serve")
 
 
 @dataclass
@@ -24,10 +29,24 @@ class BackendConfig:
     model: str = field(default="", metadata={"help": "Model id sent to the server, or a local model for transformers."})
     backend: str = field(default="openai", metadata={"help": f"Kind of backend: one of {', '.join(KINDS)}."})
     base_url: str | None = field(default=None, metadata={"help": "OpenAI-compatible server (default: the API)."})
+    server: str = field(
+        default="openai",
+        metadata={
+            "help": "openai: the API, vLLM and any server that follows its schema; transformers-serve: `transformers "
+            "serve`, which decodes greedily unless each request switches sampling on (sent when temperature > 0)."
+        },
+    )
     api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "Environment variable holding the key."})
     concurrency: int = field(default=16, metadata={"help": "Requests in flight."})
     requests_per_minute: float = field(default=0, metadata={"help": "Rate limit of request starts (0 = none)."})
-    timeout_s: float = 120.0
+    tokens_per_minute: float = field(
+        default=0, metadata={"help": "Token budget: prompt plus reply cap per request, settled by usage (0 = none)."}
+    )
+    adaptive_concurrency: bool = field(
+        default=True, metadata={"help": "Halve the requests in flight on timeouts, 429 and 503; regain them slowly."}
+    )
+    timeout_s: float = field(default=120.0, metadata={"help": "Seconds for a whole reply, queueing included."})
+    connect_timeout_s: float = field(default=10.0, metadata={"help": "Seconds to reach the server."})
     max_retries: int = 6
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
@@ -51,6 +70,8 @@ class BackendConfig:
             raise DataError("the key 'model' is missing")
         if self.backend not in KINDS:
             raise DataError(f"backend must be one of {list(KINDS)}, got {self.backend!r}")
+        if self.server not in SERVERS:
+            raise DataError(f"server must be one of {list(SERVERS)}, got {self.server!r}")
         check_key_variable(self.api_key_env)
         register(os.environ.get(self.api_key_env))
 
@@ -61,10 +82,19 @@ class BackendConfig:
         if self.top_p is not None:
             params["top_p"] = self.top_p
         params |= {"max_tokens": self.max_tokens, "seed": seed * 1_000_003 + sample}
+        params = self.for_server(params)
         if self.backend == "transformers" and Path(self.model).is_dir():
             params["weights"] = weights_fingerprint(Path(self.model))
         if self.backend == "transformers" and self.system_prompt is not None:
             params["system_prompt"] = self.system_prompt
+        return params
+
+    def for_server(self, params: dict[str, Any]) -> dict[str, Any]:
+        """`params` with what this server needs for them to take effect (call again after overriding temperature):
+        `transformers serve` samples only when the request switches sampling on."""
+        params = {k: v for k, v in params.items() if k != "generation_config"}
+        if self.server == "transformers-serve" and params.get("temperature", 0) > 0:
+            params["generation_config"] = json.dumps({"do_sample": True})
         return params
 
 
@@ -90,7 +120,17 @@ def open_backend(config: BackendConfig, tally: Tally, seed: int = 0) -> Backend:
         from famous_persona.llm.local import TransformersBackend
 
         return TransformersBackend(config.model, config.dtype, config.batch_size, config.system_prompt)
-    policy = RetryPolicy(config.max_retries, config.backoff_base_s, config.backoff_max_s, config.timeout_s)
+    policy = RetryPolicy(
+        config.max_retries, config.backoff_base_s, config.backoff_max_s, config.timeout_s, config.connect_timeout_s
+    )
     return OpenAIBackend(
-        config.base_url, config.api_key_env, config.concurrency, config.requests_per_minute, policy, tally, seed
+        config.base_url,
+        config.api_key_env,
+        config.concurrency,
+        config.requests_per_minute,
+        policy,
+        tally,
+        seed,
+        config.tokens_per_minute,
+        config.adaptive_concurrency,
     )

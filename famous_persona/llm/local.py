@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from famous_persona.generation import generate
-from famous_persona.llm.backend import Completion, OnDone, Request
+from famous_persona.llm.backend import Completion, OnDone, Request, reask_seed
 from famous_persona.models import load_model, load_tokenizer
 
 
@@ -40,10 +40,16 @@ class TransformersBackend:
             max_new_tokens=int(params.get("max_tokens", 256)),
             temperature=float(params.get("temperature", 1.0)),
             top_p=float(params.get("top_p", 1.0)),
-            seed=int(batch[0].key[:8], 16),
+            seed=_batch_seed(batch[0]),
             system_prompt=self.system_prompt,
         )
         return [
             Completion(r.text, "stop" if r.finished else "length", r.prompt_tokens, r.completion_tokens)
             for r in replies
         ]
+
+
+def _batch_seed(first: Request) -> int:
+    """A batch's seed from its first request's key, and a fresh one when that request is a re-ask."""
+    base = int(first.key[:8], 16)
+    return reask_seed(base, first.attempt) if first.attempt else base

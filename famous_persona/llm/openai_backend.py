@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import openai
 
 from famous_persona.llm.backend import Completion, FatalRequestError, OnDone, Request, RequestFailed, Tally
+from famous_persona.llm.cost import count_tokens
 from famous_persona.redaction import register, scrub
 
 FATAL = (
@@ -29,14 +30,23 @@ FATAL = (
 )
 TRANSIENT = (openai.APIConnectionError, openai.APIStatusError, openai.APIResponseValidationError, ValueError)
 NO_KEY = "no-key"
+# Request fields outside the OpenAI schema that some compatible servers read (sent in the body as they are).
+EXTRA_BODY = ("generation_config",)
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """Retries and timeouts: `connect_timeout_s` bounds reaching the server, `timeout_s` a whole reply (a server's
+    queue and its generation cannot be told apart without streaming, so concurrency adapts instead: AdaptiveGate)."""
+
     max_retries: int = 6
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
     timeout_s: float = 120.0
+    connect_timeout_s: float = 10.0
+
+    def timeout(self) -> openai.Timeout:
+        return openai.Timeout(self.timeout_s, connect=min(self.connect_timeout_s, self.timeout_s))
 
     def delay(self, attempt: int, rng: random.Random, retry_after: float | None) -> float:
         """Full-jitter exponential backoff (capped), but never sooner than the server asked."""
@@ -60,6 +70,74 @@ class RateLimiter:
             start = max(now, self._next)
             self._next = start + self.interval
         await asyncio.sleep(start - now)
+
+
+class TokenBudget:
+    """At most `per_minute` tokens per minute (0 = no budget), as a bucket holding ten seconds' worth: a request takes
+    its prompt plus its reply's cap before it is sent, and gets back what the reply did not use."""
+
+    def __init__(self, per_minute: float):
+        self.rate = per_minute / 60.0
+        self.capacity = self.level = per_minute / 6.0
+        self._last = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.level = min(self.capacity, self.level + (now - self._last) * self.rate)
+        self._last = now
+
+    async def take(self, tokens: int) -> None:
+        """Wait until `tokens` fit the budget (a request larger than the bucket waits for a full one)."""
+        if not self.rate:
+            return
+        async with self._lock:
+            self._refill()
+            self.level -= min(tokens, self.capacity)
+            wait = max(0.0, -self.level / self.rate)
+        await asyncio.sleep(wait)
+
+    def settle(self, taken: int, used: int) -> None:
+        """Give back what a request took but its reply did not use."""
+        if self.rate:
+            self.level = min(self.capacity, self.level + min(taken, self.capacity) - min(used, self.capacity))
+
+
+class AdaptiveGate:
+    """Requests in flight, at most `limit`: halved (never below 1) when the server times out, says 429 or 503, and
+    raised by one after `limit` replies in a row without that, back up to `most`. A server with fewer slots than the
+    configured concurrency then stops turning waits in its queue into timeouts."""
+
+    def __init__(self, most: int, adaptive: bool = True):
+        self.most = self.limit = self.lowest = most
+        self.adaptive, self.active, self.streak = adaptive, 0, 0
+        self._changed = asyncio.Condition()
+
+    async def __aenter__(self) -> AdaptiveGate:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.active < self.limit)
+            self.active += 1
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self._changed:
+            self.active -= 1
+            self._changed.notify_all()
+
+    async def overloaded(self) -> None:
+        if self.adaptive:
+            self.limit, self.streak = max(1, self.limit // 2), 0
+            self.lowest = min(self.lowest, self.limit)
+
+    async def answered(self) -> None:
+        self.streak += 1
+        if self.adaptive and self.limit < self.most and self.streak >= self.limit:
+            async with self._changed:
+                self.limit, self.streak = self.limit + 1, 0
+                self._changed.notify_all()
+
+
+OVERLOAD = ("timeout", "status_429", "status_503")
 
 
 def retry_after(error: Exception) -> float | None:
@@ -104,12 +182,15 @@ class OpenAIBackend:
         policy: RetryPolicy = RetryPolicy(),
         tally: Tally | None = None,
         seed: int = 0,
+        tokens_per_minute: float = 0,
+        adaptive: bool = True,
     ):
         self.base_url = base_url
         self.api_key_env = api_key_env
         if not (os.environ.get(api_key_env) or base_url):
             raise FatalRequestError(f"set the API key in the environment variable {api_key_env} (it is never stored)")
         self.concurrency, self.policy, self.per_minute = concurrency, policy, requests_per_minute
+        self.tokens_per_minute, self.adaptive = tokens_per_minute, adaptive
         self.tally = tally or Tally()
         self.rng = random.Random(seed)
 
@@ -117,11 +198,11 @@ class OpenAIBackend:
         """A client for one event loop; a local server without a key gets a placeholder."""
         key = os.environ.get(self.api_key_env) or NO_KEY
         register(key)
-        return openai.AsyncOpenAI(api_key=key, base_url=self.base_url, max_retries=0, timeout=self.policy.timeout_s)
+        return openai.AsyncOpenAI(api_key=key, base_url=self.base_url, max_retries=0, timeout=self.policy.timeout())
 
     async def run(self, requests: Sequence[Request], on_done: OnDone) -> dict[str, str]:
-        gate = asyncio.Semaphore(self.concurrency)
-        self.limiter = RateLimiter(self.per_minute)
+        gate = self.gate = AdaptiveGate(self.concurrency, self.adaptive)
+        self.limiter, self.budget = RateLimiter(self.per_minute), TokenBudget(self.tokens_per_minute)
         self.client = self._client()
         failures: dict[str, str] = {}
 
@@ -139,28 +220,42 @@ class OpenAIBackend:
             for task in tasks:
                 task.cancel()
             await self.client.close()
+            low = self.tally.lowest_concurrency
+            self.tally.lowest_concurrency = min(low, gate.lowest) if low else gate.lowest
         return failures
 
     async def complete(self, request: Request) -> Completion:
         """One request with retries; raises RequestFailed when the budget is spent, FatalRequestError at once."""
         last = "unknown"
+        tokens = count_tokens(request.messages) + int(dict(request.params).get("max_tokens") or 0)
         for attempt in range(self.policy.max_retries + 1):
             await self.limiter.wait()
+            await self.budget.take(tokens)
             try:
-                return await self._send(request)
+                reply = await self._send(request)
+                self.budget.settle(tokens, reply.prompt_tokens + reply.completion_tokens or tokens)
+                await self.gate.answered()
+                return reply
             except FATAL as error:
                 raise FatalRequestError(self._explain(error)) from None
             except TRANSIENT as error:
                 last = error_kind(error)
                 self.tally.retries[last] += 1
+                if last in OVERLOAD:
+                    await self.gate.overloaded()
                 if attempt < self.policy.max_retries:
                     await asyncio.sleep(self.policy.delay(attempt, self.rng, retry_after(error)))
         raise RequestFailed(f"gave up after {self.policy.max_retries + 1} attempts (last: {last})")
 
     async def _send(self, request: Request) -> Completion:
-        params = dict(request.params)
+        params = request.sent_params()
+        extra = {name: params.pop(name) for name in EXTRA_BODY if name in params}
         response = await self.client.chat.completions.create(
-            model=request.model, messages=request.chat(), timeout=self.policy.timeout_s, **params
+            model=request.model,
+            messages=request.chat(),
+            timeout=self.policy.timeout(),
+            extra_body=extra or None,
+            **params,
         )
         if not getattr(response, "choices", None):
             raise ValueError("reply without choices")

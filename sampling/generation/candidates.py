@@ -1,54 +1,118 @@
-"""Stage 4, candidate answers: the sampler first reasons about which kind of user a question suggests, then answers
-for one kind, so the candidates of a question span different users; leaked user types are cleaned from answers.
+"""Stage 4, candidate answers. For a personal question the sampler first reasons about which kind of user the question
+suggests, then answers for one kind, so the candidates span different users. For a divergent question (with
+`divergent_candidates: categories`, the default) candidate i is written for category i mod k of the k categories the
+people on the question's axis hold, so every one of them is covered once there are at least k candidates; each
+candidate records its category (or the user type it named) and its seed. Leaked user types are cleaned from answers.
 Usage: `python -m sampling.generation.candidates --config <yaml>`."""
 
 from __future__ import annotations
 
 from collections import Counter
 
-from famous_persona.llm.backend import Completion
-from sampling.generation import prompts
+from famous_persona.errors import DataError
+from famous_persona.llm.backend import Request
+from sampling.generation import prompts, replies
 from sampling.generation.config import Context, stage_command
+from sampling.generation.questions import axis_categories
 
 
 def questions(ctx: Context) -> list[dict]:
     return ctx.read("personal_questions") + ctx.read("divergent_questions")
 
 
+def category_of(ctx: Context, row: dict, sample: int, categories: dict[str, list[str]]) -> str | None:
+    """The category candidate `sample` of a question is written for; None where the sampler picks a user type."""
+    if row["axis"] is None or ctx.config.divergent_candidates == "open":
+        return None
+    held = categories[row["axis"]]
+    return held[sample % len(held)]
+
+
+def request_text(ctx: Context, row: dict, category: str | None) -> str:
+    """The sampler's request: for a given category, or the open format, in the config's prompt style."""
+    small = ctx.config.prompt_style == "small"
+    if category is not None:
+        template = prompts.SMALL_CANDIDATE_FOR if small else prompts.CANDIDATE_FOR
+        return template.format(axis=row["axis"], category=category, question=row["question"])
+    return (prompts.SMALL_CANDIDATE if small else prompts.CANDIDATE).format(question=row["question"])
+
+
+def check_coverage(ctx: Context, categories: dict[str, list[str]]) -> None:
+    """Refuse a run whose candidates per question cannot cover every category of an axis."""
+    if ctx.config.divergent_candidates != "categories":
+        return
+    short = {axis: len(held) for axis, held in categories.items() if len(held) > ctx.config.candidates}
+    if short:
+        raise DataError(
+            f"candidates ({ctx.config.candidates}) is below the number of categories on {short}: every category "
+            "of an axis gets a candidate, so raise candidates or set divergent_candidates: open"
+        )
+
+
 def run(ctx: Context) -> None:
     if ctx.done("candidates"):
         return
     rows_in = questions(ctx)
-    requests = [
-        ctx.request("sampler", f"{row['qid']}#{i}", prompts.messages("candidate", prompts.CANDIDATE.format(**row)), i)
-        for row in rows_in
-        for i in range(ctx.config.candidates)
-    ]
-    results = ctx.run("sampler", requests, accept=_answered)
-    rows, left_out, counts = [], {}, Counter()
+    categories = axis_categories(ctx)
+    check_coverage(ctx, categories)
+    plan: dict[str, str | None] = {}
+    groups: dict[bool, list[Request]] = {True: [], False: []}
+    open_type = ctx.config.prompt_style == "full"
+    for row in rows_in:
+        for i in range(ctx.config.candidates):
+            rid, category = f"{row['qid']}#{i}", category_of(ctx, row, i, categories)
+            plan[rid] = category
+            messages = prompts.messages("candidate", request_text(ctx, row, category))
+            groups[open_type and category is None].append(ctx.request("sampler", rid, messages, i))
+    completions = {}
+    for is_open, requests in groups.items():
+        if requests:
+            check = replies.candidate_check(open_type=is_open)
+            completions |= ctx.run("sampler", requests, check=check).completions
+    rows, left_out, counts, uncovered = [], {}, Counter(), {}
     for row in rows_in:
         answers, seen = [], set()
         for i in range(ctx.config.candidates):
-            completion = results.completions.get(f"{row['qid']}#{i}")
-            if completion is None or not completion.usable:
-                counts["no_reply" if completion is None else "unusable_reply"] += 1
+            completion = completions.get(f"{row['qid']}#{i}")
+            category = plan[f"{row['qid']}#{i}"]
+            if completion is None:
+                counts["no_reply"] += 1
                 continue
-            kind, answer = prompts.parse_candidate(completion.text)
-            if not answer or answer in seen:
-                counts["unparseable_or_duplicate"] += 1
+            kind, text = _parsed(completion, category, open_type and category is None)
+            if not text or text in seen:
+                counts["unusable_or_duplicate"] += 1
                 continue
-            seen.add(answer)
-            answers.append({"sample": i, "user_type": kind, "text": answer})
+            seen.add(text)
+            answers.append(_candidate(i, kind, category, text, completion.seed))
+        missing = _uncovered(row, answers, categories, ctx)
+        if missing:
+            uncovered[row["qid"]] = missing
         if len(answers) < ctx.config.diverse:
             left_out[row["qid"]] = f"only {len(answers)} usable candidates (need {ctx.config.diverse})"
             continue
         rows.append({**row, "candidates": answers})
-    ctx.finish("candidates", rows, left_out, **counts)
+    ctx.finish("candidates", rows, left_out, uncovered_categories=uncovered, **counts)
 
 
-def _answered(reply: Completion) -> bool:
-    """Only a complete reply that parses is a final cache entry; anything else is asked again by the next run."""
-    return reply.usable and bool(prompts.parse_candidate(reply.text)[1])
+def _parsed(completion, category: str | None, open_type: bool) -> tuple[str | None, str]:
+    """(user type or category, answer) of one candidate reply."""
+    if open_type:
+        kind = prompts.parse_candidate(completion.text)[0]
+        return kind, replies.answer(completion, kind, open_type=True)
+    return category, replies.answer(completion, category, open_type=False)
+
+
+def _candidate(sample: int, kind: str | None, category: str | None, text: str, seed: int | None) -> dict:
+    found = {"sample": sample, "user_type": kind, "text": text, "seed": seed}
+    return found | ({"category": category} if category is not None else {})
+
+
+def _uncovered(row: dict, answers: list[dict], categories: dict[str, list[str]], ctx: Context) -> list[str]:
+    """Categories of a divergent question's axis that none of its usable candidates was written for."""
+    if row["axis"] is None or ctx.config.divergent_candidates != "categories":
+        return []
+    covered = {a.get("category") for a in answers}
+    return [c for c in categories[row["axis"]] if c not in covered]
 
 
 make_parser, main = stage_command("candidates", run, __doc__)

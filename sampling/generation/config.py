@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -17,7 +18,7 @@ from trl import TrlParser
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import read_json, read_jsonl, read_rows, write_json, write_jsonl
-from famous_persona.llm.backend import Backend, Completion, Request, Tally, make_request
+from famous_persona.llm.backend import FAILED, Backend, Check, Completion, Request, Tally, make_request
 from famous_persona.llm.cache import RequestCache, Results, run_cached
 from famous_persona.llm.config import BackendConfig, check_key_variable, open_backend
 from famous_persona.llm.cost import price
@@ -45,6 +46,13 @@ class GenerateConfig:
         default=False, metadata={"help": "End with status 0 although requests were lost (the run is still 'partial')."}
     )
     dry_run: bool = field(default=False, metadata={"help": "Print the token/cost estimate; send nothing."})
+    probe: bool = field(
+        default=False,
+        metadata={
+            "help": "With --dry_run: also time two short requests to each served role (one with a base_url) and "
+            "estimate each stage's time from them (sends those requests only)."
+        },
+    )
     api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "Environment variable holding the key."})
     writer_backend: str = field(default="openai", metadata={"help": _ROLE_HELP})
     writer_model: str = "gpt-4-0613"
@@ -55,12 +63,40 @@ class GenerateConfig:
     judge_backend: str = "openai"
     judge_model: str = "gpt-4-0613"
     judge_base_url: str | None = None
+    writer_server: str = field(default="openai", metadata={"help": "openai | transformers-serve, per role."})
+    sampler_server: str = "openai"
+    judge_server: str = "openai"
     concurrency: int = field(default=16, metadata={"help": "Requests in flight per backend."})
     requests_per_minute: float = field(default=0, metadata={"help": "Rate limit of request starts (0 = none)."})
-    timeout_s: float = 120.0
+    tokens_per_minute: float = field(default=0, metadata={"help": "Token budget per backend (0 = none)."})
+    adaptive_concurrency: bool = field(
+        default=True, metadata={"help": "Fewer requests in flight after timeouts, 429 and 503 (never below 1)."}
+    )
+    timeout_s: float = field(
+        default=120.0, metadata={"help": "Seconds for a whole reply, its wait in the queue included."}
+    )
+    connect_timeout_s: float = 10.0
     max_retries: int = 6
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
+    reasks: int = field(
+        default=1,
+        metadata={
+            "help": "Times a reply a stage cannot use (empty, cut, no list, no answer) is asked again in the same run, "
+            "each time with a new seed (recorded in the cache); the next run goes on from the last seed."
+        },
+    )
+    prompt_style: str = field(
+        default="full",
+        metadata={"help": "full: the paper's multi-part requests; small: one short task per request (small models)."},
+    )
+    divergent_candidates: str = field(
+        default="categories",
+        metadata={
+            "help": "categories: each divergent candidate is written for one category held by the people on the "
+            "question's axis, in turn; open: the sampler names a user type itself, as for personal questions."
+        },
+    )
     propose_personas: bool = field(default=False, metadata={"help": "Also ask the writer for people per axis."})
     personal_target: int = field(default=100, metadata={"help": "Personal pairs per person (half train)."})
     divergent_target: int = field(default=100, metadata={"help": "Divergent pairs per person (half train)."})
@@ -76,7 +112,10 @@ class GenerateConfig:
     writer_temperature: float = field(default=1.0, metadata={"help": "Varied lists across the writer's samples."})
     writer_max_tokens: int = 2048
     judge_max_tokens: int = 512
-    reward_model: str = field(default="sfairXC/FsfairX-LLaMA3-RM-v0.1", metadata={"help": "HF sequence classifier."})
+    reward_model: str = field(
+        default="sfairXC/FsfairX-LLaMA3-RM-v0.1",
+        metadata={"help": "HF sequence classifier; 'none' keeps the first `keep` candidates unscored."},
+    )
     reward_batch_size: int = 8
     embedder: str = field(default="minilm", metadata={"help": "sentence-transformers model; 'minilm' = packaged."})
     keep: int = field(default=20, metadata={"help": "Candidates kept in the narrowest reward band."})
@@ -99,6 +138,7 @@ class GenerateConfig:
             "model": self.writer_model,
             "backend": self.writer_backend,
             "base_url": self.writer_base_url,
+            "server": self.writer_server,
             "temperature": self.writer_temperature,
             "max_tokens": self.writer_max_tokens,
         }
@@ -106,6 +146,7 @@ class GenerateConfig:
             "model": self.sampler_model,
             "backend": self.sampler_backend,
             "base_url": self.sampler_base_url,
+            "server": self.sampler_server,
             "temperature": self.sampler_temperature,
             "top_p": self.sampler_top_p,
             "max_tokens": self.sampler_max_tokens,
@@ -114,6 +155,7 @@ class GenerateConfig:
             "model": self.judge_model,
             "backend": self.judge_backend,
             "base_url": self.judge_base_url,
+            "server": self.judge_server,
             "temperature": 0.0,
             "max_tokens": self.judge_max_tokens,
         }
@@ -124,7 +166,10 @@ class GenerateConfig:
             "api_key_env": self.api_key_env,
             "concurrency": self.concurrency,
             "requests_per_minute": self.requests_per_minute,
+            "tokens_per_minute": self.tokens_per_minute,
+            "adaptive_concurrency": self.adaptive_concurrency,
             "timeout_s": self.timeout_s,
+            "connect_timeout_s": self.connect_timeout_s,
             "max_retries": self.max_retries,
             "backoff_base_s": self.backoff_base_s,
             "backoff_max_s": self.backoff_max_s,
@@ -132,20 +177,27 @@ class GenerateConfig:
 
 
 STAGE_NAMES = ("personas", "questions", "candidates", "filter", "judge", "split")
+STYLES = ("full", "small")
+DIVERGENT_CANDIDATES = ("categories", "open")
 # Fields that change how a run talks to its servers but not what it writes: a stage output does not depend on them.
 TRANSPORT = (
     "out",
     "force",
     "allow_partial",
     "dry_run",
+    "probe",
     "stages",
     "api_key_env",
     "concurrency",
     "requests_per_minute",
+    "tokens_per_minute",
+    "adaptive_concurrency",
     "timeout_s",
+    "connect_timeout_s",
     "max_retries",
     "backoff_base_s",
     "backoff_max_s",
+    "reasks",
     "writer_base_url",
     "sampler_base_url",
     "judge_base_url",
@@ -154,6 +206,7 @@ TRANSPORT = (
 AT_LEAST = {
     "concurrency": 1,
     "requests_per_minute": 0,
+    "tokens_per_minute": 0,
     "max_retries": 0,
     "backoff_base_s": 0,
     "backoff_max_s": 0,
@@ -169,8 +222,9 @@ AT_LEAST = {
     "reward_batch_size": 1,
     "diverse": 2,
     "judge_attempts": 1,
+    "reasks": 0,
 }
-ABOVE_ZERO = ("timeout_s", "overgenerate", "sampler_top_p", "near_duplicate")
+ABOVE_ZERO = ("timeout_s", "connect_timeout_s", "overgenerate", "sampler_top_p", "near_duplicate")
 
 
 def _check_ranges(config: GenerateConfig) -> None:
@@ -189,6 +243,12 @@ def _check_ranges(config: GenerateConfig) -> None:
         raise DataError(f"keep ({config.keep}) must be at least diverse ({config.diverse})")
     if config.personal_target + config.divergent_target == 0:
         raise DataError("personal_target and divergent_target are both 0: the run would make no pairs")
+    if config.prompt_style not in STYLES:
+        raise DataError(f"prompt_style must be one of {list(STYLES)}, got {config.prompt_style!r}")
+    if config.divergent_candidates not in DIVERGENT_CANDIDATES:
+        raise DataError(
+            f"divergent_candidates must be one of {list(DIVERGENT_CANDIDATES)}, got {config.divergent_candidates!r}"
+        )
     unknown = [stage for stage in config.stages if stage not in STAGE_NAMES]
     if unknown:
         raise DataError(f"unknown stages {unknown}; the stages are {list(STAGE_NAMES)}")
@@ -218,6 +278,8 @@ class Context:
         self.out = Path(config.out)
         self.work = self.out / "work"
         self.tally = Tally()
+        self.replies: Counter = Counter()
+        self.spread: Counter = Counter()
         self.lost: dict[str, str] = {}
         self.inputs: dict[str, str] = {}
         self._cache: RequestCache | None = None
@@ -244,15 +306,23 @@ class Context:
 
     def request(self, role: str, rid: str, messages: Sequence[tuple[str, str]], sample: int = 0, **extra) -> Request:
         backend = self.config.roles[role]
-        params = backend.params(self.config.seed, sample)
-        return make_request(rid, backend.model, messages, {**params, **extra}, sample)
+        params = backend.for_server({**backend.params(self.config.seed, sample), **extra})
+        return make_request(rid, backend.model, messages, params, sample)
 
-    def run(self, role: str, requests: Sequence[Request], accept: Accept | None = None) -> Results:
-        """Send through the cache; every request without a final reply is remembered as lost for the report."""
+    def run(
+        self, role: str, requests: Sequence[Request], accept: Accept | None = None, check: Check | None = None
+    ) -> Results:
+        """Send through the cache (re-asking unusable replies with new seeds); count every reply as usable or by why
+        it is not, and remember every request without a final reply as lost, with its reason, for the report."""
         shown = f"{self.stage} ({role})"
-        results = asyncio.run(run_cached(requests, self.backend(role), self.cache, self.tally, price, accept, shown))
+        backend, reasks = self.backend(role), self.config.reasks
+        results = asyncio.run(
+            run_cached(requests, backend, self.cache, self.tally, price, accept, shown, check, reasks)
+        )
+        self.replies.update(reply_outcomes(requests, results))
+        self.spread.update(sample_spread(requests, results))
         self.lost |= results.failures
-        self.lost |= {rid: "empty, cut or unparseable reply" for rid in results.rejected}
+        self.lost |= {rid: results.problems.get(rid, "reply not accepted") for rid in results.rejected}
         return results
 
     def output(self, name: str) -> Path:
@@ -280,8 +350,11 @@ class Context:
         write_jsonl(self.output(name), rows)
         names = {p.key: p.name for p in self.people()}
         by_subject = dict(Counter(subject(rid, names) for rid in self.lost))
+        replies = replies_summary(self.replies)
         report = {
             "rows": len(rows),
+            "replies": replies,
+            "samples": dict(self.spread),
             "left_out": left_out,
             "lost": self.lost,
             "lost_by_subject": by_subject,
@@ -300,6 +373,7 @@ class Context:
             left_out=len(left_out),
             lost=len(self.lost),
             lost_by_subject=by_subject,
+            replies=replies,
             tally=tally.as_dict(),
             **counts,
         )
@@ -308,13 +382,66 @@ class Context:
             f"{name}: {len(rows)} rows, {len(left_out)} left out; {tally.sent} sent, {tally.cached} cached, "
             f"{tally.failed} failed; {tokens}, ${tally.cost_usd:.4f}"
         )
+        if replies["asked"]:
+            print(f"  replies: {describe_replies(replies)}")
+        if self.spread["identical"] and self.spread["identical"] == self.spread["groups"]:
+            print(f"  warning: {SAMPLING_OFF}", file=sys.stderr)
         tally.reset()
+        self.replies, self.spread = Counter(), Counter()
         self.lost, self.inputs = {}, {}
 
     def read(self, name: str) -> list[dict[str, Any]]:
         """An earlier stage's rows; its digest is recorded, so a remade input makes this stage run again."""
         self.inputs[name] = file_digest(self.output(name))
         return read_rows(self.output(name))
+
+
+SAMPLING_OFF = (
+    "every group of samples asked with different seeds came back identical: the server is not sampling, so the "
+    "samples are not independent (for `transformers serve` set writer_server, sampler_server and judge_server to "
+    "transformers-serve)"
+)
+
+
+def reply_outcomes(requests: Sequence[Request], results: Results) -> Counter:
+    """'asked', 'usable', and one count per reason a request's last reply was not usable (or that none came)."""
+    outcomes: Counter = Counter(asked=len(requests))
+    for request in requests:
+        if request.id in results.failures:
+            outcomes[FAILED] += 1
+        else:
+            outcomes[results.problems.get(request.id, "usable")] += 1
+    return outcomes
+
+
+def sample_spread(requests: Sequence[Request], results: Results) -> Counter:
+    """Groups of two or more samples of one prompt (different seeds, temperature above 0) and how many of them came
+    back as one identical text: all of them identical means the server ignores the sampling settings."""
+    groups: dict[str, list[str]] = {}
+    for request in requests:
+        params = dict(request.params)
+        completion = results.completions.get(request.id)
+        if completion is None or not params.get("temperature"):
+            continue
+        prompt = repr((request.model, request.messages, sorted((k, v) for k, v in params.items() if k != "seed")))
+        groups.setdefault(prompt, []).append(completion.text)
+    counted = [texts for texts in groups.values() if len(texts) > 1]
+    return Counter(groups=len(counted), identical=sum(len(set(texts)) == 1 for texts in counted))
+
+
+def replies_summary(outcomes: Counter) -> dict[str, Any]:
+    """A stage's replies for its report: asked, usable, and the rest by why."""
+    reasons = {k: n for k, n in sorted(outcomes.items(), key=lambda kv: -kv[1]) if k not in ("asked", "usable")}
+    return {"asked": outcomes["asked"], "usable": outcomes["usable"], "not_usable": reasons}
+
+
+def describe_replies(replies: dict[str, Any]) -> str:
+    """'12/20 usable (60%); not usable: no list 5, cut at the length cap 3'."""
+    asked, usable = replies["asked"], replies["usable"]
+    line = f"{usable}/{asked} usable ({usable / asked:.0%})" if asked else "none asked"
+    if replies["not_usable"]:
+        line += "; not usable: " + ", ".join(f"{why} {n}" for why, n in replies["not_usable"].items())
+    return line
 
 
 def file_digest(path: Path) -> str:

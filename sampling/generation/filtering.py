@@ -68,11 +68,23 @@ def diverse(embeddings: np.ndarray, k: int, seed: int) -> list[int]:
     return sorted(picked)
 
 
+class Unscored:
+    """`reward_model: none`: every candidate scores 0, so the band keeps the first `keep` in sample order (for runs
+    whose sampler is too weak for a reward model to separate anything, such as the small-model config)."""
+
+    def score(self, question: str, answers: Sequence[str]) -> list[float]:
+        return [0.0] * len(answers)
+
+
 def run(ctx: Context) -> None:
     if ctx.done("filtered"):
         return
-    reward = RewardModel(ctx.config.reward_model, ctx.config.reward_batch_size)
     rows = ctx.read("candidates")
+    if not rows:
+        ctx.finish("filtered", [], {}, reward_model=ctx.config.reward_model, embedder=ctx.config.embedder)
+        return
+    none = ctx.config.reward_model == "none"
+    reward = Unscored() if none else RewardModel(ctx.config.reward_model, ctx.config.reward_batch_size)
     bands = []
     for row in rows:
         scores = reward.score(row["question"], [c["text"] for c in row["candidates"]])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import sys
 from collections import defaultdict
+from typing import Any
 
 from trl import TrlParser
 
@@ -17,8 +18,8 @@ from famous_persona.errors import exit_on_data_error
 from famous_persona.io import read_json
 from famous_persona.llm.cost import Estimate, count_tokens, format_estimates
 from famous_persona.manifest import write_manifest
-from sampling.generation import candidates, filtering, judge, personas, prompts, questions, split
-from sampling.generation.config import Context, GenerateConfig, config_dict
+from sampling.generation import candidates, filtering, judge, personas, prompts, questions, split, timing
+from sampling.generation.config import Context, GenerateConfig, config_dict, describe_replies
 
 STAGES = {
     "personas": personas.run,
@@ -28,6 +29,16 @@ STAGES = {
     "judge": judge.run,
     "split": split.run,
 }
+# The stages' outputs in the order they are made: the order of the run's account.
+OUTPUTS = (
+    "persona_proposals",
+    "personal_questions",
+    "divergent_questions",
+    "candidates",
+    "filtered",
+    "judged",
+    "split",
+)
 TYPICAL_QUESTION = "What would be a good way for me to spend a free weekend afternoon with the people I care about?"
 TYPICAL_ANSWER_TOKENS = 300
 QUESTION_TOKENS = 30
@@ -87,8 +98,9 @@ def estimate(config: GenerateConfig) -> list[Estimate]:
     ]
 
 
-def generate(config: GenerateConfig) -> dict[str, dict[str, int]]:
-    """Run the stages; returns what each stage lost (requests per person or axis), recorded as status 'partial'."""
+def generate(config: GenerateConfig) -> dict[str, Any]:
+    """Run the stages; returns the run's account (`account`). A run with holes (lost requests, people without pairs
+    or below the target) is recorded as status 'partial', never 'finished'."""
     ctx = Context(config, "generate")
     previous = read_json(ctx.out / "manifest.json") if (ctx.out / "manifest.json").is_file() else {}
     write_manifest(
@@ -101,17 +113,60 @@ def generate(config: GenerateConfig) -> dict[str, dict[str, int]]:
     for name, run in STAGES.items():
         if not config.stages or name in config.stages:
             run(Context(config, name))
-    manifest = read_json(ctx.out / "manifest.json")
-    steps = manifest.get("generation", {})
-    lost = {stage: step["lost_by_subject"] for stage, step in steps.items() if step.get("lost")}
+    steps = read_json(ctx.out / "manifest.json").get("generation", {})
+    found = account(steps, config, len(ctx.people()))
     write_manifest(
         ctx.out / "manifest.json",
         "sampling.generation.generate",
         config_dict(config),
-        status="partial" if lost else "finished",
+        status="partial" if holes(found) else "finished",
         generation=steps,
+        account=found,
     )
-    return lost
+    return found
+
+
+def account(steps: dict[str, dict], config: GenerateConfig, people: int) -> dict[str, Any]:
+    """What the run made and what it lacks: replies per stage (usable, and why not), requests lost per stage and
+    person, people below the target or without pairs, and pairs made against the target."""
+    split = steps.get("split", {})
+    ordered = sorted(steps.items(), key=lambda item: OUTPUTS.index(item[0]) if item[0] in OUTPUTS else len(OUTPUTS))
+    return {
+        "replies": {stage: step["replies"] for stage, step in ordered if step.get("replies", {}).get("asked")},
+        "rows": {stage: [step.get("rows", 0), step.get("left_out", 0)] for stage, step in ordered},
+        "judge": {key: steps.get("judged", {}).get(key, 0) for key in ("tournaments", "tie", "unparseable")},
+        "lost": {stage: step["lost_by_subject"] for stage, step in ordered if step.get("lost")},
+        "short": split.get("short", {}),
+        "missing": split.get("missing", []),
+        "pairs": split.get("pairs"),
+        "target": people * (config.personal_target + config.divergent_target),
+    }
+
+
+def holes(found: dict[str, Any]) -> bool:
+    return bool(found["lost"] or found["short"] or found["missing"])
+
+
+def report_account(found: dict[str, Any]) -> None:
+    """The account of a run with holes on stderr: every stage's replies, then what was lost and who is short."""
+    for stage, (rows, left_out) in found["rows"].items():
+        replies = found["replies"].get(stage)
+        said = f"; replies {describe_replies(replies)}" if replies else ""
+        print(f"{stage}: {rows} rows, {left_out} left out{said}", file=sys.stderr)
+    judge = found["judge"]
+    if judge["tournaments"]:
+        print(
+            f"judged: {judge['tournaments']} knockouts; {judge['tie']} comparisons tied (the two orders disagreed), "
+            f"{judge['unparseable']} verdicts unreadable",
+            file=sys.stderr,
+        )
+    report_lost(found["lost"])
+    for name in found["missing"]:
+        print(f"split: {name} has no pairs", file=sys.stderr)
+    for name, gaps in found["short"].items():
+        print(f"split: {name} is below the target: {gaps}", file=sys.stderr)
+    if found["pairs"] is not None:
+        print(f"pairs: {found['pairs']} of the target {found['target']}", file=sys.stderr)
 
 
 def report_lost(lost: dict[str, dict[str, int]]) -> None:
@@ -129,14 +184,22 @@ def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
 def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
     (config,) = parse_config(parser or make_parser(), args)
     if config.dry_run:
-        print(format_estimates(estimate(config)))
+        estimates = estimate(config)
+        print(format_estimates(estimates))
+        if config.probe:
+            print("\n".join(timing.estimate_time(config, estimates)))
         return
-    lost = generate(config)
-    if not lost:
-        print(f"dataset written to {config.out}")
+    found = generate(config)
+    if not holes(found):
+        print(f"dataset written to {config.out}: {found['pairs']} pairs")
         return
-    report_lost(lost)
-    print(f"incomplete dataset in {config.out}: the same command asks the lost requests again", file=sys.stderr)
+    report_account(found)
+    again = (
+        "the same command asks the lost requests again, each unusable reply with a new seed"
+        if found["lost"]
+        else "nothing was lost: more questions (overgenerate, questions_per_request) or candidates would fill it"
+    )
+    print(f"incomplete dataset in {config.out}: {again}", file=sys.stderr)
     if not config.allow_partial:
         raise SystemExit(3)
 

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 
 from famous_persona import judge_prompts
 from famous_persona.llm.cache import Results
+from sampling.generation import replies
 from sampling.generation.config import Context, stage_command
+from sampling.generation.questions import known_for
 
 
 @dataclass
@@ -33,23 +35,30 @@ class Match:
         return f"{self.tid}|r{self.round}|{self.a['sample']}v{self.b['sample']}|{order}|{attempt}"
 
 
-def _requests(ctx: Context, match: Match, attempt: int) -> list:
+def _requests(ctx: Context, match: Match, attempt: int, known: dict[str, str]) -> list:
     extra = {"temperature": 1.0} if attempt else {}
     out = []
     for order, (first, second) in (("ab", (match.a, match.b)), ("ba", (match.b, match.a))):
-        text = judge_prompts.request(match.name, match.question, first["text"], second["text"])
+        text = request_text(ctx, match, first["text"], second["text"], known)
         rid = match.request_id(order, attempt)
         out.append(ctx.request("judge", rid, judge_prompts.messages(text), attempt, **extra))
     return out
 
 
-def _settle(match: Match, results: Results, attempt: int) -> None:
+def request_text(ctx: Context, match: Match, first: str, second: str, known: dict[str, str]) -> str:
+    """The judge's request in the config's prompt style (the small one also says what the person is known for)."""
+    if ctx.config.prompt_style == "small":
+        return judge_prompts.short_request(match.name, match.question, first, second, known.get(match.name, ""))
+    return judge_prompts.request(match.name, match.question, first, second)
+
+
+def _settle(match: Match, results: Results, attempt: int, style: str) -> None:
     """Record both orders' verdicts; a winner only when both are parseable and agree."""
     picks = {}
     for order, slots in (("ab", (match.a, match.b)), ("ba", (match.b, match.a))):
         rid = match.request_id(order, attempt)
         completion = results.completions.get(rid)
-        verdict = judge_prompts.parse_verdict(completion.text) if completion and completion.usable else None
+        verdict = replies.verdict(completion, style) if rid not in results.rejected else None
         match.trace.append(
             {
                 "round": match.round,
@@ -57,6 +66,7 @@ def _settle(match: Match, results: Results, attempt: int) -> None:
                 "attempt": attempt,
                 "verdict": verdict,
                 "text": completion.text if completion else None,
+                "seed": completion.seed if completion else None,
                 "failure": results.failures.get(rid),
             }
         )
@@ -74,13 +84,17 @@ def _settle(match: Match, results: Results, attempt: int) -> None:
 
 def play(ctx: Context, matches: list[Match]) -> None:
     """Ask every open match, again and again, until it has a winner or its attempts are spent."""
+    style = ctx.config.prompt_style
+    known = {p.name: known_for(p) for p in ctx.people()}
+    check, accept = replies.judge_check(style), replies.judge_accept(style)
     for attempt in range(ctx.config.judge_attempts):
         open_matches = [m for m in matches if m.winner is None]
         if not open_matches:
             return
-        results = ctx.run("judge", [r for m in open_matches for r in _requests(ctx, m, attempt)])
+        requests = [r for m in open_matches for r in _requests(ctx, m, attempt, known)]
+        results = ctx.run("judge", requests, accept=accept, check=check)
         for match in open_matches:
-            _settle(match, results, attempt)
+            _settle(match, results, attempt, style)
 
 
 def entries(ctx: Context) -> list[tuple[str, str, dict]]:
@@ -155,6 +169,8 @@ def _pair(ctx: Context, name: str, row: dict, winner: dict, matches: list[Match]
             "chosen_sample": winner["sample"],
             "rejected_sample": loser["sample"],
             "user_types": {c["sample"]: c["user_type"] for c in row["picked"]},
+            "categories": {c["sample"]: c.get("category") for c in row["picked"]},
+            "candidate_seeds": {c["sample"]: c.get("seed") for c in row["picked"]},
             "judge": [t for m in matches for t in m.trace],
             "ties": sum(m.problems["tie"] for m in matches),
             "unparseable": sum(m.problems["unparseable"] for m in matches),

@@ -46,7 +46,32 @@ CANDIDATE = (
     "user type in the answer.\n\nQuestion: {question}"
 )
 
+CANDIDATE_FOR = (
+    "The question below comes from a user whose {axis} is: {category}. Write a helpful answer suited to such a user. "
+    "Do not say who the user is or name their {axis}; let it show only in what you recommend.\n\nQuestion: {question}"
+)
+
+# The `small` style: one short task per request, for models of a few hundred million parameters, which lose the
+# thread of multi-part instructions (measured with SmolLM2-135M-Instruct: docs/generation.md).
+SMALL_PERSONAL = (
+    "Write {count} that {name}{known_for} might ask an AI assistant about their own life, work or tastes. "
+    "Reply with the question only."
+)
+SMALL_DIVERGENT = (
+    "Write {count} about everyday life that anyone might ask an AI assistant, where people whose {axis} differs "
+    "({categories}) would each want a different answer. Reply with the question only."
+)
+SMALL_CANDIDATE = "Answer the question below in two or three sentences.\n\nQuestion: {question}"
+SMALL_CANDIDATE_FOR = (
+    "Answer the question below in two or three sentences for a reader whose {axis} is: {category}. Do not mention "
+    "who the reader is.\n\nQuestion: {question}"
+)
+STYLES = ("full", "small")
+
 _NUMBERED = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s*(?P<text>.+?)\s*$")
+_QUOTED_QUESTION = re.compile(r"[\"“]([^\"“”]{12,}?\?)\s*[\"”]")
+_QUESTION = re.compile(r"(?:^|(?<=[.!?:]\s)|(?<=\n))\s*[\"“]?([A-Z][^.!?\n\"“”]{10,}\?)")
+_SENTENCE_END = re.compile(r"[.!?][\"”')\]]?(?=\s|$)")
 
 
 def messages(task: str, text: str) -> list[tuple[str, str]]:
@@ -61,6 +86,34 @@ def parse_list(reply: str) -> list[str]:
         if match and len(match["text"]) > 3:
             items.append(match["text"])
     return items
+
+
+def parse_questions(reply: str) -> list[str]:
+    """Questions in a reply: the items of a list, or failing that the questions written in quotes, or failing that
+    any sentence that ends with a question mark (a small model often answers 'X might ask: "...?"')."""
+    items = parse_list(reply)
+    if items:
+        return items
+    quoted = [q.strip() for q in _QUOTED_QUESTION.findall(reply)]
+    return quoted or [q.strip() for q in _QUESTION.findall(reply)]
+
+
+def count_words(n: int) -> str:
+    """'one question' or 'N questions, one per line', for the small style's question requests."""
+    return "one question" if n == 1 else f"{n} questions, one per line"
+
+
+def parse_answer(reply: str) -> str:
+    """The answer of a reply written for a given kind of user: the text after 'Answer:' when the model wrote that
+    label, else the whole reply."""
+    parts = re.split(r"Answer:\s*", reply, maxsplit=1)
+    return (parts[1] if len(parts) == 2 else reply).strip()
+
+
+def trim_to_sentence(text: str) -> str:
+    """The text up to its last complete sentence ('' when no sentence ends): what is kept of a cut answer."""
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    return text[: ends[-1]].strip() if ends else ""
 
 
 def parse_personas(reply: str) -> list[dict]:

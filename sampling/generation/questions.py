@@ -7,8 +7,9 @@ import math
 import re
 from collections import defaultdict
 
-from famous_persona.llm.backend import Completion
-from sampling.generation import prompts
+from famous_persona.llm.cache import Results
+from famous_persona.schema import Persona
+from sampling.generation import prompts, replies
 from sampling.generation.config import Context, stage_command
 from sampling.generation.dedup import deduplicate
 
@@ -26,32 +27,50 @@ def _ask(ctx: Context, task: str, subjects: dict[str, str], wanted: int) -> tupl
         for sid, text in subjects.items()
         for i in range(n_requests)
     ]
-    results = ctx.run("writer", requests, accept=_parsed)
+    results = ctx.run("writer", requests, check=replies.question_problem)
     lists, left_out, counts = {}, {}, defaultdict(int)
     for sid in subjects:
         raw = []
         for i in range(n_requests):
             completion = results.completions.get(f"{sid}#{i}")
-            if completion is not None and completion.usable:
-                raw += prompts.parse_list(completion.text)
-            else:
-                counts["unusable_or_failed_requests"] += 1
+            found = replies.questions(completion) if completion is not None else []
+            raw += found
+            counts["unusable_or_failed_requests"] += not found
         kept, exact, near = deduplicate(raw, ctx.config.near_duplicate)
         counts["exact_duplicates"] += exact
         counts["near_duplicates"] += near
         if kept:
             lists[sid] = kept[:wanted]
         else:
-            left_out[sid] = "; ".join(results.failures.get(f"{sid}#{i}", "no usable list") for i in range(n_requests))
+            left_out[sid] = "; ".join(_why(results, f"{sid}#{i}") for i in range(n_requests))
     return lists, left_out, dict(counts)
+
+
+def _why(results: Results, rid: str) -> str:
+    """Why one request gave no question, for the stage's left-out list."""
+    return results.failures.get(rid) or results.problems.get(rid) or "only duplicates"
+
+
+def personal_request(ctx: Context, person: Persona) -> str:
+    """The personal-question request for one person, in the config's prompt style."""
+    n = ctx.config.questions_per_request
+    if ctx.config.prompt_style == "small":
+        count = prompts.count_words(n)
+        return prompts.SMALL_PERSONAL.format(count=count, name=person.name, known_for=known_for(person))
+    return prompts.PERSONAL.format(name=person.name, n=n)
+
+
+def known_for(person: Persona) -> str:
+    """' (sports: tennis; diet: vegan)': the categories a person stands for in the table, '' when none."""
+    shown = "; ".join(f"{axis}: {category}" for axis, category in person.axes.items())
+    return f" ({shown})" if shown else ""
 
 
 def personal(ctx: Context) -> None:
     if ctx.done("personal_questions"):
         return
     wanted = math.ceil(ctx.config.personal_target * ctx.config.overgenerate)
-    n = ctx.config.questions_per_request
-    subjects = {p.key: prompts.PERSONAL.format(name=p.name, n=n) for p in ctx.people()}
+    subjects = {p.key: personal_request(ctx, p) for p in ctx.people()}
     names = {p.key: p.name for p in ctx.people()}
     lists, left_out, counts = _ask(ctx, "personal", subjects, wanted)
     rows = [
@@ -74,11 +93,7 @@ def divergent(ctx: Context) -> None:
     if ctx.done("divergent_questions"):
         return
     wanted = math.ceil(ctx.config.divergent_target * ctx.config.overgenerate)
-    n = ctx.config.questions_per_request
-    axes = axis_categories(ctx)
-    subjects = {
-        axis: prompts.DIVERGENT.format(axis=axis, categories=", ".join(cats), n=n) for axis, cats in axes.items()
-    }
+    subjects = {axis: divergent_request(ctx, axis, cats) for axis, cats in axis_categories(ctx).items()}
     lists, left_out, counts = _ask(ctx, "divergent", subjects, wanted)
     rows = [
         {"qid": f"d:{slug(axis)}:{i:03d}", "name": None, "axis": axis, "question": q}
@@ -88,14 +103,17 @@ def divergent(ctx: Context) -> None:
     ctx.finish("divergent_questions", rows, left_out, **counts)
 
 
+def divergent_request(ctx: Context, axis: str, categories: list[str]) -> str:
+    """The divergent-question request for one axis, in the config's prompt style."""
+    n, shown = ctx.config.questions_per_request, ", ".join(categories)
+    if ctx.config.prompt_style == "small":
+        return prompts.SMALL_DIVERGENT.format(count=prompts.count_words(n), axis=axis, categories=shown)
+    return prompts.DIVERGENT.format(axis=axis, categories=shown, n=n)
+
+
 def run(ctx: Context) -> None:
     personal(ctx)
     divergent(ctx)
-
-
-def _parsed(reply: Completion) -> bool:
-    """Only a complete reply that parses is a final cache entry; anything else is asked again by the next run."""
-    return reply.usable and bool(prompts.parse_list(reply.text))
 
 
 make_parser, main = stage_command("questions", run, __doc__)

@@ -82,7 +82,7 @@ def run(ctx: Context) -> None:
     short = {row["name"]: gaps for row in table if (gaps := _below_target(row, ctx.config))}
     for name, gaps in short.items():
         print(f"split: {name} is below the target: {gaps}")
-    ctx.finish("split", table, missing, pairs=len(pairs), short=short)
+    ctx.finish("split", table, missing, pairs=len(pairs), short=short, missing=sorted(missing))
 
 
 def _below_target(row: dict, config: GenerateConfig) -> str:

@@ -73,11 +73,24 @@ def _candidate(question: str, seed: int) -> str:
 
 
 def _judge(text: str) -> str:
+    short = re.search(r"Answer A: (.*)\nAnswer B: (.*)\n(.+?)(?: \(.*\))? asked this question", text)
+    if short:
+        first, second, name = short[1], short[2], short[3]
+        return "AB"[_h(name, first) < _h(name, second)]
     name = re.search(r"preferences of (.+?)\. Read", text)[1]
     answers = re.search(r"Answer 1:\n(.*)\n\nAnswer 2:\n(.*)", text, re.S)
     first, second = answers[1], answers[2]
     better = 1 if _h(name, first) > _h(name, second) else 2
     return f"{name} values concrete, practical advice; one answer fits better.\nPreferred: {better}"
+
+
+def _small_question(text: str, seed: int) -> str:
+    """One question, the way a small model writes it: introduced by a phrase, in quotes."""
+    subject = re.search(r"that (.+?)(?: \(.*?\))? might ask|whose (.+?) differs", text)
+    who = subject[1] or subject[2]
+    k = _h(who, seed)
+    question = FRAMES[k % len(FRAMES)].format(topic=TOPICS[(k // 7) % len(TOPICS)])
+    return f'Someone like {who} might ask: "{question[:-1]} (variant {seed})?"'
 
 
 def _persona(text: str, seed: int) -> str:
@@ -98,6 +111,8 @@ def reply_for(body: dict) -> tuple[str | None, str]:
     if len(messages) < 2:
         return None, ""
     task, text, seed = TASK_OF.get(messages[0].get("content")), messages[-1].get("content", ""), body.get("seed", 0)
+    if task in ("personal", "divergent") and text.startswith("Write one question"):
+        return task, _small_question(text, seed)
     if task == "personal":
         return task, _questions(re.search(r"Think of (.+?)\. Write", text)[1], seed, 20)
     if task == "divergent":

@@ -25,7 +25,8 @@ JUDGE_ONLY = ("neither", "biased")
 @dataclass
 class FaultPlan:
     """Per cent of first attempts that get each fault (`neither` and `biased`, always 'Preferred: 1', hit judge
-    requests only); `poison` per cent of requests always fail with a 500."""
+    requests only); `poison` per cent of requests always fail with a 500; `stubborn` per cent of request bodies always
+    get an empty reply, as a deterministic server answers the same body the same way (only a new seed helps)."""
 
     rate_limit: int = 0
     server_500: int = 0
@@ -37,12 +38,15 @@ class FaultPlan:
     neither: int = 0
     biased: int = 0
     poison: float = 0.0
+    stubborn: float = 0.0
     retry_after_s: float = 0.2
     timeout_sleep_s: float = 2.0
 
     def pick(self, digest: int, attempt: int, task: str) -> str | None:
         if (digest >> 20) % 10_000 < self.poison * 100:
             return "poison"
+        if (digest >> 40) % 10_000 < self.stubborn * 100:
+            return "stubborn"
         if attempt > 1:
             return None
         roll, start = digest % 100, 0
@@ -155,7 +159,7 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             fault = fault or "client_gone"
         finally:
-            self.server.ledger.end(digest, fault, fault in (None, "empty", "truncated", *JUDGE_ONLY))
+            self.server.ledger.end(digest, fault, fault in (None, "empty", "stubborn", "truncated", *JUDGE_ONLY))
 
     def _respond(self, body: dict, text: str, fault: str | None) -> None:
         plan = self.server.plan
@@ -170,7 +174,7 @@ class Handler(BaseHTTPRequestHandler):
         if fault == "malformed":
             return self._send(200, b'{"id": "chatcmpl-scripted", "choices": [{"index": 0, "mess')
         finish = "stop"
-        if fault == "empty":
+        if fault in ("empty", "stubborn"):
             text = ""
         elif fault == "truncated":
             text, finish = text[: len(text) // 3], "length"
