@@ -36,7 +36,7 @@ slurm:
 	  echo "slurm could not be installed: the Slurm executor's test will be skipped (it fails in CI)"
 
 test: install browser slurm
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=10
 
 # The quick loop: everything but the slow tests (the experiment scripts' smoke runs and multi-minute pipelines).
 test-quick: install
