@@ -163,6 +163,13 @@ def parse_config(parser: TrlParser | Sequence[type], args: Iterable[str] | None 
     return tuple(configs)
 
 
+def leading_word(args: Sequence[str] | None, option: str) -> list[str]:
+    """The command line with a leading bare word read as `--option word`, as in `famous-persona run cv` or
+    `famous-persona status DIR`."""
+    args = list(sys.argv[1:] if args is None else args)
+    return [f"--{option}", *args] if args and not args[0].startswith("-") else args
+
+
 def read_config(path: Path | str, dataclass_type: type[T], overrides: Sequence[str] = ()) -> T:
     """One dataclass from a YAML file and `--key value` overrides, through the same parser and checks as every
     stage."""

@@ -11,7 +11,6 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,12 +120,9 @@ def make_parser(subparsers=None):
 
 @exit_on_data_error
 def main(args: list[str] | None = None, parser=None) -> None:
-    from famous_persona.config import parse_config
+    from famous_persona.config import leading_word, parse_config
 
-    args = list(sys.argv[1:] if args is None else args)
-    if args and not args[0].startswith("-"):
-        args = ["--name", *args]
-    (options,) = parse_config(parser or make_parser(), args)
+    (options,) = parse_config(parser or make_parser(), leading_word(args, "name"))
     print(f"{options.name} is ready in {fetch(options.name, options.out, options.force)}")
 
 

@@ -8,7 +8,6 @@ import os
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from famous_persona import progress, trainers
-from famous_persona.config import Subparsers, parse_config, stage_parser
+from famous_persona.config import Subparsers, leading_word, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import read_json
 from planner import plans
@@ -266,10 +265,7 @@ def make_parser(subparsers: Subparsers | None = None):
 
 @exit_on_data_error
 def main(args: list[str] | None = None, parser=None) -> None:
-    args = list(sys.argv[1:] if args is None else args)
-    if args and not args[0].startswith("-"):
-        args = ["--plan", *args]
-    (options,) = parse_config(parser or make_parser(), args)
+    (options,) = parse_config(parser or make_parser(), leading_word(args, "plan"))
     raise SystemExit(run(options))
 
 

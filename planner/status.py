@@ -5,12 +5,11 @@ accuracy; exit status 0 only when every step is done. `--json` prints the same r
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from famous_persona.config import Subparsers, parse_config, stage_parser
+from famous_persona.config import Subparsers, leading_word, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import read_json
 from planner.digests import DigestCache
@@ -74,10 +73,7 @@ def make_parser(subparsers: Subparsers | None = None):
 
 @exit_on_data_error
 def main(args: list[str] | None = None, parser=None) -> None:
-    args = list(sys.argv[1:] if args is None else args)
-    if args and not args[0].startswith("-"):
-        args = ["--experiment_dir", *args]
-    (options,) = parse_config(parser or make_parser(), args)
+    (options,) = parse_config(parser or make_parser(), leading_word(args, "experiment_dir"))
     if not options.experiment_dir:
         raise DataError("command line: name the experiment folder: famous-persona status DIR")
     table = rows(Path(options.experiment_dir))
