@@ -42,6 +42,11 @@ class PersonaQualityConfig:
     out: str | None = field(default=None, metadata={"help": "CSV of per-person rows; <data>/persona_quality.csv."})
     fold: int | None = field(default=None, metadata={"help": "Also split the means by seen/unseen of this fold."})
     fold_scheme: str = field(default="fold", metadata={"help": "fold | axis | person (see training)."})
+    reference: str = field(
+        default=GOLD_METHOD,
+        metadata={"help": "What the personas are compared with: persona_gold (the written descriptions where every "
+                  "person has one), or any prefix method built for the data, e.g. persona_gold_gpt4 on real data."},
+    )  # fmt: skip
 
 
 def stated_facts(text: str) -> set[tuple[str, str]]:
@@ -58,19 +63,22 @@ def attribute_scores(text: str, axes: Mapping[str, str]) -> tuple[float, float]:
     return precision, recall
 
 
-def gold_texts(dataset: DatasetDir, people: Sequence[Persona]) -> dict[str, str]:
-    """Each person's gold persona: the written description, else the per-person rows of prefixes/persona_gold."""
-    if all(person.description for person in people):
+def gold_texts(dataset: DatasetDir, people: Sequence[Persona], reference: str = GOLD_METHOD) -> dict[str, str]:
+    """Each person's reference persona: for persona_gold the written description where everyone has one, else the
+    per-person rows of prefixes/<reference> (real data has no ground truth, so a strong model's text stands in)."""
+    if reference == GOLD_METHOD and all(person.description for person in people):
         return {person.name: person.description for person in people}  # type: ignore[misc]
-    if dataset.prefix_path(GOLD_METHOD).is_file():
-        gold = {r.name: r.text for r in dataset.prefixes(GOLD_METHOD) if r.pair_id is None}
+    path = dataset.prefix_path(reference)
+    if path.is_file():
+        gold = {r.name: r.text for r in dataset.prefixes(reference) if r.pair_id is None}
         missing = [person.name for person in people if person.name not in gold]
         if not missing:
             return gold
-        raise DataError(f"{dataset.prefix_path(GOLD_METHOD)}: no gold persona for {', '.join(missing[:3])}")
+        raise DataError(f"{path}: no reference persona for {', '.join(missing[:3])}")
     raise DataError(
-        f"{dataset.root}: persona quality needs gold personas, but personas.jsonl has no descriptions and "
-        f"{dataset.prefix_path(GOLD_METHOD)} does not exist"
+        f"{dataset.root}: persona quality needs a reference persona per person, but {path} does not exist"
+        + (" and personas.jsonl has no descriptions" if reference == GOLD_METHOD else "")
+        + f"; build it with `famous-persona prefixes --data {dataset.root} --methods {reference}` or pass --reference"
     )
 
 
@@ -80,10 +88,10 @@ def _cosines(pairs: Sequence[tuple[str, str]]) -> list[float]:
     return [float(np.dot(vectors[a], vectors[b])) for a, b in pairs]
 
 
-def quality_rows(dataset: DatasetDir, methods: Sequence[str]) -> pd.DataFrame:
+def quality_rows(dataset: DatasetDir, methods: Sequence[str], reference: str = GOLD_METHOD) -> pd.DataFrame:
     """One row per method and person, from prefix files an earlier `famous-persona prefixes` run built."""
     people = dataset.personas()
-    gold = gold_texts(dataset, people)
+    gold = gold_texts(dataset, people, reference)
     synthetic = is_synthetic(dataset.pairs())
     missing = [method for method in methods if not dataset.prefix_path(method).is_file()]
     if missing:
@@ -133,7 +141,7 @@ def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
 def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
     (config,) = parse_config(parser or make_parser(), args)
     dataset = DatasetDir(config.data)
-    frame = quality_rows(dataset, config.methods)
+    frame = quality_rows(dataset, config.methods, config.reference)
     if config.fold is not None:
         seen, _ = split_people(dataset.personas(), config.fold, config.fold_scheme)
         frame["seen"] = frame["name"].isin(seen).map({True: "seen", False: "unseen"})

@@ -74,7 +74,7 @@ def test_dataset_without_gold_is_a_clear_error(world, tmp_path):
     bare = DatasetDir(tmp_path / "bare")
     write_jsonl(bare.personas_path, [p.model_copy(update={"description": None}) for p in world.personas()])
     write_jsonl(bare.pairs_path, world.pairs())
-    with pytest.raises(DataError, match="gold personas"):
+    with pytest.raises(DataError, match="needs a reference persona per person.*has no descriptions"):
         quality_rows(bare, ["persona_xy_4s"])
     with pytest.raises(SystemExit) as exit_info:
         main(["--data", str(bare.root), "--methods", "persona_xy_4s"])
@@ -88,3 +88,14 @@ def test_gold_prefix_file_stands_in_for_missing_descriptions(world, tmp_path):
     write_jsonl(bare.prefix_path("persona_gold"), world.prefixes("persona_gold"))
     frame = quality_rows(bare, ["persona_gold"])
     assert (frame["rouge_l"] == 1.0).all()
+
+
+def test_any_prefix_method_can_be_the_reference(world):
+    """On real data there is no ground truth: a strong model's persona is the reference, and a method compared with
+    itself scores 1 on ROUGE-L and cosine."""
+    frame = quality_rows(world, ["persona_xy_4s", "persona_x_4s"], reference="persona_xy_4s")
+    own = frame[frame["method"] == "persona_xy_4s"]
+    assert (own["rouge_l"] == 1.0).all() and (own["embedding_cosine"] > 0.999).all()
+    assert (frame[frame["method"] == "persona_x_4s"]["rouge_l"] < 1.0).any()
+    with pytest.raises(DataError, match="persona_bogus_ref.jsonl does not exist"):
+        quality_rows(world, ["persona_xy_4s"], reference="persona_bogus_ref")
