@@ -42,7 +42,7 @@ if [[ -n "$SCRIPTED" ]]; then
   SERVER=$!
   trap 'kill "$SERVER" 2>/dev/null || true' EXIT
   for _ in $(seq 50); do
-    python -c "import socket; socket.create_connection(('127.0.0.1', 8011), 0.2)" 2>/dev/null && break
+    (exec 3<>/dev/tcp/127.0.0.1/8011) 2>/dev/null && break  # the server accepts connections
     sleep 0.1
   done
 fi

@@ -17,12 +17,12 @@ from typing import Any
 from famous_persona import progress, trainers
 from famous_persona.config import Subparsers, leading_word, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
-from famous_persona.io import read_json
 from planner import plans
 from planner.digests import DigestCache
 from planner.execute import run_job
 from planner.executors import POLL_S, Job, run_local, slots, slurm_executor, submit_slurm
 from planner.ledger import Ledger, state
+from planner.status import accuracy
 from planner.steps import Plan, Step, key_steps
 
 
@@ -139,14 +139,7 @@ def dry_run(plan: Plan, ledger: Ledger, options: RunOptions, worker_slots: list[
 
 def headline(steps: list[Step]) -> str:
     """The accuracy (ref_free_avg, seen and unseen people) of every test prefix scored in a run."""
-    parts = []
-    for step in steps:
-        path = Path(step.done)
-        if step.kind != "score" or not path.is_file():
-            continue
-        cells = read_json(path)["accuracy"]["ref_free_avg"]
-        groups = [f"{g} {cells[f'{g}/total']['accuracy']:.3f}" for g in ("seen", "unseen") if f"{g}/total" in cells]
-        parts.append(f"{read_json(path)['test_method']} {' '.join(groups)}")
+    parts = [f"{Path(step.out).name} {accuracy(step)}" for step in steps if accuracy(step)]
     return "accuracy " + ", ".join(parts) if parts else "nothing scored"
 
 
