@@ -18,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from statsmodels.stats.multitest import multipletests
 from trl import TrlParser
 
+from analysis.statistics import adjusted, paired_difference, person_bootstrap
 from famous_persona import trainers
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
@@ -53,6 +52,8 @@ COLUMNS = [
 # What a row of every table is grouped by: runs of another trainer or fold scheme are never pooled.
 KEYS = ["model", "train_method", "test_method", "trainer", "fold_scheme"]
 IDENTITY = ["experiment", *KEYS, "fold", "base_model", "config_hash"]
+UNIT = [*KEYS, "seen", "fold", "name"]
+"""One person under one run: the unit every mean and correlation is taken over."""
 BASELINES = ("no_prefix", "xyw")
 PAIRED_COLUMNS = [
     "model",
@@ -199,8 +200,7 @@ def person_totals(results: pd.DataFrame, metric: str = "ref_free_avg") -> pd.Dat
     """Personal / Divergent / Total accuracy and pair count per (model, train, test, seen, fold, person): the unit of
     every mean."""
     rows = results[results["metric"] == metric]
-    unit = [*KEYS, "seen", "fold", "name"]
-    by_type = rows.pivot_table(index=unit, columns="question_type", values=["n", "n_correct"], aggfunc="sum")
+    by_type = rows.pivot_table(index=UNIT, columns="question_type", values=["n", "n_correct"], aggfunc="sum")
     per_unit = pd.DataFrame(index=by_type.index)
     for question_type in ("personal", "divergent"):
         if ("n", question_type) in by_type.columns:
@@ -210,20 +210,12 @@ def person_totals(results: pd.DataFrame, metric: str = "ref_free_avg") -> pd.Dat
     return per_unit.reset_index()
 
 
-def person_bootstrap(values: np.ndarray, people: np.ndarray, n_boot: int, rng: np.random.Generator) -> tuple:
-    """Mean and 95% percentile interval when whole people are resampled (their folds together); the interval of
-    accuracies stays inside [0, 1]. NaN values (a person with no pair of a type) are left out."""
-    keep = ~np.isnan(values)
-    values, people = values[keep], people[keep]
-    if not len(values):
-        return np.nan, np.nan, np.nan
-    labels, index = np.unique(people, return_inverse=True)
-    sums = np.bincount(index, weights=values, minlength=len(labels))
-    counts = np.bincount(index, minlength=len(labels)).astype(float)
-    draws = rng.integers(0, len(labels), size=(n_boot, len(labels)))
-    means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return float(values.mean()), float(low), float(high)
+def reward_and_behaviour(results: pd.DataFrame, metric: str, behaviour: str) -> pd.DataFrame:
+    """One row per unit scored under both metrics: the total of the reward metric (`reward`) and of the behavioural
+    one (`behaviour`)."""
+    reward = person_totals(results, metric).rename(columns={"Total": "reward"})[[*UNIT, "reward"]]
+    judged = person_totals(results, behaviour).rename(columns={"Total": "behaviour"})[[*UNIT, "behaviour"]]
+    return reward.merge(judged, on=UNIT)
 
 
 def main_table(results: pd.DataFrame, metric: str = "ref_free_avg", n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
@@ -282,14 +274,9 @@ def paired_comparisons(
     for (model, regime, trainer, scheme, seen), part in groups:
         by_person = part.groupby(["test_method", "name"])["Total"].mean().unstack("test_method")
         for method, baseline in _contrast_pairs(set(by_person.columns)):
-            both = by_person[[method, baseline]].dropna()
-            if len(both) < 2:
+            contrast = paired_difference(by_person, method, baseline, n_boot, rng, min_people=2, test=True)
+            if contrast is None:
                 continue
-            diff = (both[method] - both[baseline]).to_numpy()
-            estimate = person_bootstrap(diff, both.index.to_numpy(), n_boot, rng)
-            test = stats.permutation_test(
-                (diff,), np.mean, permutation_type="samples", n_resamples=9999, random_state=rng
-            )
             rows.append(
                 {
                     "model": model,
@@ -299,15 +286,15 @@ def paired_comparisons(
                     "seen": "seen" if seen else "unseen",
                     "method": method,
                     "baseline": baseline,
-                    "n_people": len(both),
-                    "difference": estimate[0],
-                    "low": estimate[1],
-                    "high": estimate[2],
-                    "p": float(test.pvalue),
+                    "n_people": contrast["people"],
+                    "difference": contrast["effect"],
+                    "low": contrast["ci_low"],
+                    "high": contrast["ci_high"],
+                    "p": contrast["p"],
                 }
             )
     frame = pd.DataFrame(rows, columns=PAIRED_COLUMNS[:-1])
-    frame["p_holm"] = multipletests(frame["p"].to_numpy(float), method="holm")[1] if len(frame) else []
+    frame["p_holm"] = adjusted(frame["p"].to_numpy(float), "holm")
     return frame
 
 

@@ -13,21 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from scipy import stats
+from trl import TrlParser
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from scipy import stats  # noqa: E402
-from trl import TrlParser  # noqa: E402
+from analysis.aggregate import KEYS, read_results, reward_and_behaviour
+from analysis.figures.behaviour import scatter
+from analysis.statistics import interval, resample_counts
+from famous_persona.config import Subparsers, parse_config, stage_parser
+from famous_persona.errors import DataError, exit_on_data_error
+from famous_persona.io import write_csv
 
-from analysis.aggregate import KEYS, person_totals, read_results  # noqa: E402
-from famous_persona.config import Subparsers, parse_config, stage_parser  # noqa: E402
-from famous_persona.errors import DataError, exit_on_data_error  # noqa: E402
-from famous_persona.io import save_figure, write_csv  # noqa: E402
-
-UNIT = [*KEYS, "seen", "fold", "name"]
 GROUPS = {"seen": [True], "unseen": [False], "all": [True, False]}
 
 
@@ -41,13 +38,6 @@ class BehaviourArguments:
 
 def behavioural_metrics(results: pd.DataFrame) -> list[str]:
     return sorted(metric for metric in results["metric"].unique() if str(metric).startswith("gen_"))
-
-
-def paired(results: pd.DataFrame, metric: str, behaviour: str) -> pd.DataFrame:
-    """One row per unit with both totals: `reward` and `behaviour`."""
-    reward = person_totals(results, metric).rename(columns={"Total": "reward"})[[*UNIT, "reward"]]
-    judged = person_totals(results, behaviour).rename(columns={"Total": "behaviour"})[[*UNIT, "behaviour"]]
-    return reward.merge(judged, on=UNIT)
 
 
 def _statistics(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -92,25 +82,16 @@ def _correlations(units: _Units, weights: np.ndarray | None = None) -> dict[str,
 
 def _bootstrap(units: _Units, n_boot: int, seed: int) -> dict[str, tuple[float, float]]:
     """95% percentile intervals of each statistic, resampling people (with all their units)."""
-    rng = np.random.default_rng(seed)
-    n_people = int(units.person.max()) + 1
-    draws = []
-    for _ in range(n_boot):
-        counts = np.bincount(rng.integers(0, n_people, n_people), minlength=n_people)
-        draws.append(_correlations(units, counts[units.person]))
-    frame = pd.DataFrame(draws)
-    return {
-        column: tuple(np.nanpercentile(frame[column], [2.5, 97.5])) if frame[column].notna().any() else (np.nan,) * 2
-        for column in frame.columns
-        if not column.endswith("/n")
-    }
+    counts = resample_counts(int(units.person.max()) + 1, n_boot, np.random.default_rng(seed))
+    frame = pd.DataFrame([_correlations(units, row[units.person]) for row in counts])
+    return {column: interval(frame[column].to_numpy()) for column in frame.columns if not column.endswith("/n")}
 
 
 def correlation_table(results: pd.DataFrame, metric: str, n_boot: int, seed: int) -> pd.DataFrame:
     """τ and ρ with 95% intervals for every behavioural metric, level (people/methods) and group (seen/unseen/all)."""
     rows = []
     for behaviour in behavioural_metrics(results):
-        units = paired(results, metric, behaviour)
+        units = reward_and_behaviour(results, metric, behaviour)
         for group, seen in GROUPS.items():
             part = units[units["seen"].isin(seen)]
             if part.empty:
@@ -127,35 +108,6 @@ def correlation_table(results: pd.DataFrame, metric: str, n_boot: int, seed: int
     if not rows:
         raise DataError("results.csv has no behavioural metric (gen_*); run evaluation.judge_responses first")
     return pd.DataFrame(rows)
-
-
-def scatter(results: pd.DataFrame, metric: str, behaviour: str, path: Path) -> Path:
-    """Reward accuracy vs the behavioural metric per person, one panel per method, seen and unseen apart."""
-    units = paired(results, metric, behaviour)
-    methods = sorted(units.groupby(KEYS).groups)
-    columns = min(4, len(methods))
-    rows = -(-len(methods) // columns)
-    figure, axes = plt.subplots(
-        rows, columns, figsize=(3.2 * columns, 3 * rows), squeeze=False, sharex=True, sharey=True
-    )
-    for ax, method in zip(axes.flat, methods, strict=False):
-        frame = units.set_index(KEYS).loc[method]
-        for seen, colour in ((True, "#1f77b4"), (False, "#d62728")):
-            part = frame[frame["seen"] == seen]
-            ax.scatter(
-                part["reward"], part["behaviour"], s=14, alpha=0.7, color=colour, label="seen" if seen else "unseen"
-            )
-        ax.set_title(f"{method[1]} → {method[2]}", fontsize=8)
-    for ax in axes.flat[len(methods) :]:
-        ax.axis("off")
-    axes[0, 0].legend(fontsize=7)
-    figure.supxlabel(f"reward accuracy ({metric})")
-    figure.supylabel(behaviour)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_figure(figure, path, dpi=110)
-    plt.close(figure)
-    return path
 
 
 def run(args: BehaviourArguments) -> pd.DataFrame:

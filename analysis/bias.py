@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 from trl import TrlParser
 
 from analysis.aggregate import person_totals, read_results
+from analysis.statistics import adjusted, person_bootstrap
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, write_csv
@@ -114,21 +114,6 @@ def attributes(people: list[Persona], reference_year: int = 2024) -> pd.DataFram
     return pd.DataFrame(rows, columns=["name", "attribute", "group"])
 
 
-def cluster_bootstrap_ci(
-    values: np.ndarray, clusters: np.ndarray, n_boot: int, rng: np.random.Generator, level: float = 0.95
-) -> tuple[float, float]:
-    """Percentile interval of the mean when whole clusters (people) are resampled, so repeated folds of one person
-    are not counted as independent evidence."""
-    labels, index = np.unique(clusters, return_inverse=True)
-    sums = np.bincount(index, weights=values, minlength=len(labels))
-    counts = np.bincount(index, minlength=len(labels)).astype(float)
-    draws = rng.integers(0, len(labels), size=(n_boot, len(labels)))
-    means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return float(low), float(high)
-
-
 TEST_COLUMNS = ("F", "p_anova", "eta2", "H", "p_kw", "epsilon2")
 
 
@@ -189,7 +174,7 @@ def group_means(gains: pd.DataFrame, traits: pd.DataFrame, n_boot: int = 2000, s
     rng = np.random.default_rng(seed)
     rows = []
     for key, part in _grouped(gains, traits).groupby([*RUN, "attribute", "group"], sort=True):
-        low, high = cluster_bootstrap_ci(part["improvement"].to_numpy(float), part["name"].to_numpy(), n_boot, rng)
+        _, low, high = person_bootstrap(part["improvement"].to_numpy(float), part["name"].to_numpy(), n_boot, rng)
         rows.append(
             {
                 **dict(zip([*RUN, "attribute", "group"], key, strict=True)),
@@ -226,10 +211,10 @@ def group_tests(
     testable = tests["untestable"].eq("")
     for test in ("anova", "kw"):
         for method in CORRECTIONS:
-            adjusted = np.full(len(tests), math.nan)
+            column = np.full(len(tests), math.nan)
             if testable.any():
-                adjusted[testable.to_numpy()] = multipletests(tests.loc[testable, f"p_{test}"], method=method)[1]
-            tests[f"p_{test}_{method}"] = adjusted
+                column[testable.to_numpy()] = adjusted(tests.loc[testable, f"p_{test}"], method)
+            tests[f"p_{test}_{method}"] = column
     tests["significant"] = tests[f"p_anova_{correction}"] < alpha
     return tests
 

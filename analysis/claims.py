@@ -9,27 +9,26 @@ scored the runs. Writes <out>/claims.html with figures and claims.json beside it
 
 from __future__ import annotations
 
-import html
 import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from trl import TrlParser
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from trl import TrlParser  # noqa: E402
-
-from analysis.aggregate import person_totals, read_results  # noqa: E402
-from analysis.bias import attributes, group_tests, improvements  # noqa: E402
-from analysis.persona_quality import attribute_scores  # noqa: E402
-from famous_persona.config import Subparsers, parse_config, stage_parser  # noqa: E402
-from famous_persona.errors import DataError, exit_on_data_error  # noqa: E402
-from famous_persona.io import DatasetDir, atomic_write_bytes, save_figure  # noqa: E402
-from famous_persona.methods import parse_method  # noqa: E402
+from analysis.aggregate import person_totals, read_results
+from analysis.bias import attributes, group_tests, improvements
+from analysis.figures.claims import gap_bars, planted_bars
+from analysis.figures.registry import figures_in
+from analysis.page import Page
+from analysis.persona_quality import attribute_scores
+from analysis.statistics import GAPS, effect, paired_difference, resample, resample_counts, role_prefix, sign, verdict
+from famous_persona.config import Subparsers, parse_config, stage_parser
+from famous_persona.errors import DataError, exit_on_data_error
+from famous_persona.io import DatasetDir, atomic_write_bytes
+from famous_persona.methods import parse_method
 
 REFERENCES = ("no_prefix", "xyw_2s")
 GROUP = "group"
@@ -46,24 +45,6 @@ class ClaimsArguments:
     metric: str = field(default="ref_free_avg", metadata={"help": "Accuracy metric."})
     n_boot: int = field(default=2000, metadata={"help": "Bootstrap resamples of people."})
     seed: int = field(default=0, metadata={"help": "Bootstrap seed."})
-
-
-def _interval(draws: np.ndarray) -> tuple[float, float]:
-    low, high = np.nanpercentile(draws, [2.5, 97.5])
-    return float(low), float(high)
-
-
-def _effect(value: float, draws: np.ndarray) -> dict[str, float]:
-    low, high = _interval(draws)
-    return {"effect": float(value), "ci_low": low, "ci_high": high}
-
-
-def _verdict(effect: dict[str, float], held: str, reversed_: str, unclear: str) -> str:
-    if effect["ci_low"] > 0:
-        return held
-    if effect["ci_high"] < 0:
-        return reversed_
-    return unclear
 
 
 def totals(experiment_dir: str, metric: str) -> pd.DataFrame:
@@ -101,12 +82,6 @@ def _slopes(x: np.ndarray, y: np.ndarray, person: np.ndarray, counts: np.ndarray
         return np.where(spread > 1e-12 * np.maximum(n * sxx, 1), (n * sxy - sx * sy) / spread, np.nan)
 
 
-def _resample_counts(people: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """How often each of `people` is drawn in each of `n_boot` resamples with replacement."""
-    draws = rng.integers(0, people, size=(n_boot, people))
-    return np.stack([np.bincount(row, minlength=people) for row in draws])
-
-
 def generalization(frame: pd.DataFrame, recall: pd.DataFrame, n_boot: int, rng: np.random.Generator) -> dict:
     """OLS slope of unseen accuracy (own prefix) on measured recall over (person, level) points; people resampled."""
     own = frame[(frame["train_method"] == frame["test_method"]) & ~frame["seen"].astype(bool)]
@@ -115,31 +90,27 @@ def generalization(frame: pd.DataFrame, recall: pd.DataFrame, n_boot: int, rng: 
         raise DataError("claims: no unseen accuracy of a quality level to relate to persona quality")
     person, people = pd.factorize(points["name"])
     x, y = points["recall"].to_numpy(float), points["Total"].to_numpy(float)
-    draws = _slopes(x, y, person, _resample_counts(len(people), n_boot, rng))
+    draws = _slopes(x, y, person, resample_counts(len(people), n_boot, rng))
     levels = points.groupby("train_method").agg(recall=("recall", "mean"), accuracy=("Total", "mean")).reset_index()
     refs = {
         m: float(own[own["train_method"] == m]["Total"].mean()) for m in REFERENCES if m in set(own["train_method"])
     }
-    effect = _effect(float(_slopes(x, y, person, np.ones((1, len(people))))[0]), draws)
-    sentence = _verdict(
-        effect,
+    slope = effect(float(_slopes(x, y, person, np.ones((1, len(people))))[0]), draws)
+    sentence = verdict(
+        slope,
         "Held: unseen accuracy rises with measured persona quality (the slope's interval is above 0).",
         "Reversed: unseen accuracy falls as persona quality rises (the slope's interval is below 0).",
         "Not shown: the slope's interval includes 0, so this world does not show a dose-response.",
     )
-    return {"effect": effect, "levels": levels.to_dict("records"), "references": refs, "sentence": sentence}
+    return {"effect": slope, "levels": levels.to_dict("records"), "references": refs, "sentence": sentence}
 
 
 def _paired_gap(frame: pd.DataFrame, method: str, other: str, seen: bool, n_boot: int, rng) -> dict | None:
+    """Own-prefix accuracy minus `other`'s for the seen or the unseen people, paired over people."""
     part = frame[(frame["train_method"] == method) & (frame["seen"].astype(bool) == seen)]
-    wide = part.pivot_table(index="name", columns="test_method", values="Total")
-    if method not in wide or other not in wide:
-        return None
-    gaps = (wide[method] - wide[other]).dropna().to_numpy()
-    if len(gaps) == 0:
-        return None
-    draws = rng.choice(gaps, size=(n_boot, len(gaps))).mean(axis=1)
-    return {**_effect(gaps.mean(), draws), "people": len(gaps)}
+    return paired_difference(
+        part.pivot_table(index="name", columns="test_method", values="Total"), method, other, n_boot, rng
+    )
 
 
 def faithfulness(frame: pd.DataFrame, methods: list[str], n_boot: int, rng: np.random.Generator) -> dict:
@@ -147,15 +118,15 @@ def faithfulness(frame: pd.DataFrame, methods: list[str], n_boot: int, rng: np.r
     rows = []
     for method in methods:
         for seen in (True, False):
-            for label, other in (("own - another's", f"shuffle_{method}"), ("own - none", "no_prefix")):
-                gap = _paired_gap(frame, method, other, seen, n_boot, rng)
+            for label, role in GAPS.items():
+                gap = _paired_gap(frame, method, role_prefix(method, role), seen, n_boot, rng)
                 if gap is not None:
                     rows.append({"train_method": method, "seen": seen, "gap": label, **gap})
     table = pd.DataFrame(rows)
     if table.empty:
         raise DataError("claims: no model was scored with its own and another person's prefix")
     shuffle = table[(table["gap"] == "own - another's") & ~table["seen"]]
-    held = int((shuffle["ci_low"] > 0).sum())
+    held = sum(sign(row) > 0 for row in shuffle.to_dict("records"))
     sentence = (
         f"{'Held' if held == len(shuffle) else 'Held in part' if held else 'Not shown'}: for unseen people the own "
         f"prefix beats another person's (interval above 0) at {held} of {len(shuffle)} quality levels."
@@ -184,12 +155,12 @@ def bias(frame: pd.DataFrame, dataset: DatasetDir, persona: str, args: ClaimsArg
     strata = [wide.index[wide[GROUP] == g].to_numpy() for g in ("majority", "minority")]
     if any(len(s) == 0 for s in strata):
         raise DataError("claims: the unseen people of the planted world hold only one group")
-    samples = [rng.choice(s, size=(args.n_boot, len(s))) for s in strata]
+    samples = [s[resample(len(s), args.n_boot, rng)] for s in strata]
     methods = [m for m in wide.columns if m not in ("name", GROUP)]
     measured = {m: _group_gaps(wide[m].to_numpy(float), strata, samples) for m in methods}
-    gaps = {m: _effect(value, draws) for m, (value, draws) in measured.items()}
+    gaps = {m: effect(value, draws) for m, (value, draws) in measured.items()}
     closing = {
-        m: _effect(measured[persona][0] - value, measured[persona][1] - draws)
+        m: effect(measured[persona][0] - value, measured[persona][1] - draws)
         for m, (value, draws) in measured.items()
         if m != persona and persona in measured
     }
@@ -201,7 +172,7 @@ def bias(frame: pd.DataFrame, dataset: DatasetDir, persona: str, args: ClaimsArg
     plain = closing.get("no_prefix")
     sentence = "Not testable: no no_prefix model to compare the persona with."
     if plain is not None:
-        sentence = _verdict(
+        sentence = verdict(
             plain,
             f"Held: {persona} serves the minority better relative to the majority than no_prefix does (the change in "
             "the minority - majority gap has an interval above 0).",
@@ -212,95 +183,46 @@ def bias(frame: pd.DataFrame, dataset: DatasetDir, persona: str, args: ClaimsArg
     return {"gaps": gaps, "closing": closing, "tests": tests.to_dict("records"), "sentence": sentence}
 
 
-def _fmt(effect: dict) -> str:
-    return f"{effect['effect']:+.3f} [{effect['ci_low']:+.3f}, {effect['ci_high']:+.3f}]"
+def _fmt(estimate: dict) -> str:
+    return f"{estimate['effect']:+.3f} [{estimate['ci_low']:+.3f}, {estimate['ci_high']:+.3f}]"
 
 
-def plot_generalization(claim: dict, path: Path) -> None:
-    levels = pd.DataFrame(claim["levels"])
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    ax.scatter(levels["recall"], levels["accuracy"], color="C0")
-    for row in levels.itertuples():
-        ax.annotate(row.train_method.removeprefix("persona_"), (row.recall, row.accuracy), fontsize=8)
-    for i, (name, value) in enumerate(claim["references"].items()):
-        ax.axhline(value, color=f"C{i + 1}", linestyle="--", label=name)
-    ax.set(xlabel="measured attribute recall", ylabel="unseen accuracy (own prefix)", title="Generalization")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, path, dpi=110)
-    plt.close(fig)
-
-
-def plot_bars(labels: list[str], effects: list[dict], title: str, path: Path) -> None:
-    values = np.array([e["effect"] for e in effects])
-    errors = np.array(
-        [
-            [v - e["ci_low"] for v, e in zip(values, effects, strict=True)],
-            [e["ci_high"] - v for v, e in zip(values, effects, strict=True)],
-        ]
-    )
-    fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(labels) + 1.5))
-    ax.barh(range(len(labels)), values, xerr=errors, color="C0", alpha=0.8)
-    ax.set_yticks(range(len(labels)), labels, fontsize=8)
-    ax.axvline(0, color="black", linewidth=0.8)
-    ax.set(title=title, xlabel="accuracy difference, 95% interval over people")
-    fig.tight_layout()
-    save_figure(fig, path, dpi=110)
-    plt.close(fig)
-
-
-def _section(title: str, figure: str, lines: list[str], sentence: str) -> str:
-    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
-    return f"<h2>{html.escape(title)}</h2><img src='{figure}'><ul>{items}</ul><p><b>{html.escape(sentence)}</b></p>"
-
-
-def report(claims: dict, out: Path) -> Path:
-    """claims.html with one section per claim and its figure beside it."""
-    out.mkdir(parents=True, exist_ok=True)
+def _summaries(claims: dict) -> dict[str, tuple[list[str], str]]:
+    """The numbers and the verdict printed under each claim's figure, by the figure's name."""
     gen, faith, planted = claims["generalization"], claims["faithfulness"], claims["bias"]
-    plot_generalization(gen, out / "generalization.png")
-    table = faith["table"]
-    labels = [f"{r['train_method']} {'seen' if r['seen'] else 'unseen'} {r['gap']}" for r in table]
-    plot_bars(labels, table, "Faithfulness gaps", out / "faithfulness.png")
-    bars = {f"gap {m}": e for m, e in planted["gaps"].items()} | {
-        f"closed vs {m}": e for m, e in planted["closing"].items()
-    }
-    plot_bars(list(bars), list(bars.values()), "Planted bias: minority - majority", out / "bias.png")
-    sections = [
-        _section(
-            "1. Generalization dose-response",
-            "generalization.png",
+    tests = [
+        f"analysis.bias on group, {t['train_method']} vs {t['baseline']}: Holm p = {t['p_anova_holm']:.3f}"
+        f"{' (significant)' if t['significant'] else ''}{' ' + t['untestable'] if t['untestable'] else ''}"
+        for t in planted["tests"]
+    ]
+    return {
+        "generalization": (
             [
                 f"slope of unseen accuracy on measured recall: {_fmt(gen['effect'])}",
                 *(f"{m}: {v:.3f} (reference)" for m, v in gen["references"].items()),
             ],
             gen["sentence"],
         ),
-        _section(
-            "2. Faithfulness",
-            "faithfulness.png",
-            [f"{label}: {_fmt(e)} ({e['people']} people)" for label, e in zip(labels, table, strict=True)],
+        "faithfulness": (
+            [f"{label}: {_fmt(e)} ({e['people']} people)" for label, e in gap_bars(faith).items()],
             faith["sentence"],
         ),
-        _section(
-            "3. Bias with planted structure",
-            "bias.png",
-            [
-                *(f"{k}: {_fmt(e)}" for k, e in bars.items()),
-                *(
-                    f"analysis.bias on group, {t['train_method']} vs {t['baseline']}: Holm p = {t['p_anova_holm']:.3f}"
-                    f"{' (significant)' if t['significant'] else ''}{' ' + t['untestable'] if t['untestable'] else ''}"
-                    for t in planted["tests"]
-                ),
-            ],
-            planted["sentence"],
-        ),
-    ]
-    head = "<!doctype html><html><head><meta charset='utf-8'><title>Claims</title></head><body>"
-    page = head + "<h1>The paper's three claims in the synthetic world</h1>" + "".join(sections) + "</body></html>"
-    path = out / "claims.html"
-    atomic_write_bytes(path, page.encode())
-    return path
+        "bias": ([*(f"{k}: {_fmt(e)}" for k, e in planted_bars(planted).items()), *tests], planted["sentence"]),
+    }
+
+
+def report(claims: dict, out: Path) -> Path:
+    """claims.html: each registered claims figure (analysis.figures.claims) under its heading, then the claim's
+    numbers and verdict; the figures lie beside the page."""
+    page = Page("The paper's three claims in the synthetic world", out / "claims.html")
+    summaries = _summaries(claims)
+    for entry in figures_in("claims"):
+        page.draw(entry, {"claims": claims}, out)
+        if entry.name in summaries:
+            lines, sentence = summaries[entry.name]
+            page.items(lines)
+            page.text(sentence, "verdict")
+    return page.write()
 
 
 def run_claims(args: ClaimsArguments) -> dict:
@@ -332,10 +254,10 @@ def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None
     for row in claims["faithfulness"]["table"]:
         print(f"faithfulness {row['train_method']} {'seen' if row['seen'] else 'unseen'} {row['gap']}: {_fmt(row)}")
     print(f"faithfulness: {claims['faithfulness']['sentence']}")
-    for method, effect in planted["gaps"].items():
-        print(f"bias gap (minority - majority) {method}: {_fmt(effect)}")
-    for method, effect in planted["closing"].items():
-        print(f"bias gap closed by {config.persona} vs {method}: {_fmt(effect)}")
+    for method, gap in planted["gaps"].items():
+        print(f"bias gap (minority - majority) {method}: {_fmt(gap)}")
+    for method, change in planted["closing"].items():
+        print(f"bias gap closed by {config.persona} vs {method}: {_fmt(change)}")
     print(f"bias: {planted['sentence']}")
     print(f"wrote {Path(config.out) / 'claims.html'}")
 

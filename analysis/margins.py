@@ -9,8 +9,8 @@ import numpy as np
 from transformers import PreTrainedModel
 
 from famous_persona import chat
+from famous_persona.eval_target import TargetArguments, load_target, resolve_target
 from famous_persona.logprobs import completion_logps
-from famous_persona.models import load_model, load_tokenizer
 from famous_persona.schema import DpoRecord, Message
 
 
@@ -38,10 +38,10 @@ def margins(model: PreTrainedModel, tokenizer: Any, records: Sequence[DpoRecord]
     return values[0::2] - values[1::2]
 
 
-def model_scorer(args: Any) -> Callable[[DpoRecord, str], Callable[[Sequence[str]], np.ndarray]]:
-    """Load the model once; for a record and its prefix, a scorer from edited prefix texts to margins."""
-    tokenizer = load_tokenizer(args.model)
-    model = load_model(args.model, dtype=args.dtype, device="auto")
+def model_scorer(args: TargetArguments) -> Callable[[DpoRecord, str], Callable[[Sequence[str]], np.ndarray]]:
+    """Load the model once, as the evaluation target resolves it; for a record and its prefix, a scorer from edited
+    prefix texts to margins."""
+    tokenizer, model = load_target(resolve_target(args))
 
     def for_record(record: DpoRecord, prefix: str) -> Callable[[Sequence[str]], np.ndarray]:
         return lambda texts: margins(model, tokenizer, [with_prefix(record, prefix, t) for t in texts], args)

@@ -1,6 +1,7 @@
-"""The report's attribution section (analysis.attribution outputs): per test method a summary table and one pair
+"""The report's attribution section (analysis.attribution outputs): per test method a summary table, one pair
 shown sentence by sentence, each shaded by its LASSO weight (green raises the chosen-minus-rejected margin, red
-lowers it)."""
+lowers it), and the success-vs-failure contrast: which kind of sentence carries the margin on correctly and on wrongly
+ranked pairs, as a table and a figure."""
 
 from __future__ import annotations
 
@@ -8,11 +9,20 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
+import matplotlib
 
-from famous_persona.io import read_json, read_rows
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from famous_persona.io import read_json, read_rows, save_figure  # noqa: E402
 
 GAIN, LOSS = (44, 160, 44), (214, 39, 40)
+OUTCOMES = {"correct": "#2ca02c", "wrong": "#d62728"}
+KINDS = ("chosen", "rejected", "question", "unrelated")
+"""analysis.attribution's sentence kinds: more words shared with the chosen answer, with the rejected one, with the
+question only, or nothing."""
 
 
 @dataclass(frozen=True)
@@ -81,3 +91,76 @@ def example_html(runs: list[AttributionRun]) -> str:
     )
     key = "green raises the margin of the chosen answer, red lowers it; the stronger the shade, the larger the weight"
     return f"<p class=caption>{head}</p><div class=example>{spans}</div><p class=caption>{key}</p>"
+
+
+def _typed_rows(runs: list[AttributionRun]) -> list[dict]:
+    """Every explained pair of the method's runs whose sentences carry kinds (older outputs have none)."""
+    return [row for run in runs if run.weights.is_file() for row in read_rows(run.weights) if "kinds" in row]
+
+
+def _carried(row: dict, kind: str) -> float:
+    return sum(w for w, k in zip(row["weights"], row["kinds"], strict=True) if k == kind)
+
+
+def contrast_table(runs: list[AttributionRun]) -> pd.DataFrame:
+    """Per sentence kind and outcome: pairs, the mean summed weight of those sentences (± its standard error) and
+    the share of pairs whose top sentence is of that kind; pairs of every run of the method together."""
+    rows = _typed_rows(runs)
+    table = []
+    for kind in KINDS:
+        entry: dict = {"sentence kind": kind}
+        for outcome in OUTCOMES:
+            part = [row for row in rows if row["correct"] == (outcome == "correct")]
+            carried = np.array([_carried(row, kind) for row in part])
+            entry[f"{outcome} pairs"] = len(part)
+            entry[f"weight, {outcome}"] = carried.mean() if len(part) else np.nan
+            entry[f"± se, {outcome}"] = carried.std(ddof=1) / np.sqrt(len(part)) if len(part) > 1 else np.nan
+            entry[f"top share, {outcome}"] = (
+                np.mean([row["kinds"][row["top"]] == kind for row in part]) if part else np.nan
+            )
+        table.append(entry)
+    return pd.DataFrame(table)
+
+
+def contrast_figure(table: pd.DataFrame, method: str, path: Path) -> Path:
+    """Bars of the mean summed weight per sentence kind, correctly beside wrongly ranked pairs, with ±1 standard
+    error."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    positions = np.arange(len(table))
+    for offset, (outcome, colour) in zip((-0.2, 0.2), OUTCOMES.items(), strict=True):
+        ax.bar(
+            positions + offset,
+            table[f"weight, {outcome}"].fillna(0),
+            0.4,
+            yerr=table[f"± se, {outcome}"].fillna(0),
+            color=colour,
+            label=f"{outcome} pairs (n={int(table[f'{outcome} pairs'].iloc[0])})",
+        )
+    ax.axhline(0, color="#444", linewidth=0.8)
+    ax.set_xticks(positions, table["sentence kind"])
+    ax.set_ylabel("summed LASSO weight per pair")
+    ax.set_title(f"{method}: which sentences carry the margin")
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def contrast_html(method: str, runs: list[AttributionRun], figures: Path) -> str:
+    """The contrast table and figure of one method (its figure written into `figures`), or a note when no output
+    types its sentences."""
+    table = contrast_table(runs)
+    if not int(table["correct pairs"].iloc[0] + table["wrong pairs"].iloc[0]):
+        return "<p class=note>No typed sentences in weights.jsonl: rerun analysis.attribution for the contrast.</p>"
+    path = contrast_figure(table, method, figures / f"attribution_contrast_{method}.png")
+    caption = (
+        "Success vs failure: the margin each kind of sentence carries on correctly and wrongly ranked pairs "
+        "(chosen/rejected: shares more words with that answer; question: only with the question; unrelated: "
+        "neither), and how often it is the top sentence."
+    )
+    table_markup = table.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="", border=0)
+    return (
+        f"<p class=caption>{html.escape(caption)}</p><div class=scroll>{table_markup}</div>"
+        f'<p><img src="figures/{html.escape(path.name)}" alt="attribution contrast, {html.escape(method)}"></p>'
+    )

@@ -5,7 +5,8 @@ scorer computes ÷ unique tokens the fast one computes), `bound_fraction=` (spee
 process's peak memory after the fast scorer, which runs first); the last line is `speedup=<ratio>`. `--model` is a
 model folder or a packaged model's name (`smollm2`, converted once by `famous-persona fetch-model`).
 Without `--data` and `--model` it builds a synthetic world, the chosen prefix and a tiny model under `--work_dir`
-(a temp dir by default).
+(a temp dir by default). The system turn, maximum length, precision and device are settled as scoring settles them
+(`famous_persona.eval_target`: a trained run's unless given).
 Usage: `python -m evaluation.benchmark --prefix xyw_4s`.
 """
 
@@ -18,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -28,24 +29,24 @@ from evaluation.fast_scoring import computed_tokens, score_pairs_fast
 from famous_persona import chat
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import exit_on_data_error
+from famous_persona.eval_target import TargetArguments, load_target, settle
 from famous_persona.io import DatasetDir
 from famous_persona.logprobs import score_pairs
 from famous_persona.model_assets import ASSETS, fetch
-from famous_persona.models import TinyShape, build_tiny_model, dataset_texts, load_model, load_tokenizer
+from famous_persona.models import TinyShape, build_tiny_model, dataset_texts
 
 Scorer = Callable[..., list[tuple[float, int, float, int]]]
 
 
-@dataclass
-class BenchmarkArguments:
-    prefix: str = field(default="xyw_4s", metadata={"help": "Prefix method whose test pairs are scored."})
-    data: str | None = field(default=None, metadata={"help": "Dataset dir; a synthetic world is built if not given."})
+@dataclass(kw_only=True)
+class BenchmarkArguments(TargetArguments):
+    """The scored model's target (TargetArguments: read from its trained run unless given) and the benchmark's size."""
+
     model: str | None = field(
         default=None, metadata={"help": f"Model dir or packaged model ({', '.join(ASSETS)}); default: a tiny one."}
     )
-    system_prompt: str | None = field(
-        default=None, metadata={"help": "System message, as in training and scoring (None: the template's own)."}
-    )
+    prefix: str = field(default="xyw_4s", metadata={"help": "Prefix method whose test pairs are scored."})
+    data: str | None = field(default=None, metadata={"help": "Dataset dir; a synthetic world is built if not given."})
     work_dir: str | None = field(default=None, metadata={"help": "Where a built world and model go (default: temp)."})
     split: str = field(default="test", metadata={"help": "Which baked split to score."})
     people: int = field(default=40, metadata={"help": "People in a built world."})
@@ -53,7 +54,6 @@ class BenchmarkArguments:
     num_hidden_layers: int = field(default=4, metadata={"help": "Layers of a built model."})
     num_attention_heads: int = field(default=4, metadata={"help": "Attention heads of a built model."})
     batch_size: int = field(default=32, metadata={"help": "Sequences (naive) or trie nodes (fast) per forward."})
-    max_length: int = field(default=512, metadata={"help": "Tokens, as in evaluation.score."})
     repeats: int = field(default=3, metadata={"help": "Timed runs per scorer after one warm-up; the median counts."})
     threads: int = field(default=1, metadata={"help": "torch CPU threads (1: steady on a shared CPU; 0: default)."})
     max_pairs: int = field(default=0, metadata={"help": "Score only the first N pairs (0: all), for a quick run."})
@@ -116,7 +116,8 @@ def run(args: BenchmarkArguments, work: Path) -> float:
     if args.threads:
         torch.set_num_threads(args.threads)
     data, model_dir = _build(args, work)
-    tokenizer, model = load_tokenizer(model_dir), load_model(model_dir)
+    args, target = settle(replace(args, model=model_dir))
+    tokenizer, model = load_target(target)
     records = DatasetDir(data).dpo(args.prefix, args.split)
     records = records[: args.max_pairs] if args.max_pairs else records
     pairs = [

@@ -1,17 +1,19 @@
 """Generate a response to every test question of one test prefix, so behaviour can be judged beside reward accuracy.
 
 The model sees exactly the prompt that training and scoring build (`famous_persona.chat`), never the test pair's
-answers. Writes <out>/generations.jsonl (id, name, question_type, seen, fold, response, tokens, finish_reason) and
-<out>/generations_manifest.json (the run's identity, decoding settings and seed). Each person is written to
-<out>/people/ as soon as it is done, so a re-run generates only the people still missing; `--num_shards N
---shard_index i` split the people like scoring does, and whoever finishes the last person merges the file.
+answers; the model, its base, the system turn, the prompt budget, the precision and the device are settled from the
+trained run as scoring settles them (`famous_persona.eval_target`). Writes <out>/generations.jsonl (id, name,
+question_type, seen, fold, response, tokens, finish_reason) and <out>/generations_manifest.json (the run's identity,
+decoding settings and seed). Each person is a part of the output (evaluation/shards.py), written to <out>/people/
+with its settings as soon as it is done, so a rerun with the same settings generates only the people still missing;
+`--num_shards N --shard_index i` split the people like scoring does, and whoever finishes the last person merges
+the parts, refusing any made with other settings.
 Usage: `python -m evaluation.generate --model dump/demo/tiny/persona_gold/fold0/model --data DIR --test_method
 persona_gold --fold 0 --out dump/demo/tiny/persona_gold/fold0/eval/persona_gold --train_method persona_gold`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import zlib
@@ -25,42 +27,31 @@ from evaluation import shards
 from famous_persona import chat, progress
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
+from famous_persona.eval_target import OUTPUT_MANIFESTS, EvalArguments, load_target, output_manifest, settle
 from famous_persona.generation import generate
 from famous_persona.io import DatasetDir, write_jsonl
-from famous_persona.manifest import is_finished, write_manifest
-from famous_persona.models import load_model, load_tokenizer, process_state
+from famous_persona.manifest import skip_finished, write_manifest
+from famous_persona.models import process_state
 from famous_persona.personas import name_key, split_people
 from famous_persona.schema import DpoRecord
 
 logger = logging.getLogger(__name__)
 
+STAGE = "evaluation.generate"
 GENERATIONS = "generations.jsonl"
-MANIFEST = "generations_manifest.json"
+PART_OWN = ("shard_index", "num_shards", "force", "people", "device")
+"""Options a person's part does not depend on: who else is in the shard, whose questions are wanted, where it ran."""
 
 
-@dataclass
-class GenerateArguments:
-    model: str = field(metadata={"help": "Model dir, LoRA adapter dir or hub id (a base model for prompt-only)."})
-    data: str = field(metadata={"help": "Dataset directory."})
-    test_method: str = field(metadata={"help": "Test prefix: reads dpo/<test_method>/test.jsonl."})
-    out: str = field(metadata={"help": "Output directory, normally <run>/eval/<test_method>."})
-    experiment: str = field(default="adhoc", metadata={"help": "Experiment name recorded in the manifest."})
-    model_short: str = field(default="model", metadata={"help": "Short base-model name recorded in the manifest."})
-    train_method: str = field(default="none", metadata={"help": "Train prefix of the model; 'none' for prompt-only."})
-    fold: int = field(default=-1, metadata={"help": "Fold the model was trained for; -1 = prompt-only (all unseen)."})
-    fold_scheme: str = field(default="fold", metadata={"help": "fold, axis or person, as in training."})
+@dataclass(kw_only=True)
+class GenerateArguments(EvalArguments):
+    """The evaluation target and test prefix (EvalArguments), and how responses are decoded."""
+
     max_new_tokens: int = field(default=48, metadata={"help": "Longest response in tokens."})
     temperature: float = field(default=0.0, metadata={"help": "0 decodes greedily; above 0 samples."})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus mass when sampling."})
     seed: int = field(default=0, metadata={"help": "Sampling seed; each person's batches derive theirs from it."})
-    batch_size: int = field(default=32, metadata={"help": "Prompts per generate call (always within one person)."})
-    max_length: int = field(default=512, metadata={"help": "Prompt budget as in scoring: long prefixes are cut."})
-    system_prompt: str | None = field(default=None, metadata={"help": "System message, as in training."})
-    dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16."})
     people: str = field(default="all", metadata={"help": "all, seen or unseen: whose test questions to answer."})
-    force: bool = field(default=False, metadata={"help": "Generate again even if finished generations exist."})
-    num_shards: int = field(default=1, metadata={"help": "Processes sharing the people; a launcher's count if 1."})
-    shard_index: int = field(default=0, metadata={"help": "This process's share, 0..num_shards-1."})
 
 
 def prompt_chat(record: DpoRecord, tokenizer: Any, args: GenerateArguments) -> chat.Messages:
@@ -107,25 +98,6 @@ def _by_person(records: list[DpoRecord]) -> dict[str, list[DpoRecord]]:
     return people
 
 
-def _tokenizer(model: str) -> Any:
-    try:
-        return load_tokenizer(model)
-    except (OSError, ValueError):
-        raise DataError(f"{model}: no model directory or loadable hub model there") from None
-
-
-def _merge(out: Path, records: list[DpoRecord]) -> list[dict] | None:
-    """Every person's rows in test-file order, or None while someone is still missing."""
-    rows: dict[str, dict] = {}
-    for name in _by_person(records):
-        try:
-            text = _person_path(out, name).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
-        rows.update((row["id"], row) for row in map(json.loads, text.splitlines()))
-    return [rows[record.id] for record in records]
-
-
 def _wanted(records: list[DpoRecord], unseen: set[str], people: str) -> list[DpoRecord]:
     if people not in ("all", "seen", "unseen"):
         raise DataError(f"people must be all, seen or unseen, got {people!r}")
@@ -137,9 +109,9 @@ def _wanted(records: list[DpoRecord], unseen: set[str], people: str) -> list[Dpo
 def generate_responses(args: GenerateArguments) -> Path | None:
     """Generate this process's people that are not yet written; whoever completes the set writes the outputs."""
     out = Path(args.out)
-    if is_finished(out / MANIFEST) and not args.force:
-        logger.warning("%s is finished; skipping (use --force to redo it)", out / GENERATIONS)
+    if skip_finished(out, args.force, OUTPUT_MANIFESTS[STAGE]):
         return None
+    args, target = settle(args)
     state = process_state()
     if args.num_shards == 1 and state.num_processes > 1:
         index, count = state.process_index, state.num_processes
@@ -148,26 +120,28 @@ def generate_responses(args: GenerateArguments) -> Path | None:
     dataset = DatasetDir(args.data)
     unseen = set(split_people(dataset.personas(), args.fold, args.fold_scheme, args.train_method == "none")[1])
     records = _wanted(dataset.dpo(args.test_method, "test"), unseen, args.people)
+    settings = shards.part_settings(args, PART_OWN, dataset.dpo_path(args.test_method, "test"))
     people = _by_person(shards.select(records, index, count))
     if args.force:
-        for name in people:
-            _person_path(out, name).unlink(missing_ok=True)
+        shards.clear([_person_path(out, name) for name in people])
     todo = {name: rows for name, rows in people.items() if not _person_path(out, name).is_file()}
+    for name in people.keys() - todo.keys():
+        shards.check_settings(shards.settings_path(_person_path(out, name)), settings)
     logger.info("%d of this shard's %d people left to generate", len(todo), len(people))
     if todo:
-        tokenizer = _tokenizer(args.model)
-        model = load_model(args.model, dtype=args.dtype).to(process_state().device)
+        tokenizer, model = load_target(target)
         with progress.bar(len(people), "responses", unit="person", initial=len(people) - len(todo)) as shown:
             for name, mine in todo.items():
-                write_jsonl(_person_path(out, name), _person_rows(model, tokenizer, mine, args, name not in unseen))
+                rows = _person_rows(model, tokenizer, mine, args, name not in unseen)
+                shards.write_part(_person_path(out, name), rows, settings)
                 shown.update()
-    rows = _merge(out, records)
+    rows = shards.read_parts([_person_path(out, name) for name in _by_person(records)], settings)
     if rows is None:
         logger.info("shard %d of %d done; the last shard to finish writes %s", index, count, GENERATIONS)
         return None
-    write_jsonl(out / GENERATIONS, rows)
+    write_jsonl(out / GENERATIONS, shards.merge_rows(rows, records, out / "people"))
     decoding = {"greedy": args.temperature <= 0, "temperature": args.temperature, "top_p": args.top_p}
-    write_manifest(out / MANIFEST, stage="evaluation.generate", config=asdict(args), status="finished", **decoding)
+    write_manifest(output_manifest(out, STAGE), stage=STAGE, config=asdict(args), status="finished", **decoding)
     shutil.rmtree(out / "people", ignore_errors=True)
     return out / GENERATIONS
 

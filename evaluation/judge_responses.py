@@ -26,11 +26,11 @@ from evaluation.judge_persona import judge_persona
 from famous_persona import world_vocab
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
+from famous_persona.eval_target import output_manifest
 from famous_persona.io import DatasetDir, RecordError, read_json, read_rows, write_json, write_jsonl
 from famous_persona.text_overlap import rouge_l, tokens
 
 GENERATIONS = "generations.jsonl"
-MANIFEST = "generations_manifest.json"
 IDENTITY = ("experiment", "model_short", "train_method", "test_method", "fold", "fold_scheme")
 WORLD_VERDICTS = ("aligned", "misaligned", "mixed", "off_topic")
 
@@ -177,7 +177,7 @@ def run_judge(args: JudgeArguments) -> dict[str, dict[str, Any]]:
     """Run the chosen judge(s) on one generations file; returns each judge's summary."""
     out = Path(args.out)
     rows = _read_generations(out)
-    config = read_json(out / MANIFEST)["config"]
+    config = read_json(output_manifest(out, "evaluation.generate"))["config"]
     dataset = DatasetDir(args.data or config["data"])
     tally: dict[str, Any] = {}
     judges = {**JUDGES, "persona": _persona(args, tally)} if args.judge == "persona" else JUDGES

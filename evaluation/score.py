@@ -8,12 +8,13 @@ persona_gold --fold 0 --out dump/demo/tiny/persona_gold/fold0/eval/persona_gold 
 in full (the reference); the default reuses shared prefixes. Several processes (`--num_shards N --shard_index i`, or
 `accelerate launch`) each score a share of the people; the last to finish merges the shares. A VPL model (its
 directory holds the user encoder) is scored with each person's soft token in front of the prompt (`--scorer vpl`,
-chosen by itself for such a directory).
+chosen by itself for such a directory). The model, its base, the system turn, the maximum length, the precision and
+the device come from the trained run unless given (`famous_persona.eval_target`). `--tokenization original` scores the
+ids the paper's scorer made (BOS and EOS added again); such a score's model is labelled `<model_short>@original`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -30,60 +31,49 @@ from evaluation.vpl_scoring import has_encoder, person_tokens, score_with_tokens
 from famous_persona import chat, progress, trainers
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
-from famous_persona.io import DatasetDir, read_json, write_json, write_jsonl
+from famous_persona.eval_target import OUTPUT_MANIFESTS, EvalArguments, EvalTarget, load_target, output_manifest, settle
+from famous_persona.io import DatasetDir, write_json, write_jsonl
 from famous_persona.logprobs import adapter_disabled, score_pairs
 from famous_persona.manifest import skip_finished, write_manifest
 from famous_persona.metrics import METRICS, TIE_POLICY, margin
-from famous_persona.models import is_adapter, load_model, load_tokenizer, process_state
+from famous_persona.models import load_model, load_tokenizer, process_state
 from famous_persona.personas import split_people
 
 logger = logging.getLogger(__name__)
 
+STAGE = "evaluation.score"
 Scorer = Callable[[Any, list[chat.EncodedPair], int, int], list[tuple[float, int, float, int]]]
 SCORERS: dict[str, Scorer] = {"fast": score_pairs_fast, "naive": score_pairs}
 CHOICES = ("auto", *SCORERS, "vpl")
-FROM_RUN = "@run"
-DEFAULTS = {"beta": 0.1, "max_length": 512}
-SHARD_OWN = ("shard_index", "force", "batch_size")
+DEFAULT_BETA = 0.1
+SHARD_OWN = ("shard_index", "force", "batch_size", "device")
 CHUNK_PAIRS = TREE_SEQUENCES // 2
 
 
-@dataclass
-class ScoreArguments:
-    model: str = field(metadata={"help": "Model dir, adapter dir or hub id."})
-    data: str = field(metadata={"help": "Dataset directory."})
-    test_method: str = field(metadata={"help": "Test prefix: reads dpo/<test_method>/test.jsonl."})
-    out: str = field(metadata={"help": "Output directory for scores.jsonl and summary.json."})
-    experiment: str = field(default="adhoc", metadata={"help": "Experiment name recorded in the summary."})
-    model_short: str = field(default="model", metadata={"help": "Short base-model name recorded in the summary."})
-    train_method: str = field(default="none", metadata={"help": "Train prefix of the model; 'none' for prompt-only."})
-    fold: int = field(default=-1, metadata={"help": "Fold the model was trained for; -1 = prompt-only (all unseen)."})
-    fold_scheme: str = field(default="fold", metadata={"help": "fold, axis or person, as in training."})
+@dataclass(kw_only=True)
+class ScoreArguments(EvalArguments):
+    """The evaluation target and test prefix (EvalArguments), and how the pairs are scored."""
+
     ref_model: str | None = field(
         default=None, metadata={"help": "Reference for dpo_ref; an adapter's own base is used when not given."}
     )
     beta: float | None = field(
-        default=None, metadata={"help": "beta of the dpo_ref margin; default: the trained run's, else 0.1."}
+        default=None, metadata={"help": f"beta of the dpo_ref margin; default: the trained run's, else {DEFAULT_BETA}."}
     )
-    batch_size: int = field(default=32, metadata={"help": "Sequences per forward pass."})
-    max_length: int | None = field(
-        default=None,
-        metadata={"help": "Tokens; longer prefixes are cut deliberately. Default: the trained run's, else 512."},
-    )
-    system_prompt: str | None = field(
-        default=FROM_RUN,
-        metadata={
-            "help": f"System message, as in training; default {FROM_RUN!r}: the trained run's (no system turn for a "
-            "model without a run manifest). An explicit value, '' included, is used as given."
-        },
-    )
-    dtype: str = field(default="float32", metadata={"help": "auto (bfloat16 where supported), float32, bfloat16..."})
-    force: bool = field(default=False, metadata={"help": "Re-score even if a finished summary exists."})
     scorer: str = field(
         default="auto",
         metadata={
             "help": "fast (shared prefixes computed once), naive (every sequence in full), vpl (a VPL model: each "
             "person's soft token before the prompt); auto = vpl for a VPL model directory, fast otherwise."
+        },
+    )
+    tokenization: str = field(
+        default="trl",
+        metadata={
+            "help": "trl: the ids training saw (the chat template split as TRL's DPOTrainer splits it). original: "
+            "the paper's scorer, reward-bench's DPOInference, which adds the tokenizer's BOS before the prompt and "
+            "EOS after each answer even where the template already wrote them. Recorded in the outputs; an original "
+            "score's model is labelled <model_short>@original, so analysis never pools the two."
         },
     )
     log_samples: bool = field(
@@ -95,25 +85,15 @@ class ScoreArguments:
             "help": "Score N of each person's test pairs, evenly spaced (0: all): a quick look with a slow model."
         },
     )
-    num_shards: int = field(default=1, metadata={"help": "Processes sharing the work; a launcher's count if 1."})
-    shard_index: int = field(default=0, metadata={"help": "This process's share, 0..num_shards-1."})
 
 
-def training_settings(args: ScoreArguments) -> ScoreArguments:
-    """Fill beta, max_length and the system prompt that were not given from the manifest of the run that trained the
-    model (`<run>/manifest.json` beside `<run>/model`), so scoring sees the text exactly as training did."""
-    manifest = Path(args.model).parent / "manifest.json"
-    config = read_json(manifest).get("config", {}) if manifest.is_file() else {}
-    sections = ("DPOConfig", "KTOConfig", "SFTConfig", "RunArguments")  # whichever trainer wrote the run
-    trained = {key: value for section in sections for key, value in config.get(section, {}).items()}
-    return replace(
-        args,
-        beta=args.beta if args.beta is not None else trained.get("beta", DEFAULTS["beta"]),
-        max_length=args.max_length
-        if args.max_length is not None
-        else trained.get("max_length", DEFAULTS["max_length"]),
-        system_prompt=trained.get("system_prompt") if args.system_prompt == FROM_RUN else args.system_prompt,
-    )
+def scoring_settings(args: ScoreArguments) -> tuple[ScoreArguments, EvalTarget]:
+    """Every setting resolved once (docs/design.md §10): the target's through `eval_target.settle`, then β (the
+    trained run's unless given) and the tokenization mode checked."""
+    args, target = settle(args)
+    beta = args.beta if args.beta is not None else target.beta if target.beta is not None else DEFAULT_BETA
+    chat.check_tokenization(args.tokenization)
+    return replace(args, beta=beta), target
 
 
 def resolve_scorer(args: ScoreArguments) -> str:
@@ -123,12 +103,6 @@ def resolve_scorer(args: ScoreArguments) -> str:
     if args.scorer == "auto":
         return "vpl" if has_encoder(args.model) else "fast"
     return args.scorer
-
-
-def on_device(model: Any) -> Any:
-    """The one place scoring places a model: this process's device as accelerate sees it (its GPU under a
-    launcher, the CPU without one)."""
-    return model.to(process_state().device)
 
 
 def vpl_scorer(args: ScoreArguments, dataset: DatasetDir, records: list) -> Callable[[list], Scorer]:
@@ -147,15 +121,17 @@ def vpl_scorer(args: ScoreArguments, dataset: DatasetDir, records: list) -> Call
     return for_records
 
 
-def _score_rows(args: ScoreArguments, scorer_for: Callable[[list], Scorer], records: list, unseen: set[str]) -> list:
+def _score_rows(
+    args: ScoreArguments, target: EvalTarget, scorer_for: Callable[[list], Scorer], records: list, unseen: set[str]
+) -> list:
     """One scores.jsonl row per record, from the policy and (when known) the reference; a bar over pairs on a
     terminal."""
-    tokenizer = load_tokenizer(args.model)
+    tokenizer, model = load_target(target)
     encoded = [
-        chat.encode(tokenizer, chat.conversation(r, tokenizer, args.max_length, args.system_prompt)) for r in records
+        chat.encode(tokenizer, chat.conversation(r, tokenizer, args.max_length, args.system_prompt), args.tokenization)
+        for r in records
     ]
-    model = on_device(load_model(args.model, dtype=args.dtype))
-    has_reference = args.ref_model is not None or is_adapter(args.model)
+    has_reference = args.ref_model is not None or target.adapter is not None
     with progress.bar(len(records) * (1 + has_reference), f"scoring {args.test_method}", unit="pair") as shown:
 
         def run(scored_by: Any) -> list:
@@ -163,7 +139,7 @@ def _score_rows(args: ScoreArguments, scorer_for: Callable[[list], Scorer], reco
 
         scores, reference = run(model), None
         if args.ref_model is not None:
-            reference = run(on_device(load_model(args.ref_model, dtype=args.dtype)))
+            reference = run(load_model(args.ref_model, dtype=target.dtype, device=target.device))
         elif has_reference:
             with adapter_disabled(model):
                 reference = run(model)
@@ -227,9 +203,9 @@ def summarise(rows: list[dict[str, Any]], beta: float) -> dict[str, Any]:
 
 def score(args: ScoreArguments) -> dict[str, Any] | None:
     """Score this process's share of the pairs; the complete set goes to scores.jsonl and summary.json."""
-    if skip_finished(args.out, args.force):
+    if skip_finished(args.out, args.force, OUTPUT_MANIFESTS[STAGE]):
         return None
-    args = training_settings(args)
+    args, target = scoring_settings(args)
     name = resolve_scorer(args)
     dataset = DatasetDir(args.data)
     unseen = set(split_people(dataset.personas(), args.fold, args.fold_scheme, args.train_method == "none")[1])
@@ -244,23 +220,23 @@ def score(args: ScoreArguments) -> dict[str, Any] | None:
         index, count = shards.checked_shard(args.shard_index, args.num_shards)
         mine = shards.select(records, index, count)
     scorer_for = vpl_scorer(args, dataset, mine) if name == "vpl" else lambda part: SCORERS[name]
-    rows = _score_rows(args, scorer_for, mine, unseen)
+    rows = _score_rows(args, target, scorer_for, mine, unseen)
     if launched:
         rows = shards.merge_rows(gather_object(rows), records, Path(args.out))
         if not state.is_main_process:
             return None
     elif count > 1:
-        settings = shard_settings(args, name, dataset)
+        settings = shards.part_settings(args, SHARD_OWN, dataset.dpo_path(args.test_method, "test"), scorer=name)
         shards.write_shard(Path(args.out), index, count, rows, settings)
         rows = shards.merge(Path(args.out), records, count, settings)
         if rows is None:
             logger.info("shard %d of %d written; the last shard to finish writes the summary", index, count)
             return None
-    tokenizer = load_tokenizer(args.model)
+    tokenizer = load_tokenizer(target.model)
     convs = [chat.conversation(r, tokenizer, args.max_length, args.system_prompt) for r in records]
     subset = {"pairs_per_person": args.pairs_per_person} if args.pairs_per_person > 0 else {}
-    summary = write_outputs(args, rows, convs, "evaluation.score", scorer=name, shards=count, **subset)
-    shards.clear(Path(args.out), count)
+    summary = write_outputs(args, target, rows, convs, scorer=name, shards=count, **subset)
+    shards.clear(shards.shard_paths(Path(args.out), count))
     return summary
 
 
@@ -276,37 +252,34 @@ def spread_per_person(records: list, n: int) -> list:
     return [record for record in records if id(record) in kept]
 
 
-def shard_settings(args: ScoreArguments, scorer: str, dataset: DatasetDir) -> dict[str, Any]:
-    """What a shard must share with every other shard to be merged: every option (resolved from the trained run)
-    but the shard's own index, `force` and `batch_size` (throughput only), and the test file's digest."""
-    test_file = dataset.dpo_path(args.test_method, "test")
-    settings = {k: v for k, v in asdict(args).items() if k not in SHARD_OWN}
-    return {**settings, "scorer": scorer, "test_file_sha256": hashlib.sha256(test_file.read_bytes()).hexdigest()}
-
-
-def trainer_of(args: ScoreArguments) -> str:
+def trainer_of(args: ScoreArguments, target: EvalTarget) -> str:
     """The algorithm that trained the scored model, from its run's manifest; `none` for a model scored untrained."""
     if args.train_method == "none":
         return "none"
-    manifest = Path(args.model).parent / "manifest.json"
-    stage = read_json(manifest).get("stage") if manifest.is_file() else None
-    return trainers.trained_by(stage) or "unknown"
+    return trainers.trained_by(target.run.stage if target.run else None) or "unknown"
+
+
+def run_label(args: ScoreArguments) -> str:
+    """The model name the outputs carry: the short name, marked when scored with the original tokenization, so a
+    table never pools the two modes."""
+    return args.model_short if args.tokenization == "trl" else f"{args.model_short}@{args.tokenization}"
 
 
 def write_outputs(
-    args: ScoreArguments, rows: list[dict], convs: list[chat.Conversation], stage: str, **extra: Any
+    args: ScoreArguments, target: EvalTarget, rows: list[dict], convs: list[chat.Conversation], **extra: Any
 ) -> dict[str, Any]:
     """scores.jsonl, summary.json (the run's identity and accuracies) and a finished manifest."""
     out = Path(args.out)
     summary = {
         "experiment": args.experiment,
-        "model": args.model_short,
-        "trainer": trainer_of(args),
+        "model": run_label(args),
+        "trainer": trainer_of(args, target),
         "train_method": args.train_method,
         "test_method": args.test_method,
         "fold": args.fold,
         "fold_scheme": args.fold_scheme,
         "beta": args.beta,
+        "tokenization": args.tokenization,
         "n_pairs": len(rows),
         "truncated": sum(conv.truncated_words > 0 for conv in convs),
         "tie_policy": TIE_POLICY,
@@ -315,13 +288,13 @@ def write_outputs(
     }
     write_jsonl(out / "scores.jsonl", [_with_identity(args, row, conv) for row, conv in zip(rows, convs, strict=True)])
     write_json(out / "summary.json", summary)
-    write_manifest(out / "manifest.json", stage=stage, config=asdict(args), status="finished")
+    write_manifest(output_manifest(out, STAGE), stage=STAGE, config=asdict(args), status="finished")
     return summary
 
 
 def _with_identity(args: ScoreArguments, row: dict, conv: chat.Conversation) -> dict:
     """A row that names its run, so a glob over a dump is analysable without joins; the texts only on request."""
-    identity = {"model": args.model_short, "train_method": args.train_method, "test_method": args.test_method}
+    identity = {"model": run_label(args), "train_method": args.train_method, "test_method": args.test_method}
     samples = {"prompt": conv.prompt, "chosen": conv.chosen, "rejected": conv.rejected} if args.log_samples else {}
     return {**row, **identity, **samples}
 

@@ -21,6 +21,11 @@ ELLIPSIS = "..."
 PERSONA_LEAD = "What is known about the user you are helping:"
 
 Messages = list[dict[str, str]]
+TOKENIZATIONS = {
+    "trl": "the chat template split as TRL's DPOTrainer splits it, exactly the ids training saw",
+    "original": "the paper's scorer (reward-bench's DPOInference): the tokenizer's BOS before the prompt and its EOS "
+    "after each answer, added even where the chat template already wrote them",
+}
 
 
 @dataclass(frozen=True)
@@ -95,13 +100,31 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
-def encode(tokenizer: PreTrainedTokenizerBase, conv: Conversation) -> EncodedPair:
-    """Token ids as TRL's DPOTrainer makes them: the completion starts where prompt and prompt+answer diverge."""
+def encode(tokenizer: PreTrainedTokenizerBase, conv: Conversation, tokenization: str = "trl") -> EncodedPair:
+    """Token ids as TRL's DPOTrainer makes them: the completion starts where prompt and prompt+answer diverge. With
+    `tokenization="original"`, as the paper's scorer made them from that split (TOKENIZATIONS)."""
     prompt = _template_ids(tokenizer, conv.prompt, generation_prompt=True)
     with_chosen = _template_ids(tokenizer, conv.prompt + conv.chosen, generation_prompt=False)
     with_rejected = _template_ids(tokenizer, conv.prompt + conv.rejected, generation_prompt=False)
     split = min(_common_prefix(prompt, with_chosen), _common_prefix(prompt, with_rejected))
-    return EncodedPair(prompt[:split], with_chosen[split:], with_rejected[split:])
+    pair = EncodedPair(prompt[:split], with_chosen[split:], with_rejected[split:])
+    return _with_added_specials(tokenizer, pair) if check_tokenization(tokenization) == "original" else pair
+
+
+def check_tokenization(tokenization: str) -> str:
+    """A known tokenization mode, or a DataError listing them."""
+    if tokenization not in TOKENIZATIONS:
+        raise DataError(f"tokenization must be one of {sorted(TOKENIZATIONS)}, got {tokenization!r}")
+    return tokenization
+
+
+def _with_added_specials(tokenizer: PreTrainedTokenizerBase, pair: EncodedPair) -> EncodedPair:
+    """BOS before the prompt and EOS after each answer, whatever the template wrote: what DPOInference.tokenize_row
+    does, so a template that writes its own BOS (Llama-3) or ends an answer with EOS (ChatML) gets them twice."""
+    if tokenizer.bos_token_id is None or tokenizer.eos_token_id is None:
+        raise DataError(f"tokenization original: the tokenizer of {tokenizer.name_or_path} has no BOS or EOS token")
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    return EncodedPair([bos, *pair.prompt_ids], [*pair.chosen_ids, eos], [*pair.rejected_ids, eos])
 
 
 def _length(tokenizer: PreTrainedTokenizerBase, conv: Conversation) -> int:

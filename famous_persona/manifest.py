@@ -17,8 +17,9 @@ from famous_persona.redaction import redact
 logger = logging.getLogger(__name__)
 
 PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers", "numpy", "pandas")
-# Settings that say where a run writes, how it logs or is launched, or hold a credential: they never change what it
-# computes, so a resume may change them and a run's config hash leaves them out (docs/design.md §9, §11).
+# Settings that say where a run writes, how it logs or is launched (the device an evaluation was placed on
+# included), or hold a credential: they never change what it computes, so a resume may change them and a run's
+# config hash leaves them out (docs/design.md §9, §11).
 NEUTRAL_KEYS = frozenset(
     {
         "output_dir",
@@ -35,6 +36,7 @@ NEUTRAL_KEYS = frozenset(
         "report_to",
         "disable_tqdm",
         "hub_token",
+        "device",
     }
 )
 
@@ -85,11 +87,12 @@ def is_finished(path: Path | str) -> bool:
     return path.is_file() and read_json(path).get("status") == "finished"
 
 
-def skip_finished(out_dir: Path | str, force: bool) -> bool:
-    """The one skip-if-finished check of every stage: true (and said) when `out_dir` holds a finished manifest."""
-    done = is_finished(Path(out_dir) / "manifest.json") and not force
+def skip_finished(out_dir: Path | str, force: bool, name: str = "manifest.json") -> bool:
+    """The one skip-if-finished check of every stage: true (and said) when `out_dir` holds a finished manifest
+    (`name`, where two stages write into one folder)."""
+    done = is_finished(Path(out_dir) / name) and not force
     if done:
-        logger.warning("%s is finished; skipping (use --force to redo it)", out_dir)
+        logger.warning("%s is finished; skipping (use --force to redo it)", Path(out_dir) / name)
     return done
 
 

@@ -108,7 +108,8 @@ def test_a_rerun_generates_only_the_people_not_yet_written(world, tiny_model, ge
     monkeypatch.setattr(generate_module, "_person_rows", crash_on_third)
     with pytest.raises(RuntimeError):
         generate_responses(_args(world, tiny_model, out, test_method="xyw_2s"))
-    assert len(list((out / "people").iterdir())) == 2
+    parts = sorted((out / "people").glob("*.jsonl"))
+    assert len(parts) == 2 and all(part.with_suffix(".settings.json").is_file() for part in parts)
     calls.clear()
     monkeypatch.setattr(generate_module, "_person_rows", lambda *a: (calls.append(a[2][0].name), real(*a))[1])
     generate_responses(_args(world, tiny_model, out, test_method="xyw_2s"))

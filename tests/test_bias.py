@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.bias import age_group, attributes, cluster_bootstrap_ci, group_means, group_tests, improvements
+from analysis.bias import age_group, attributes, group_means, group_tests, improvements
+from analysis.statistics import person_bootstrap
 from famous_persona.errors import DataError
 from famous_persona.schema import Persona
 
@@ -72,7 +73,7 @@ def test_cluster_bootstrap_covers_truth_at_nominal_rate():
         people = np.repeat(np.arange(25), 3)
         person_effect = rng.normal(0, 0.1, 25)[people]
         values = truth + person_effect + rng.normal(0, 0.02, len(people))
-        low, high = cluster_bootstrap_ci(values, people, 1000, rng)
+        _, low, high = person_bootstrap(values, people, 1000, rng)
         covered += low <= truth <= high
     assert 0.88 <= covered / simulations <= 0.99
 

@@ -116,7 +116,7 @@ def test_a_merge_refuses_pairs_scored_twice_or_missing(world, tmp_path):
     shards.write_shard(tmp_path, 0, 2, rows[:5], {})
     assert shards.merge(tmp_path, records, 2, {}) is None
     shards.write_shard(tmp_path, 1, 2, rows[4:], {})
-    with pytest.raises(DataError, match=r"shards: scored twice: \['[^']+'\]$"):
+    with pytest.raises(DataError, match=r"shards: given twice: \['[^']+'\]$"):
         shards.merge(tmp_path, records, 2, {})
     shards.write_shard(tmp_path, 1, 2, rows[6:], {})
     with pytest.raises(DataError, match=r"shards: missing: \['[^']+'\]$"):

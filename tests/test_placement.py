@@ -108,10 +108,12 @@ def _spy_on(monkeypatch, module) -> list[dict]:
 def test_attribution_loads_by_the_policy(monkeypatch, tiny_model):
     from analysis import margins
     from analysis.attribution import AttributionArguments
+    from famous_persona import eval_target
 
-    calls = _spy_on(monkeypatch, margins)
+    calls = _spy_on(monkeypatch, eval_target)
     margins.model_scorer(AttributionArguments(model=str(tiny_model)))
-    assert calls == [{"dtype": "auto", "device": "auto"}]
+    where = placement("auto", "auto")
+    assert calls == [{"dtype": str(where.dtype).removeprefix("torch."), "adapter": None, "device": str(where.device)}]
 
 
 def test_vpl_history_loads_its_embedder_by_the_policy(monkeypatch, world, tiny_model, tmp_path):

@@ -9,13 +9,16 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import plots
 from analysis.aggregate import collect, person_totals, read_results
+from analysis.figures import accuracy, probes, registry, shots
+from analysis.figures.style import kind, save_figure
 from analysis.report import ReportArguments, build_report
+from analysis.statistics import ROLES, prefix_role, role_prefix
 from famous_persona.errors import DataError
 from famous_persona.io import write_json, write_jsonl
 
@@ -181,8 +184,8 @@ def test_missing_inputs(tmp_path, world):
     experiment = _dump(tmp_path / "exp", world, RUNS[:1])
     build_report(ReportArguments(experiment_dir=str(experiment)))
     results = read_results(experiment)
-    with pytest.raises(plots.Skip, match="prompt-only"):
-        plots.tuned_vs_prompt(results, tmp_path / "x.png")
+    with pytest.raises(registry.Skip, match="prompt-only"):
+        probes.tuned_vs_prompt(results, tmp_path / "x.png")
     (tmp_path / "exp" / "results.csv").write_text("a,b\n1,2\n")
     with pytest.raises(DataError, match="expected the columns"):
         read_results(tmp_path / "exp")
@@ -190,7 +193,7 @@ def test_missing_inputs(tmp_path, world):
 
 def test_faithfulness_cells_use_only_the_probed_folds(world, tmp_path):
     results = collect(_dump(tmp_path / "exp", world))
-    grid = plots.faithfulness_grid(results)
+    grid = probes.faithfulness_grid(results)
     assert list(grid["train_method"].unique()) == ["persona_gold"] and set(grid["folds"]) == {"0"}
     seen = grid[grid["seen"]].iloc[0]
     totals = person_totals(results)
@@ -201,25 +204,27 @@ def test_faithfulness_cells_use_only_the_probed_folds(world, tmp_path):
 
 
 def test_kinds_and_probes_come_from_the_method_grammar():
-    assert [plots.kind(m) for m in ("no_prefix", "tag", "name", "xyw_2s", "persona_gold")] == [
+    assert [kind(m) for m in ("no_prefix", "tag", "name", "xyw_2s", "persona_gold")] == [
         "none",
         "passive",
         "named",
         "passive",
         "active",
     ]
-    assert plots.kind("vpl") == "latent" and plots.kind("shuffle_xyw_2s") == "control"
-    assert plots.kind("xyw_2s+persona_gold") == "mixed"
-    roles = [plots.prefix_role("xyw_2s", t) for t in ("xyw_2s", "xyw_2s_seed1", "shuffle_xyw_2s", "no_prefix", "name")]
+    assert kind("vpl") == "latent" and kind("shuffle_xyw_2s") == "control"
+    assert kind("xyw_2s+persona_gold") == "mixed"
+    roles = [prefix_role("xyw_2s", t) for t in ("xyw_2s", "xyw_2s_seed1", "shuffle_xyw_2s", "no_prefix", "name")]
     assert roles == ["own", "re-sampled", "another person's", "none", None]
-    assert plots.prefix_role("vpl", "no_prefix") is None
+    assert prefix_role("vpl", "no_prefix") is None
+    named = [role for role in ROLES if role != "re-sampled"]
+    assert [prefix_role("xyw_2s", role_prefix("xyw_2s", role)) for role in named] == named
 
 
 def test_one_row_of_panels_per_base_model_with_vpl_beside_the_prefixes(world, tmp_path):
     results = collect(_dump(tmp_path / "exp", world))
     both = pd.concat([results, results.assign(model="other")], ignore_index=True)
-    own = plots.own_prefix(both, "ref_free_avg")
-    assert plots.panel_rows(own) == [
+    own = accuracy.own_prefix(both, "ref_free_avg")
+    assert accuracy.panel_rows(own) == [
         ("other", "fine-tuned"),
         ("other", "prompt-only"),
         ("tiny", "fine-tuned"),
@@ -227,4 +232,42 @@ def test_one_row_of_panels_per_base_model_with_vpl_beside_the_prefixes(world, tm
     ]
     tuned = set(own.loc[own["setting"] == "fine-tuned", "prefix"])
     assert tuned == {"persona_gold", "no_prefix", "xyw_1s", "xyw_2s", "vpl"}
-    assert "accuracy per shot count" in plots.accuracy_by_shots(both, tmp_path / "shots.png").lower()
+    assert "accuracy per shot count" in shots.accuracy_by_shots(both, tmp_path / "shots.png").lower()
+
+
+def _toy(results: pd.DataFrame, path: Path) -> str:
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1], [0, 1])
+    save_figure(fig, path)
+    return f"A toy drawn from {len(results)} rows."
+
+
+@pytest.fixture
+def scratch_registry(monkeypatch):
+    """The real figures in a copy of the registry, so a test's own figures leave with it."""
+    monkeypatch.setattr(registry, "REGISTRY", dict(registry.REGISTRY))
+    return registry
+
+
+def test_a_registered_figure_reaches_the_report_in_its_section(world, tmp_path, scratch_registry):
+    scratch_registry.register(registry.Figure("toy", "A toy figure", _toy, ("results",), "accuracy"))
+    scratch_registry.register(registry.Figure("toy_bias", "A toy of the bias", _toy, ("bias_groups",), "training"))
+    experiment = _dump(tmp_path / "exp", world, RUNS[:3])
+    text = build_report(ReportArguments(experiment_dir=str(experiment), n_boot=20)).read_text()
+    toy = text.index("<h2>A toy figure</h2>")
+    assert text.index("<h2>Faithfulness:") < toy < text.index("<h2>Persona quality")
+    assert '<img src="figures/toy.png" alt="A toy figure">' in text and "A toy drawn from" in text
+    assert (experiment / "report" / "figures" / "toy.png").is_file()
+    assert "Skipped: needs analysis.bias&#x27;s mean improvement per group." in text
+
+
+def test_the_registry_refuses_what_no_page_can_draw(scratch_registry):
+    with pytest.raises(ValueError, match="unknown section"):
+        scratch_registry.register(registry.Figure("toy", "Toy", _toy, ("results",), "appendix"))
+    with pytest.raises(ValueError, match="unknown inputs"):
+        scratch_registry.register(registry.Figure("toy", "Toy", _toy, ("tables",), "accuracy"))
+    with pytest.raises(ValueError, match="title names"):
+        scratch_registry.register(registry.Figure("toy", "Toy {behaviour}", _toy, ("results",), "accuracy"))
+    with pytest.raises(ValueError, match="already registered"):
+        scratch_registry.register(registry.Figure("faithfulness", "Again", _toy, ("results",), "bias"))
+    assert {("report", "faithfulness"), ("claims", "faithfulness")} <= set(scratch_registry.REGISTRY)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from evaluation import shards
-from evaluation.score import ScoreArguments, score, training_settings
+from evaluation.score import ScoreArguments, score, scoring_settings
 from famous_persona.errors import DataError
 from famous_persona.io import DatasetDir, read_json, write_json, write_jsonl
 from famous_persona.metrics import is_correct, margin
@@ -116,11 +116,11 @@ def test_text_settings_not_given_come_from_the_trained_run(tmp_path):
     config = {"DPOConfig": {"beta": 0.05, "max_length": 64}, "RunArguments": {"system_prompt": "Be brief."}}
     write_json(run / "manifest.json", {"config": config, "status": "finished"})
     base = dict(model=str(run / "model"), data="d", test_method="tag", out="o")
-    filled = training_settings(ScoreArguments(**base))
+    filled, _ = scoring_settings(ScoreArguments(**base))
     assert (filled.beta, filled.max_length, filled.system_prompt) == (0.05, 64, "Be brief.")
-    given = training_settings(ScoreArguments(**base, beta=0.2, max_length=128, system_prompt=""))
+    given, _ = scoring_settings(ScoreArguments(**base, beta=0.2, max_length=128, system_prompt=""))
     assert (given.beta, given.max_length, given.system_prompt) == (0.2, 128, "")
-    bare = training_settings(ScoreArguments(**{**base, "model": str(tmp_path / "hub-like")}))
+    bare, _ = scoring_settings(ScoreArguments(**{**base, "model": str(tmp_path / "hub-like")}))
     assert (bare.beta, bare.max_length, bare.system_prompt) == (0.1, 512, None)
 
 

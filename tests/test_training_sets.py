@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 from trl import DPOConfig, ModelConfig
 
-from analysis.plots import KINDS, kind
+from analysis.figures.style import KINDS, kind
 from evaluation.score import ScoreArguments, score
 from famous_persona.errors import DataError
 from famous_persona.io import read_json

@@ -15,7 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from analysis.plots import Skip, distinct_colours, save_figure, top_legend  # noqa: E402
+from analysis.figures.registry import Skip, figure  # noqa: E402
+from analysis.figures.style import distinct_colours, save_figure, top_legend  # noqa: E402
 from famous_persona.io import read_json, read_rows  # noqa: E402
 
 SERIES = {
@@ -53,6 +54,12 @@ def curves(experiment_dir: Path | str) -> tuple[pd.DataFrame, int]:
     return pd.DataFrame(rows, columns=COLUMNS), unscored
 
 
+@figure(
+    "training_curves",
+    "Training curves (train_log.jsonl of each run)",
+    "training",
+    ("experiment_dir",),
+)
 def training_curves(experiment_dir: Path | str, path: Path) -> str:
     """Small multiples of the logged series per base model, one line per run coloured by train method."""
     frame, unscored = curves(experiment_dir)
