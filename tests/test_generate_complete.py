@@ -11,7 +11,7 @@ import pytest
 
 from famous_persona.io import DatasetDir, read_json
 from sampling.generation import generate
-from sampling.generation.config import GenerateConfig
+from sampling.generation.config import GenerateConfig, shaping, warn_flat
 from tests.support.generation import SECRET, small_args
 from tests.support.scripted_server import FaultPlan, ScriptedServer
 from tests.support.tiny_reward import build_tiny_reward_model
@@ -214,11 +214,8 @@ def test_split_reports_everyone_below_target(tmp_path, reward_model, monkeypatch
         ("judge_attempts", 0),
         ("diverse", 1),
         ("keep", 2),
-        ("sampler_top_p", 0),
-        ("writer_max_tokens", 0),
         ("reward_batch_size", 0),
         ("stages", ["judge", "nope"]),
-        ("sampler_backend", "grpc"),
         ("requests_per_minute", -5),
         ("backoff_base_s", -1),
     ],
@@ -226,3 +223,40 @@ def test_split_reports_everyone_below_target(tmp_path, reward_model, monkeypatch
 def test_config_values_are_validated_at_load(key, value):
     with pytest.raises(ValueError, match=key):
         GenerateConfig(**{key: value})
+
+
+@pytest.mark.parametrize(
+    "key, value, said",
+    [
+        ("sampler_top_p", 0, "sampler: top_p"),
+        ("writer_max_tokens", 0, "writer: max_tokens"),
+        ("sampler_backend", "grpc", "sampler: backend"),
+        ("judge", {"max_tokens": 0}, "judge: max_tokens"),
+        ("judge", {"colour": "red"}, r"judge: unknown key\(s\) \['colour'\]"),
+        ("writer", "{not json", "writer: expected a JSON object"),
+        ("sampler", ["model"], "sampler: expected a mapping"),
+    ],
+)
+def test_role_values_are_validated_at_load_naming_the_role(key, value, said):
+    with pytest.raises(ValueError, match=said):
+        GenerateConfig(**{key: value})
+
+
+def test_a_role_block_sets_any_backend_key_and_flat_keys_still_read(tmp_path, capsys):
+    """A YAML role block reaches keys the flat spelling never had (batch_size, dtype, system_prompt, per-role
+    concurrency); flat keys still apply (the command line's short form), and a file that uses them says so."""
+    block = {"model": "m", "backend": "transformers", "batch_size": 3, "dtype": "float32", "system_prompt": ""}
+    config = GenerateConfig(judge={**block, "concurrency": 2}, judge_max_tokens=7, concurrency=5)
+    judge = config.roles["judge"]
+    assert (judge.batch_size, judge.dtype, judge.system_prompt, judge.max_tokens) == (3, "float32", "", 7)
+    assert judge.concurrency == 2 and config.roles["writer"].concurrency == 5
+    assert shaping(config)["roles"]["judge"]["batch_size"] == 3 and "judge_max_tokens" not in shaping(config)
+    assert shaping(config) == shaping(GenerateConfig(judge={**block, "max_tokens": 7}, concurrency=5))
+    flat = tmp_path / "flat.yaml"
+    flat.write_text("judge_model: gpt-4o\nconcurrency: 2\n")
+    warn_flat(["--config", str(flat)])
+    assert "deprecated: " in capsys.readouterr().err and "judge_model" in flat.read_text()
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("judge:\n  model: gpt-4o\n")
+    warn_flat(["--config", str(nested)])
+    assert capsys.readouterr().err == ""

@@ -8,11 +8,13 @@ import json
 
 import pytest
 
-from famous_persona.io import DatasetDir, read_jsonl
+from famous_persona.io import DatasetDir, read_json, read_jsonl
 from famous_persona.schema import Persona
-from sampling.generation import candidates, generate
-from sampling.generation.config import Context, GenerateConfig
+from sampling.generation import candidates, generate, questions
+from sampling.generation.config import GenerateConfig
+from sampling.generation.runtime import Context
 from tests.support.generation import PEOPLE, SECRET, small_args
+from tests.support.scripted_replies import USER_TYPES
 from tests.support.scripted_server import FaultPlan, ScriptedServer
 from tests.support.tiny_reward import build_tiny_reward_model
 
@@ -71,6 +73,38 @@ def test_the_request_names_the_category_and_the_axis(tmp_path):
     assert "sports is: golf" in candidates.request_text(ctx, row, "golf")
 
 
+def test_question_requests_carry_the_persons_axes_and_the_axis_people(tmp_path):
+    """As the original's requests did: a personal request names what the person stands for; a divergent request
+    names every person of the run on that axis with the category they hold."""
+    ctx = Context(GenerateConfig(out=str(tmp_path), people=PEOPLE), "questions")
+    by_name = {p.name: p for p in ctx.people()}
+    for person in by_name.values():
+        text = questions.personal_request(ctx, person)
+        assert all(f"{axis}: {category}" in text for axis, category in person.axes.items()), text
+        assert "For example" in text
+    for axis, held in questions.axis_holders(ctx).items():
+        text = questions.divergent_request(ctx, axis, held)
+        for category, names in held.items():
+            assert all(by_name[n].axes[axis] == category for n in names)
+            assert f"{category} ({', '.join(names)})" in text, text
+
+
+def test_two_phase_candidates_answer_for_the_drafted_kind_of_user(tmp_path, reward_model, server, monkeypatch):
+    """Each open candidate costs a draft that names a kind of user, then an answer asked for that kind; the
+    candidate records the drafted kind; divergent candidates keep their categories (no draft)."""
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    out = tmp_path / "data"
+    generate.main(small_args(out, server.base_url, reward_model, two_phase_candidates=True))
+    rows = _candidates(out)
+    personal = [c for row in rows if row["axis"] is None for c in row["candidates"]]
+    assert personal and all(c["user_type"] in USER_TYPES and "category" not in c for c in personal)
+    assert all(c["user_type"] not in c["text"] for c in personal)  # the kind shapes the answer, unnamed
+    asked = read_json(out / "work" / "candidates.report.json")["replies"]["asked"]
+    n_personal = len((out / "work" / "personal_questions.jsonl").read_text().splitlines())
+    n_divergent = len((out / "work" / "divergent_questions.jsonl").read_text().splitlines())
+    assert asked == 5 * (2 * n_personal + n_divergent)
+
+
 def test_too_few_candidates_to_cover_the_categories_is_refused(tmp_path, reward_model, server, monkeypatch, capsys):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     with pytest.raises(SystemExit) as stop:
@@ -98,6 +132,46 @@ def test_the_small_style_runs_end_to_end(tmp_path, reward_model, server, monkeyp
     pairs = DatasetDir(out).pairs()
     assert len(pairs) == len(PEOPLE) * 8
     assert all(p.meta["judge"][0]["text"] in ("A", "B") for p in pairs)
+
+
+def test_the_copy_judge_makes_pairs_from_repeated_answers(tmp_path, reward_model, server, monkeypatch):
+    """The copy form: the judge repeats the answer it prefers; the pair's chosen answer is the one repeated in both
+    orders (the scripted judge prefers by content, so both orders agree)."""
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    out = tmp_path / "data"
+    args = small_args(out, server.base_url, reward_model, prompt_style="small", questions_per_request=1)
+    generate.main([*args, "--overgenerate", "2.0", "--judge_format", "copy"])
+    pairs = DatasetDir(out).pairs()
+    assert len(pairs) == len(PEOPLE) * 8
+    for pair in pairs:
+        final = [t for t in pair.meta["judge"] if t["round"] == max(u["round"] for u in pair.meta["judge"])]
+        assert all(pair.chosen in t["text"] and t["verdict"] in (1, 2) for t in final[-2:]), final
+
+
+def test_batched_judge_with_examples_makes_the_same_pairs(tmp_path, reward_model, server, monkeypatch):
+    """Batches of one person's comparisons, after a worked example, answered line by line: a judge that prefers by
+    content picks the same answers as when asked one comparison at a time."""
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    single, batched = tmp_path / "single", tmp_path / "batched"
+    generate.main(small_args(single, server.base_url, reward_model))
+    generate.main(
+        [*small_args(batched, server.base_url, reward_model), "--judge_batch", "3", "--judge_examples", "true"]
+    )
+    chosen = {p.id: p.chosen for p in DatasetDir(single).pairs()}
+    pairs = DatasetDir(batched).pairs()
+    assert {p.id: p.chosen for p in pairs} == chosen
+    assert all(t["request"].startswith("batch|") for p in pairs for t in p.meta["judge"])
+    asked = read_json(batched / "work" / "judged.report.json")["tally"]["sent"]
+    assert asked < read_json(single / "work" / "judged.report.json")["tally"]["sent"]
+
+
+def test_batches_and_examples_need_the_reasoned_judge(tmp_path, reward_model, server, capsys):
+    args = small_args(tmp_path / "data", server.base_url, reward_model, prompt_style="small", judge_batch=2)
+    with pytest.raises(SystemExit) as stop:
+        generate.main(args)
+    assert (
+        stop.value.code == 2 and "judge_batch and judge_examples need judge_format: reasoned" in capsys.readouterr().err
+    )
 
 
 def test_cut_replies_follow_each_stages_rule(tmp_path, server, monkeypatch):

@@ -9,7 +9,8 @@ import pytest
 
 from famous_persona.io import write_jsonl
 from sampling.generation import judge as gen_judge
-from sampling.generation.config import Context, GenerateConfig
+from sampling.generation.config import GenerateConfig
+from sampling.generation.runtime import Context
 from tests.support.generation import SECRET
 from tests.support.scripted_server import FaultPlan, ScriptedServer
 

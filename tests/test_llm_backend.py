@@ -4,6 +4,7 @@ dry-run estimate, and the parsers and filters the stages rely on."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import sqlite3
 import time
@@ -15,8 +16,10 @@ import pytest
 
 from famous_persona import judge_prompts
 from famous_persona.config import parse_config
-from famous_persona.llm.backend import FatalRequestError, Tally, make_request
+from famous_persona.io import read_json
+from famous_persona.llm.backend import Completion, FatalRequestError, Tally, make_request
 from famous_persona.llm.cache import RequestCache, run_cached
+from famous_persona.llm.config import BACKENDS, register_backend
 from famous_persona.llm.local import TransformersBackend
 from famous_persona.llm.openai_backend import OpenAIBackend, RateLimiter, RetryPolicy, retry_after
 from sampling.generation import generate, prompts
@@ -147,7 +150,7 @@ def test_each_role_gets_one_backend_config_overridden_by_its_flat_spelling():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--people", "Serena Williams", "--writer_backend", "transformers-x"], "writer_backend must be"),
+        (["--people", "Serena Williams", "--writer_backend", "transformers-x"], "writer: backend must be"),
         (["--people", "Nobody Known"], "no such people ['Nobody Known']"),
         (["--stages", "judging"], "unknown stages ['judging']"),
     ],
@@ -156,3 +159,30 @@ def test_bad_options_are_clear_errors(tmp_path, capsys, args, message):
     with pytest.raises(SystemExit) as stop:
         generate.main(["--out", str(tmp_path), *args])
     assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+class _Numbered:
+    """A toy backend kind: every reply is a numbered list naming the request, written without a server."""
+
+    concurrency = 4
+
+    async def run(self, requests, on_done):
+        for request in requests:
+            on_done(request, Completion(f"1. What would {request.id} ask first?\n2. And then?", "stop", 3, 9))
+        return {}
+
+
+def test_a_registered_backend_kind_reaches_the_cli_the_outputs_and_the_report(tmp_path, monkeypatch):
+    """The extension point of docs/design.md: one `register_backend` call, and `backend: numbered` works from the
+    command line (a role's JSON block), its replies become the stage's rows, and the report and manifest name it."""
+    monkeypatch.setitem(BACKENDS, "numbered", None)
+    register_backend("numbered", lambda config, tally, seed: _Numbered())
+    out = tmp_path / "data"
+    block = '{"backend": "numbered", "model": "toy-lists"}'
+    args = ["--out", str(out), "--people", "Serena Williams", "--stages", "questions", "--writer", block]
+    generate.main([*args, "--personal_target", "2", "--divergent_target", "0", "--allow_partial", "true"])
+    rows = [json.loads(line) for line in (out / "work" / "personal_questions.jsonl").read_text().splitlines()]
+    assert rows and rows[0]["question"] == "What would serenawilliams#0 ask first?"
+    report = read_json(out / "work" / "personal_questions.report.json")
+    assert report["config"]["roles"]["writer"]["backend"] == "numbered" and report["replies"]["usable"] == 1
+    assert read_json(out / "manifest.json")["config"]["roles"]["writer"]["model"] == "toy-lists"

@@ -18,7 +18,8 @@ from famous_persona.llm.cache import RequestCache, Results, run_cached
 from famous_persona.llm.config import BackendConfig
 from famous_persona.llm.openai_backend import AdaptiveGate, OpenAIBackend, RetryPolicy, TokenBudget
 from sampling.generation import generate, prompts, replies
-from sampling.generation.config import GenerateConfig, describe_replies, reply_outcomes, sample_spread
+from sampling.generation.config import GenerateConfig
+from sampling.generation.runtime import describe_replies, reply_outcomes, sample_spread
 from tests.support.generation import small_args
 from tests.support.scripted_server import FaultPlan, ScriptedServer
 
@@ -120,11 +121,11 @@ def test_candidates_cut_rule_trims_to_a_sentence_or_asks_again():
     assert replies.candidate_check(open_type=True)(_reply("Practise putting daily.")) == replies.NO_ANSWER
 
 
-@pytest.mark.parametrize("style", ["full", "small"])
-def test_judge_cut_rule_keeps_a_written_verdict(style):
-    said = "Preferred: 2 because" if style == "full" else "B, because the second"
-    check, final = replies.judge_check(style), replies.judge_accept(style)
-    assert replies.verdict(_reply(said, cut=True), style) == 2 and final(_reply(said, cut=True))
+@pytest.mark.parametrize("judge_format", ["reasoned", "letter"])
+def test_judge_cut_rule_keeps_a_written_verdict(judge_format):
+    said = "Preferred: 2 because" if judge_format == "reasoned" else "B, because the second"
+    check, final = replies.judge_check(judge_format), replies.judge_accept(judge_format)
+    assert replies.verdict(_reply(said, cut=True), judge_format) == 2 and final(_reply(said, cut=True))
     assert check(_reply("Both have merit and", cut=True)) == CUT and not final(_reply("Both have merit and", cut=True))
     assert check(_reply("Both answers have merit.")) == replies.NO_VERDICT and final(_reply("Both answers have merit."))
     assert not final(_reply(""))
@@ -141,6 +142,34 @@ def test_the_short_judge_reads_one_letter():
     ]
     text = judge_prompts.short_request("Serena Williams", "Best warm-up?", "Jog.", "Stretch.", " (sports: tennis)")
     assert "Answer A: Jog.\nAnswer B: Stretch.\nSerena Williams (sports: tennis) asked" in text
+
+
+FIRST = "Hit the court early and practise your serve for an hour before the heat sets in."
+SECOND = "Visit a quiet art museum and sketch a painting you like before lunch."
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ("The answer that fits best is: Hit the court early and practise your serve for an hour.", 1),
+        ("Serena would prefer: visit a quiet art museum and sketch a painting", 2),
+        (f"First answer: {FIRST}\nSecond answer: {SECOND}", None),  # an echo of both is no verdict
+        ("The answer is the first one.", None),  # no run of the answer's own words
+        ("Hit the court early. Visit a quiet art museum.", None),  # one run each: too little to tell
+    ],
+)
+def test_the_copy_judge_reads_which_answer_was_repeated(reply, expected):
+    assert judge_prompts.parse_copy(reply, FIRST, SECOND) == expected
+    assert replies.verdict(_reply(reply), "copy", FIRST, SECOND) == expected
+
+
+def test_a_copy_reply_is_final_once_written_and_judged_against_its_answers():
+    check, final = replies.judge_check("copy"), replies.judge_accept("copy")
+    cut = _reply("Serena would prefer: Hit the court early and practise your", cut=True)
+    assert check(cut) is None and final(cut) and replies.verdict(cut, "copy", FIRST, SECOND) == 1
+    assert check(_reply("")) == replies.EMPTY and not final(_reply(""))
+    text = judge_prompts.copy_request("Serena Williams", "Best warm-up?", "Jog.", "Stretch.", " (sports: tennis)")
+    assert text.startswith("Serena Williams (sports: tennis) asked: Best warm-up?") and "Repeat that answer" in text
 
 
 def test_reply_accounting_names_every_reason():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ from famous_persona.llm.backend import Backend, Tally
 from famous_persona.llm.openai_backend import OpenAIBackend, RetryPolicy
 from famous_persona.redaction import looks_like_key, register
 
-KINDS = ("openai", "transformers")
+Opener = Callable[["BackendConfig", Tally, int], Backend]
+# Kinds of backend, each with the function that opens one from its config: a new kind is one `register_backend` call.
+BACKENDS: dict[str, Opener] = {}
 # OpenAI-compatible servers that need something beyond the OpenAI schema. `transformers serve` starts every request
 # from the model's generation config, which for most models means greedy decoding: `temperature` and `seed` are then
 # ignored (it logs "not a valid generation flag"), so sampling is switched on in the request itself.
@@ -24,10 +27,10 @@ SERVERS = ("openai", "transformers-serve")
 
 @dataclass
 class BackendConfig:
-    """Who answers a request and how it is sampled. A new kind of backend is one more branch in `open_backend`."""
+    """Who answers a request and how it is sampled. A new kind of backend is one `register_backend` call."""
 
     model: str = field(default="", metadata={"help": "Model id sent to the server, or a local model for transformers."})
-    backend: str = field(default="openai", metadata={"help": f"Kind of backend: one of {', '.join(KINDS)}."})
+    backend: str = field(default="openai", metadata={"help": "openai, transformers or a registered kind."})
     base_url: str | None = field(default=None, metadata={"help": "OpenAI-compatible server (default: the API)."})
     server: str = field(
         default="openai",
@@ -68,8 +71,8 @@ class BackendConfig:
     def __post_init__(self) -> None:
         if not self.model:
             raise DataError("the key 'model' is missing")
-        if self.backend not in KINDS:
-            raise DataError(f"backend must be one of {list(KINDS)}, got {self.backend!r}")
+        if self.backend not in BACKENDS:
+            raise DataError(f"backend must be one of {list(BACKENDS)}, got {self.backend!r}")
         if self.server not in SERVERS:
             raise DataError(f"server must be one of {list(SERVERS)}, got {self.server!r}")
         check_key_variable(self.api_key_env)
@@ -114,12 +117,23 @@ def weights_fingerprint(model_dir: Path) -> str:
     return hashlib.sha256(repr(stamp).encode()).hexdigest()[:16]
 
 
+def register_backend(kind: str, opener: Opener) -> None:
+    """Make `backend: <kind>` open through `opener(config, tally, seed)`."""
+    BACKENDS[kind] = opener
+
+
 def open_backend(config: BackendConfig, tally: Tally, seed: int = 0) -> Backend:
     """The backend a config names; `seed` seeds the retry jitter of a server backend."""
-    if config.backend == "transformers":
-        from famous_persona.llm.local import TransformersBackend
+    return BACKENDS[config.backend](config, tally, seed)
 
-        return TransformersBackend(config.model, config.dtype, config.batch_size, config.system_prompt)
+
+def _open_transformers(config: BackendConfig, tally: Tally, seed: int) -> Backend:
+    from famous_persona.llm.local import TransformersBackend
+
+    return TransformersBackend(config.model, config.dtype, config.batch_size, config.system_prompt)
+
+
+def _open_openai(config: BackendConfig, tally: Tally, seed: int) -> Backend:
     policy = RetryPolicy(
         config.max_retries, config.backoff_base_s, config.backoff_max_s, config.timeout_s, config.connect_timeout_s
     )
@@ -134,3 +148,7 @@ def open_backend(config: BackendConfig, tally: Tally, seed: int = 0) -> Backend:
         config.tokens_per_minute,
         config.adaptive_concurrency,
     )
+
+
+register_backend("openai", _open_openai)
+register_backend("transformers", _open_transformers)

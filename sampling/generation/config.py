@@ -1,41 +1,59 @@
-"""The generation pipeline's config (one YAML for every stage) and the context a stage runs in: its backends, the
-shared request cache, its intermediate files (the `work` folder of the output directory), and the report of what it
-left out."""
+"""The generation pipeline's config: one YAML for every stage. Each role (writer, sampler, judge) is a full backend
+config of its own (`writer:`, `sampler:`, `judge:` blocks of any `BackendConfig` key), over the transport settings
+shared at the top level; the stage runtime is sampling/generation/runtime.py."""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
+import json
 import sys
-from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from trl import TrlParser
+from famous_persona.config import load_yaml
+from famous_persona.errors import DataError
+from famous_persona.llm.config import BackendConfig, check_key_variable
 
-from famous_persona.config import Subparsers, parse_config, stage_parser
-from famous_persona.errors import DataError, exit_on_data_error
-from famous_persona.io import read_json, read_jsonl, read_rows, write_json, write_jsonl
-from famous_persona.llm.backend import FAILED, Backend, Check, Completion, Request, Tally, make_request
-from famous_persona.llm.cache import RequestCache, Results, run_cached
-from famous_persona.llm.config import BackendConfig, check_key_variable, open_backend
-from famous_persona.llm.cost import price
-from famous_persona.manifest import record_step
-from famous_persona.schema import Persona
-
-Accept = Callable[[Completion], bool]
-_ROLE_HELP = (
-    "Each role (writer, sampler, judge) has {role}_backend (openai | transformers), {role}_model and {role}_base_url; "
-    "sampling is {role}_temperature, {role}_top_p (sampler), {role}_max_tokens; the rest is shared by all roles."
+ROLES = ("writer", "sampler", "judge")
+# Each role's own defaults, under what its YAML block or the command line sets.
+ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "writer": {"model": "gpt-4-0613", "temperature": 1.0, "max_tokens": 2048},
+    "sampler": {
+        "model": "HuggingFaceH4/zephyr-7b-beta",
+        "base_url": "http://127.0.0.1:8000/v1",
+        "temperature": 2.0,
+        "top_p": 0.8,
+        "max_tokens": 512,
+    },
+    "judge": {"model": "gpt-4-0613", "temperature": 0.0, "max_tokens": 512},
+}
+# Top-level keys every role starts from (a role's block may set its own).
+SHARED = (
+    "api_key_env",
+    "concurrency",
+    "requests_per_minute",
+    "tokens_per_minute",
+    "adaptive_concurrency",
+    "timeout_s",
+    "connect_timeout_s",
+    "max_retries",
+    "backoff_base_s",
+    "backoff_max_s",
+)
+# The flat spelling `{role}_{key}` of the first releases: still read (the command line's short form), but a YAML file
+# that uses it gets a deprecation line.
+FLAT = ("backend", "model", "base_url", "server", "temperature", "top_p", "max_tokens")
+ROLE_HELP = (
+    "{role}'s backend: a YAML mapping (or JSON on the command line) of any backend key: model, backend (openai | "
+    "transformers), base_url, server, temperature, top_p, max_tokens, dtype, batch_size, system_prompt, concurrency, "
+    "timeout_s, ... (docs/generation.md)."
 )
 
 
 @dataclass
 class GenerateConfig:
-    """Every knob of the pipeline; each stage reads the ones it needs. The three roles' backends are gathered into one
-    `BackendConfig` each (`roles`); YAML and command line spell their fields flat, `{role}_{field}`."""
+    """Every knob of the pipeline; each stage reads the ones it needs. Each role's backend is resolved into one
+    `BackendConfig` (`roles`): its defaults, then the shared top-level keys, its block, and its flat keys."""
 
     out: str = field(default="data/famous_persona_regen", metadata={"help": "Dataset directory to write."})
     people_table: str = field(default="data/famous_persona/personas.jsonl", metadata={"help": "The people."})
@@ -54,18 +72,28 @@ class GenerateConfig:
         },
     )
     api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "Environment variable holding the key."})
-    writer_backend: str = field(default="openai", metadata={"help": _ROLE_HELP})
-    writer_model: str = "gpt-4-0613"
-    writer_base_url: str | None = None
-    sampler_backend: str = field(default="openai", metadata={"help": "openai (any compatible URL) or transformers."})
-    sampler_model: str = "HuggingFaceH4/zephyr-7b-beta"
-    sampler_base_url: str | None = "http://127.0.0.1:8000/v1"
-    judge_backend: str = "openai"
-    judge_model: str = "gpt-4-0613"
-    judge_base_url: str | None = None
-    writer_server: str = field(default="openai", metadata={"help": "openai | transformers-serve, per role."})
-    sampler_server: str = "openai"
-    judge_server: str = "openai"
+    # A role block is a mapping when read from YAML and JSON text on the command line (argparse takes one type).
+    writer: str | None = field(default=None, metadata={"help": ROLE_HELP.format(role="The writer")})
+    sampler: str | None = field(default=None, metadata={"help": ROLE_HELP.format(role="The sampler")})
+    judge: str | None = field(default=None, metadata={"help": ROLE_HELP.format(role="The judge")})
+    writer_backend: str | None = field(default=None, metadata={"help": "Short for writer: {backend: ...}."})
+    writer_model: str | None = field(default=None, metadata={"help": "Short for writer: {model: ...}."})
+    writer_base_url: str | None = field(default=None, metadata={"help": "Short for writer: {base_url: ...}."})
+    writer_server: str | None = field(default=None, metadata={"help": "Short for writer: {server: ...}."})
+    writer_temperature: float | None = field(default=None, metadata={"help": "Short for writer: {temperature: ...}."})
+    writer_max_tokens: int | None = field(default=None, metadata={"help": "Short for writer: {max_tokens: ...}."})
+    sampler_backend: str | None = field(default=None, metadata={"help": "Short for sampler: {backend: ...}."})
+    sampler_model: str | None = field(default=None, metadata={"help": "Short for sampler: {model: ...}."})
+    sampler_base_url: str | None = field(default=None, metadata={"help": "Short for sampler: {base_url: ...}."})
+    sampler_server: str | None = field(default=None, metadata={"help": "Short for sampler: {server: ...}."})
+    sampler_temperature: float | None = field(default=None, metadata={"help": "Short for sampler: {temperature: ...}."})
+    sampler_top_p: float | None = field(default=None, metadata={"help": "Short for sampler: {top_p: ...}."})
+    sampler_max_tokens: int | None = field(default=None, metadata={"help": "Short for sampler: {max_tokens: ...}."})
+    judge_backend: str | None = field(default=None, metadata={"help": "Short for judge: {backend: ...}."})
+    judge_model: str | None = field(default=None, metadata={"help": "Short for judge: {model: ...}."})
+    judge_base_url: str | None = field(default=None, metadata={"help": "Short for judge: {base_url: ...}."})
+    judge_server: str | None = field(default=None, metadata={"help": "Short for judge: {server: ...}."})
+    judge_max_tokens: int | None = field(default=None, metadata={"help": "Short for judge: {max_tokens: ...}."})
     concurrency: int = field(default=16, metadata={"help": "Requests in flight per backend."})
     requests_per_minute: float = field(default=0, metadata={"help": "Rate limit of request starts (0 = none)."})
     tokens_per_minute: float = field(default=0, metadata={"help": "Token budget per backend (0 = none)."})
@@ -90,11 +118,33 @@ class GenerateConfig:
         default="full",
         metadata={"help": "full: the paper's multi-part requests; small: one short task per request (small models)."},
     )
+    judge_format: str = field(
+        default="auto",
+        metadata={
+            "help": "reasoned: reason, then 'Preferred: 1|2'; letter: one letter, A or B; copy: repeat the preferred "
+            "answer (for models too small to name a letter by content); auto: reasoned for the full prompt style, "
+            "letter for the small one."
+        },
+    )
+    judge_batch: int = field(
+        default=1,
+        metadata={"help": "Comparisons of one person per judge request (reasoned format), answered line by line."},
+    )
+    judge_examples: bool = field(
+        default=False, metadata={"help": "Show the reasoned judge a worked example before its comparison(s)."}
+    )
     divergent_candidates: str = field(
         default="categories",
         metadata={
             "help": "categories: each divergent candidate is written for one category held by the people on the "
             "question's axis, in turn; open: the sampler names a user type itself, as for personal questions."
+        },
+    )
+    two_phase_candidates: bool = field(
+        default=False,
+        metadata={
+            "help": "Ask each open candidate in two requests, as the original did: a draft reasoning over the axes "
+            "that names a kind of user, then an answer for that kind."
         },
     )
     propose_personas: bool = field(default=False, metadata={"help": "Also ask the writer for people per axis."})
@@ -106,12 +156,6 @@ class GenerateConfig:
         default=0.7, metadata={"help": "Word-bigram Jaccard above which a question is a duplicate."}
     )
     candidates: int = field(default=50, metadata={"help": "Candidate answers sampled per question."})
-    sampler_temperature: float = 2.0
-    sampler_top_p: float = 0.8
-    sampler_max_tokens: int = 512
-    writer_temperature: float = field(default=1.0, metadata={"help": "Varied lists across the writer's samples."})
-    writer_max_tokens: int = 2048
-    judge_max_tokens: int = 512
     reward_model: str = field(
         default="sfairXC/FsfairX-LLaMA3-RM-v0.1",
         metadata={"help": "HF sequence classifier; 'none' keeps the first `keep` candidates unscored."},
@@ -124,60 +168,59 @@ class GenerateConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.judge_format == "auto":
+            self.judge_format = "letter" if self.prompt_style == "small" else "reasoned"
         _check_ranges(self)
         check_key_variable(self.api_key_env)
-        self.roles: dict[str, BackendConfig] = {}
-        for role, settings in self._role_settings().items():
-            try:
-                self.roles[role] = BackendConfig(**settings, **self._shared_settings())
-            except DataError as error:
-                raise DataError(f"{role}_{error}") from None
+        self.roles: dict[str, BackendConfig] = {role: self._resolve(role) for role in ROLES}
 
-    def _role_settings(self) -> dict[str, dict[str, Any]]:
-        writer = {
-            "model": self.writer_model,
-            "backend": self.writer_backend,
-            "base_url": self.writer_base_url,
-            "server": self.writer_server,
-            "temperature": self.writer_temperature,
-            "max_tokens": self.writer_max_tokens,
-        }
-        sampler = {
-            "model": self.sampler_model,
-            "backend": self.sampler_backend,
-            "base_url": self.sampler_base_url,
-            "server": self.sampler_server,
-            "temperature": self.sampler_temperature,
-            "top_p": self.sampler_top_p,
-            "max_tokens": self.sampler_max_tokens,
-        }
-        judge = {
-            "model": self.judge_model,
-            "backend": self.judge_backend,
-            "base_url": self.judge_base_url,
-            "server": self.judge_server,
-            "temperature": 0.0,
-            "max_tokens": self.judge_max_tokens,
-        }
-        return {"writer": writer, "sampler": sampler, "judge": judge}
+    def _resolve(self, role: str) -> BackendConfig:
+        """A role's backend: its defaults, the shared keys, its block, then its flat keys; a bad key names the role."""
+        settings = {**ROLE_DEFAULTS[role], **{key: getattr(self, key) for key in SHARED}}
+        settings |= role_block(role, getattr(self, role))
+        settings |= {key: value for key in FLAT if (value := getattr(self, f"{role}_{key}", None)) is not None}
+        known = {f.name for f in fields(BackendConfig)}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise DataError(f"{role}: unknown key(s) {unknown}; the backend keys are {sorted(known)}")
+        try:
+            resolved = BackendConfig(**settings)
+        except (DataError, TypeError) as error:
+            raise DataError(f"{role}: {error}") from None
+        _check_role(role, resolved)
+        return resolved
 
-    def _shared_settings(self) -> dict[str, Any]:
-        return {
-            "api_key_env": self.api_key_env,
-            "concurrency": self.concurrency,
-            "requests_per_minute": self.requests_per_minute,
-            "tokens_per_minute": self.tokens_per_minute,
-            "adaptive_concurrency": self.adaptive_concurrency,
-            "timeout_s": self.timeout_s,
-            "connect_timeout_s": self.connect_timeout_s,
-            "max_retries": self.max_retries,
-            "backoff_base_s": self.backoff_base_s,
-            "backoff_max_s": self.backoff_max_s,
-        }
+    def flat_keys(self) -> list[str]:
+        """The flat role keys (`judge_model`, ...) this config sets."""
+        return [f"{r}_{k}" for r in ROLES for k in FLAT if getattr(self, f"{r}_{k}", None) is not None]
+
+
+def role_block(role: str, value: str | dict | None) -> dict[str, Any]:
+    """A role's block: a YAML mapping, or JSON text from the command line."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{role}: expected a JSON object, got {value!r} ({error.msg})") from None
+    if not isinstance(value, dict):
+        raise DataError(f"{role}: expected a mapping of backend keys, got {value!r}")
+    return value
+
+
+def _check_role(role: str, config: BackendConfig) -> None:
+    """Refuse a role setting no run can use, naming the role and the key."""
+    for key, low in ROLE_AT_LEAST.items():
+        if getattr(config, key) < low:
+            raise DataError(f"{role}: {key} must be at least {low}, got {getattr(config, key)!r}")
+    if config.top_p is not None and not 0 < config.top_p <= 1:
+        raise DataError(f"{role}: top_p must be above 0 and at most 1, got {config.top_p!r}")
 
 
 STAGE_NAMES = ("personas", "questions", "candidates", "filter", "judge", "split")
 STYLES = ("full", "small")
+JUDGE_FORMATS = ("reasoned", "letter", "copy")
 DIVERGENT_CANDIDATES = ("categories", "open")
 # Fields that change how a run talks to its servers but not what it writes: a stage output does not depend on them.
 TRANSPORT = (
@@ -198,11 +241,9 @@ TRANSPORT = (
     "backoff_base_s",
     "backoff_max_s",
     "reasks",
-    "writer_base_url",
-    "sampler_base_url",
-    "judge_base_url",
     "reward_batch_size",
 )
+ROLE_TRANSPORT = (*SHARED, "base_url")
 AT_LEAST = {
     "concurrency": 1,
     "requests_per_minute": 0,
@@ -214,17 +255,14 @@ AT_LEAST = {
     "divergent_target": 0,
     "questions_per_request": 1,
     "candidates": 1,
-    "sampler_temperature": 0,
-    "writer_temperature": 0,
-    "sampler_max_tokens": 1,
-    "writer_max_tokens": 1,
-    "judge_max_tokens": 1,
     "reward_batch_size": 1,
     "diverse": 2,
     "judge_attempts": 1,
+    "judge_batch": 1,
     "reasks": 0,
 }
-ABOVE_ZERO = ("timeout_s", "connect_timeout_s", "overgenerate", "sampler_top_p", "near_duplicate")
+ABOVE_ZERO = ("timeout_s", "connect_timeout_s", "overgenerate", "near_duplicate")
+ROLE_AT_LEAST = {"temperature": 0, "max_tokens": 1, "concurrency": 1, "batch_size": 1, "timeout_s": 0.001}
 
 
 def _check_ranges(config: GenerateConfig) -> None:
@@ -235,16 +273,21 @@ def _check_ranges(config: GenerateConfig) -> None:
     for key in ABOVE_ZERO:
         if not getattr(config, key) > 0:
             raise DataError(f"{key} must be above 0, got {getattr(config, key)!r}")
-    if config.near_duplicate > 1 or config.sampler_top_p > 1:
-        raise DataError(
-            f"near_duplicate and sampler_top_p are at most 1, got {config.near_duplicate}, {config.sampler_top_p}"
-        )
+    if config.near_duplicate > 1:
+        raise DataError(f"near_duplicate is at most 1, got {config.near_duplicate}")
     if config.keep < config.diverse:
         raise DataError(f"keep ({config.keep}) must be at least diverse ({config.diverse})")
     if config.personal_target + config.divergent_target == 0:
         raise DataError("personal_target and divergent_target are both 0: the run would make no pairs")
     if config.prompt_style not in STYLES:
         raise DataError(f"prompt_style must be one of {list(STYLES)}, got {config.prompt_style!r}")
+    if config.judge_format not in JUDGE_FORMATS:
+        raise DataError(f"judge_format must be one of {list(JUDGE_FORMATS) + ['auto']}, got {config.judge_format!r}")
+    if (config.judge_batch > 1 or config.judge_examples) and config.judge_format != "reasoned":
+        raise DataError(
+            f"judge_batch and judge_examples need judge_format: reasoned (got {config.judge_format!r}): the short "
+            "forms ask one comparison, without examples"
+        )
     if config.divergent_candidates not in DIVERGENT_CANDIDATES:
         raise DataError(
             f"divergent_candidates must be one of {list(DIVERGENT_CANDIDATES)}, got {config.divergent_candidates!r}"
@@ -255,212 +298,30 @@ def _check_ranges(config: GenerateConfig) -> None:
 
 
 def shaping(config: GenerateConfig) -> dict[str, Any]:
-    """The config fields a stage output depends on (everything but transport and bookkeeping)."""
-    return {key: value for key, value in asdict(config).items() if key not in TRANSPORT}
+    """The config fields a stage output depends on (everything but transport and bookkeeping), each role's backend
+    as resolved, however it was spelt."""
+    spelt = {*TRANSPORT, *ROLES, *(f"{r}_{k}" for r in ROLES for k in FLAT)}
+    shaped = {key: value for key, value in asdict(config).items() if key not in spelt}
+    roles = {r: {k: v for k, v in asdict(b).items() if k not in ROLE_TRANSPORT} for r, b in config.roles.items()}
+    return shaped | {"roles": roles}
 
 
-def subject(request_id: str, names: dict[str, str]) -> str:
-    """The person (or axis) a request served, from the ids the stages give: `key#i`, `p:key:n#i`, `d:axis:n#i`,
-    `Name|qid|...`."""
-    head = request_id.split("#")[0]
-    if "|" in head:
-        return head.split("|")[0]
-    kind, _, rest = head.partition(":")
-    key = rest.rsplit(":", 1)[0] if kind in ("p", "d") and rest else head
-    return names.get(key, f"axis {key}")
+def record(config: GenerateConfig) -> dict[str, Any]:
+    """The config as a manifest keeps it: every field, and each role's backend as resolved."""
+    return asdict(config) | {"roles": {role: asdict(backend) for role, backend in config.roles.items()}}
 
 
-class Context:
-    """What a stage needs: config, paths, cache, backends per role, and a tally per stage."""
-
-    def __init__(self, config: GenerateConfig, stage: str):
-        self.config, self.stage = config, stage
-        self.out = Path(config.out)
-        self.work = self.out / "work"
-        self.tally = Tally()
-        self.replies: Counter = Counter()
-        self.spread: Counter = Counter()
-        self.lost: dict[str, str] = {}
-        self.inputs: dict[str, str] = {}
-        self._cache: RequestCache | None = None
-        self._backends: dict[str, Backend] = {}
-
-    @property
-    def cache(self) -> RequestCache:
-        if self._cache is None:
-            self._cache = RequestCache(self.work / "cache.sqlite")
-        return self._cache
-
-    def people(self) -> list[Persona]:
-        people = read_jsonl(self.config.people_table, Persona, unique="name")
-        wanted = set(self.config.people)
-        unknown = wanted - {p.name for p in people}
-        if unknown:
-            raise DataError(f"{self.config.people_table}: no such people {sorted(unknown)}")
-        return [p for p in people if not wanted or p.name in wanted]
-
-    def backend(self, role: str) -> Backend:
-        if role not in self._backends:
-            self._backends[role] = open_backend(self.config.roles[role], self.tally, self.config.seed)
-        return self._backends[role]
-
-    def request(self, role: str, rid: str, messages: Sequence[tuple[str, str]], sample: int = 0, **extra) -> Request:
-        backend = self.config.roles[role]
-        params = backend.for_server({**backend.params(self.config.seed, sample), **extra})
-        return make_request(rid, backend.model, messages, params, sample)
-
-    def run(
-        self, role: str, requests: Sequence[Request], accept: Accept | None = None, check: Check | None = None
-    ) -> Results:
-        """Send through the cache (re-asking unusable replies with new seeds); count every reply as usable or by why
-        it is not, and remember every request without a final reply as lost, with its reason, for the report."""
-        shown = f"{self.stage} ({role})"
-        backend, reasks = self.backend(role), self.config.reasks
-        results = asyncio.run(
-            run_cached(requests, backend, self.cache, self.tally, price, accept, shown, check, reasks)
-        )
-        self.replies.update(reply_outcomes(requests, results))
-        self.spread.update(sample_spread(requests, results))
-        self.lost |= results.failures
-        self.lost |= {rid: results.problems.get(rid, "reply not accepted") for rid in results.rejected}
-        return results
-
-    def output(self, name: str) -> Path:
-        return self.work / f"{name}.jsonl"
-
-    def done(self, name: str) -> bool:
-        """A stage is done when its output is complete (nothing lost), made from the same config and inputs; an
-        output made with another config is an error naming the changed keys."""
-        report_path = self.work / f"{name}.report.json"
-        if self.config.force or not self.output(name).is_file() or not report_path.is_file():
-            return False
-        report = read_json(report_path)
-        made_with = report.get("config", {})
-        changed = sorted(k for k in shaping(self.config) | made_with if made_with.get(k) != shaping(self.config).get(k))
-        if changed:
-            raise DataError(
-                f"{self.output(name)} was made with other values of {changed}; run with --force true to "
-                "remake it, or another --out"
-            )
-        inputs = report.get("inputs", {})
-        return not report.get("lost") and all(file_digest(self.output(n)) == d for n, d in inputs.items())
-
-    def finish(self, name: str, rows: Sequence[dict[str, Any]], left_out: dict[str, str], **counts: Any) -> None:
-        """Write the stage's rows and its report (counts, tally, every item left out and why) atomically."""
-        write_jsonl(self.output(name), rows)
-        names = {p.key: p.name for p in self.people()}
-        by_subject = dict(Counter(subject(rid, names) for rid in self.lost))
-        replies = replies_summary(self.replies)
-        report = {
-            "rows": len(rows),
-            "replies": replies,
-            "samples": dict(self.spread),
-            "left_out": left_out,
-            "lost": self.lost,
-            "lost_by_subject": by_subject,
-            "config": shaping(self.config),
-            "inputs": self.inputs,
-            "tally": self.tally.as_dict(),
-            **counts,
-        }
-        write_json(self.work / f"{name}.report.json", report)
-        tally = self.tally
-        record_step(
-            self.out / "manifest.json",
-            "generation",
-            name,
-            rows=len(rows),
-            left_out=len(left_out),
-            lost=len(self.lost),
-            lost_by_subject=by_subject,
-            replies=replies,
-            tally=tally.as_dict(),
-            **counts,
-        )
-        tokens = f"{tally.prompt_tokens}+{tally.completion_tokens} tokens"
+def warn_flat(args: Sequence[str] | None) -> None:
+    """One deprecation line when the YAML file given by --config spells role keys flat (`judge_model: ...`)."""
+    args = list(args) if args is not None else sys.argv[1:]
+    if "--config" not in args[:-1]:
+        return
+    path = args[args.index("--config") + 1]
+    flat = {f"{r}_{k}" for r in ROLES for k in FLAT}
+    used = [key for key in load_yaml(path)[0] if key in flat]
+    if used:
         print(
-            f"{name}: {len(rows)} rows, {len(left_out)} left out; {tally.sent} sent, {tally.cached} cached, "
-            f"{tally.failed} failed; {tokens}, ${tally.cost_usd:.4f}"
+            f"deprecated: {path} spells role keys flat ({', '.join(used)}); write them under writer:, sampler: "
+            "and judge: (docs/generation.md)",
+            file=sys.stderr,
         )
-        if replies["asked"]:
-            print(f"  replies: {describe_replies(replies)}")
-        if self.spread["identical"] and self.spread["identical"] == self.spread["groups"]:
-            print(f"  warning: {SAMPLING_OFF}", file=sys.stderr)
-        tally.reset()
-        self.replies, self.spread = Counter(), Counter()
-        self.lost, self.inputs = {}, {}
-
-    def read(self, name: str) -> list[dict[str, Any]]:
-        """An earlier stage's rows; its digest is recorded, so a remade input makes this stage run again."""
-        self.inputs[name] = file_digest(self.output(name))
-        return read_rows(self.output(name))
-
-
-SAMPLING_OFF = (
-    "every group of samples asked with different seeds came back identical: the server is not sampling, so the "
-    "samples are not independent (for `transformers serve` set writer_server, sampler_server and judge_server to "
-    "transformers-serve)"
-)
-
-
-def reply_outcomes(requests: Sequence[Request], results: Results) -> Counter:
-    """'asked', 'usable', and one count per reason a request's last reply was not usable (or that none came)."""
-    outcomes: Counter = Counter(asked=len(requests))
-    for request in requests:
-        if request.id in results.failures:
-            outcomes[FAILED] += 1
-        else:
-            outcomes[results.problems.get(request.id, "usable")] += 1
-    return outcomes
-
-
-def sample_spread(requests: Sequence[Request], results: Results) -> Counter:
-    """Groups of two or more samples of one prompt (different seeds, temperature above 0) and how many of them came
-    back as one identical text: all of them identical means the server ignores the sampling settings."""
-    groups: dict[str, list[str]] = {}
-    for request in requests:
-        params = dict(request.params)
-        completion = results.completions.get(request.id)
-        if completion is None or not params.get("temperature"):
-            continue
-        prompt = repr((request.model, request.messages, sorted((k, v) for k, v in params.items() if k != "seed")))
-        groups.setdefault(prompt, []).append(completion.text)
-    counted = [texts for texts in groups.values() if len(texts) > 1]
-    return Counter(groups=len(counted), identical=sum(len(set(texts)) == 1 for texts in counted))
-
-
-def replies_summary(outcomes: Counter) -> dict[str, Any]:
-    """A stage's replies for its report: asked, usable, and the rest by why."""
-    reasons = {k: n for k, n in sorted(outcomes.items(), key=lambda kv: -kv[1]) if k not in ("asked", "usable")}
-    return {"asked": outcomes["asked"], "usable": outcomes["usable"], "not_usable": reasons}
-
-
-def describe_replies(replies: dict[str, Any]) -> str:
-    """'12/20 usable (60%); not usable: no list 5, cut at the length cap 3'."""
-    asked, usable = replies["asked"], replies["usable"]
-    line = f"{usable}/{asked} usable ({usable / asked:.0%})" if asked else "none asked"
-    if replies["not_usable"]:
-        line += "; not usable: " + ", ".join(f"{why} {n}" for why, n in replies["not_usable"].items())
-    return line
-
-
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
-
-
-def config_dict(config: GenerateConfig) -> dict[str, Any]:
-    return asdict(config)
-
-
-def stage_command(stage: str, run: Callable[[Context], Any], doc: str | None) -> tuple[Callable, Callable]:
-    """`make_parser` and `main` of one pipeline stage (`famous-persona gen-<stage>`), all parsing the shared config."""
-
-    def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
-        return stage_parser(f"gen-{stage}", [GenerateConfig], doc, subparsers)
-
-    @exit_on_data_error
-    def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
-        (config,) = parse_config(parser or make_parser(), args)
-        run(Context(config, stage))
-
-    return make_parser, main

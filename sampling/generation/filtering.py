@@ -14,7 +14,7 @@ from transformers import AutoModelForSequenceClassification
 
 from famous_persona.embeddings import load_embedder
 from famous_persona.models import load_tokenizer, placement
-from sampling.generation.config import Context, stage_command
+from sampling.generation.runtime import Context, stage_command
 
 
 class RewardModel:

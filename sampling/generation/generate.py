@@ -19,7 +19,8 @@ from famous_persona.io import read_json
 from famous_persona.llm.cost import Estimate, count_tokens, format_estimates
 from famous_persona.manifest import write_manifest
 from sampling.generation import candidates, filtering, judge, personas, prompts, questions, split, timing
-from sampling.generation.config import Context, GenerateConfig, config_dict, describe_replies
+from sampling.generation.config import GenerateConfig, record, warn_flat
+from sampling.generation.runtime import Context, describe_replies
 
 STAGES = {
     "personas": personas.run,
@@ -55,9 +56,11 @@ def estimate(config: GenerateConfig) -> list[Estimate]:
     divergent_n = math.ceil(config.divergent_target * config.overgenerate)
     personal_req = len(people) * math.ceil(personal_n / per_request)
     divergent_req = len(axes) * math.ceil(divergent_n / per_request)
-    personal_prompt = count_tokens(prompts.messages("personal", prompts.PERSONAL.format(name="Jane Doe", n=20)))
+    personal_prompt = count_tokens(
+        prompts.messages("personal", prompts.PERSONAL.format(name="Jane Doe", n=20, axes="a: b; c: d"))
+    )
     divergent_prompt = count_tokens(
-        prompts.messages("divergent", prompts.DIVERGENT.format(axis="diet", categories="a, b, c, d", n=20))
+        prompts.messages("divergent", prompts.DIVERGENT.format(axis="diet", holders="a (A, B); b (C); c (D)", n=20))
     )
     n_questions = len(people) * personal_n + len(axes) * divergent_n
     candidate_prompt = count_tokens(prompts.messages("candidate", prompts.CANDIDATE.format(question=TYPICAL_QUESTION)))
@@ -71,30 +74,30 @@ def estimate(config: GenerateConfig) -> list[Estimate]:
     tournaments = len(people) * personal_n + sum(on_axis.values()) * divergent_n
     judge_req = tournaments * 3 * 2
     sampler_req = n_questions * config.candidates
-    judge_out = min(JUDGE_OUTPUT_TOKENS, config.judge_max_tokens)
+    judge_out = min(JUDGE_OUTPUT_TOKENS, config.roles["judge"].max_tokens)
     return [
         Estimate(
             "personal",
-            config.writer_model,
+            config.roles["writer"].model,
             personal_req,
             personal_req * personal_prompt,
             personal_req * per_request * QUESTION_TOKENS,
         ),
         Estimate(
             "divergent",
-            config.writer_model,
+            config.roles["writer"].model,
             divergent_req,
             divergent_req * divergent_prompt,
             divergent_req * per_request * QUESTION_TOKENS,
         ),
         Estimate(
             "candidates",
-            config.sampler_model,
+            config.roles["sampler"].model,
             sampler_req,
             sampler_req * candidate_prompt,
-            sampler_req * config.sampler_max_tokens,
+            sampler_req * config.roles["sampler"].max_tokens,
         ),
-        Estimate("judge", config.judge_model, judge_req, judge_req * judge_prompt, judge_req * judge_out),
+        Estimate("judge", config.roles["judge"].model, judge_req, judge_req * judge_prompt, judge_req * judge_out),
     ]
 
 
@@ -106,7 +109,7 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
     write_manifest(
         ctx.out / "manifest.json",
         "sampling.generation.generate",
-        config_dict(config),
+        record(config),
         status="running",
         generation=previous.get("generation", {}),
     )
@@ -118,7 +121,7 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
     write_manifest(
         ctx.out / "manifest.json",
         "sampling.generation.generate",
-        config_dict(config),
+        record(config),
         status="partial" if holes(found) else "finished",
         generation=steps,
         account=found,
@@ -183,6 +186,7 @@ def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
 @exit_on_data_error
 def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
     (config,) = parse_config(parser or make_parser(), args)
+    warn_flat(args)
     if config.dry_run:
         estimates = estimate(config)
         print(format_estimates(estimates))

@@ -11,10 +11,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from famous_persona import judge_prompts
+from famous_persona.llm.backend import Completion, Request
 from famous_persona.llm.cache import Results
 from sampling.generation import replies
-from sampling.generation.config import Context, stage_command
 from sampling.generation.questions import known_for
+from sampling.generation.runtime import Context, stage_command
 
 
 @dataclass
@@ -30,35 +31,84 @@ class Match:
     winner: dict | None = None
     trace: list[dict] = field(default_factory=list)
     problems: Counter = field(default_factory=Counter)
+    picks: dict[str, int] = field(default_factory=dict)
 
     def request_id(self, order: str, attempt: int) -> str:
         return f"{self.tid}|r{self.round}|{self.a['sample']}v{self.b['sample']}|{order}|{attempt}"
 
 
-def _requests(ctx: Context, match: Match, attempt: int, known: dict[str, str]) -> list:
+BATCH = "batch|"  # the request id of a batch: this, then its members' ids joined by '+'
+
+
+@dataclass
+class Ask:
+    """One judge request and the (match, order) comparisons it carries: one, or a batch of one person's."""
+
+    request: Request
+    members: list[tuple[Match, str]]
+
+    @property
+    def batched(self) -> bool:
+        return self.request.id.startswith(BATCH)
+
+
+def _shown(match: Match, order: str) -> tuple[dict, dict]:
+    return (match.a, match.b) if order == "ab" else (match.b, match.a)
+
+
+def _asks(ctx: Context, matches: list[Match], attempt: int, known: dict[str, str]) -> list[Ask]:
+    """The requests of one attempt: each comparison in both orders, alone or batched per person (`judge_batch`)."""
     extra = {"temperature": 1.0} if attempt else {}
-    out = []
-    for order, (first, second) in (("ab", (match.a, match.b)), ("ba", (match.b, match.a))):
-        text = request_text(ctx, match, first["text"], second["text"], known)
-        rid = match.request_id(order, attempt)
-        out.append(ctx.request("judge", rid, judge_prompts.messages(text), attempt, **extra))
-    return out
+    if ctx.config.judge_batch == 1:
+        return [_one(ctx, m, o, attempt, known, extra) for m in matches for o in ("ab", "ba")]
+    by_person: dict[str, list[Match]] = {}
+    for match in sorted(matches, key=lambda m: (m.name, m.tid, m.round)):
+        by_person.setdefault(match.name, []).append(match)
+    asks, size = [], ctx.config.judge_batch
+    for name, mine in by_person.items():
+        for start in range(0, len(mine), size):
+            chunk = mine[start : start + size]
+            for order in ("ab", "ba"):
+                rid = f"{BATCH}{'+'.join(m.request_id(order, attempt) for m in chunk)}"
+                shown = [(m.question, *(c["text"] for c in _shown(m, order))) for m in chunk]
+                text = judge_prompts.batch_request(name, shown, ctx.config.judge_examples)
+                request = ctx.request("judge", rid, judge_prompts.messages(text), attempt, **extra)
+                asks.append(Ask(request, [(m, order) for m in chunk]))
+    return asks
+
+
+def _one(ctx: Context, match: Match, order: str, attempt: int, known: dict[str, str], extra: dict) -> Ask:
+    """The request of one comparison in one order."""
+    first, second = (c["text"] for c in _shown(match, order))
+    messages = judge_prompts.messages(request_text(ctx, match, first, second, known))
+    return Ask(ctx.request("judge", match.request_id(order, attempt), messages, attempt, **extra), [(match, order)])
 
 
 def request_text(ctx: Context, match: Match, first: str, second: str, known: dict[str, str]) -> str:
-    """The judge's request in the config's prompt style (the small one also says what the person is known for)."""
-    if ctx.config.prompt_style == "small":
-        return judge_prompts.short_request(match.name, match.question, first, second, known.get(match.name, ""))
-    return judge_prompts.request(match.name, match.question, first, second)
+    """The judge's request in the config's judge format (letter and copy also say what the person is known for)."""
+    shown = known.get(match.name, "")
+    if ctx.config.judge_format == "letter":
+        return judge_prompts.short_request(match.name, match.question, first, second, shown)
+    if ctx.config.judge_format == "copy":
+        return judge_prompts.copy_request(match.name, match.question, first, second, shown)
+    return judge_prompts.request(match.name, match.question, first, second, ctx.config.judge_examples)
 
 
-def _settle(match: Match, results: Results, attempt: int, style: str) -> None:
-    """Record both orders' verdicts; a winner only when both are parseable and agree."""
-    picks = {}
-    for order, slots in (("ab", (match.a, match.b)), ("ba", (match.b, match.a))):
-        rid = match.request_id(order, attempt)
-        completion = results.completions.get(rid)
-        verdict = replies.verdict(completion, style) if rid not in results.rejected else None
+def _verdicts(ask: Ask, completion: Completion | None, judge_format: str) -> list[int | None]:
+    """The verdict of each comparison an ask carries (None where its reply names none)."""
+    if completion is None or not completion.text.strip():
+        return [None] * len(ask.members)
+    if ask.batched:
+        return judge_prompts.parse_batch(completion.text, len(ask.members))
+    match, order = ask.members[0]
+    return [replies.verdict(completion, judge_format, *(c["text"] for c in _shown(match, order)))]
+
+
+def _record(ask: Ask, results: Results, attempt: int, judge_format: str) -> None:
+    """Note each comparison's verdict in its match's trace (a batch's reply, with its request id, in each)."""
+    rid = ask.request.id
+    completion = None if rid in results.rejected else results.completions.get(rid)
+    for (match, order), verdict in zip(ask.members, _verdicts(ask, completion, judge_format), strict=True):
         match.trace.append(
             {
                 "round": match.round,
@@ -66,6 +116,7 @@ def _settle(match: Match, results: Results, attempt: int, style: str) -> None:
                 "attempt": attempt,
                 "verdict": verdict,
                 "text": completion.text if completion else None,
+                "request": rid if ask.batched else None,
                 "seed": completion.seed if completion else None,
                 "failure": results.failures.get(rid),
             }
@@ -75,7 +126,12 @@ def _settle(match: Match, results: Results, attempt: int, style: str) -> None:
         elif verdict is None:
             match.problems["unparseable"] += 1
         else:
-            picks[order] = slots[verdict - 1]["sample"]
+            match.picks[order] = _shown(match, order)[verdict - 1]["sample"]
+
+
+def _settle(match: Match) -> None:
+    """A winner only when both orders' verdicts of this attempt are readable and agree."""
+    picks, match.picks = match.picks, {}
     if len(picks) == 2 and picks["ab"] == picks["ba"]:
         match.winner = match.a if picks["ab"] == match.a["sample"] else match.b
     elif len(picks) == 2:
@@ -84,17 +140,26 @@ def _settle(match: Match, results: Results, attempt: int, style: str) -> None:
 
 def play(ctx: Context, matches: list[Match]) -> None:
     """Ask every open match, again and again, until it has a winner or its attempts are spent."""
-    style = ctx.config.prompt_style
+    judge_format = ctx.config.judge_format
     known = {p.name: known_for(p) for p in ctx.people()}
-    check, accept = replies.judge_check(style), replies.judge_accept(style)
+    check, accept = _checks(ctx)
     for attempt in range(ctx.config.judge_attempts):
         open_matches = [m for m in matches if m.winner is None]
         if not open_matches:
             return
-        requests = [r for m in open_matches for r in _requests(ctx, m, attempt, known)]
-        results = ctx.run("judge", requests, accept=accept, check=check)
+        asks = _asks(ctx, open_matches, attempt, known)
+        results = ctx.run("judge", [a.request for a in asks], accept=accept, check=check)
+        for ask in asks:
+            _record(ask, results, attempt, judge_format)
         for match in open_matches:
-            _settle(match, results, attempt, style)
+            _settle(match)
+
+
+def _checks(ctx: Context):
+    """(check, accept) of judge replies: per judge format, or for a batch any readable comparison line."""
+    if ctx.config.judge_batch == 1:
+        return replies.judge_check(ctx.config.judge_format), replies.judge_accept(ctx.config.judge_format)
+    return replies.batch_check(), replies.batch_accept()
 
 
 def entries(ctx: Context) -> list[tuple[str, str, dict]]:
@@ -174,8 +239,8 @@ def _pair(ctx: Context, name: str, row: dict, winner: dict, matches: list[Match]
             "judge": [t for m in matches for t in m.trace],
             "ties": sum(m.problems["tie"] for m in matches),
             "unparseable": sum(m.problems["unparseable"] for m in matches),
-            "judge_model": ctx.config.judge_model,
-            "sampler_model": ctx.config.sampler_model,
+            "judge_model": ctx.config.roles["judge"].model,
+            "sampler_model": ctx.config.roles["sampler"].model,
         },
     }
 

@@ -9,7 +9,7 @@ from famous_persona.errors import DataError
 from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.llm.backend import Completion
 from sampling.generation import prompts
-from sampling.generation.config import Context, stage_command
+from sampling.generation.runtime import Context, stage_command
 
 AXES = (
     "sports",

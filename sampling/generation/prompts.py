@@ -16,6 +16,7 @@ TASKS = {
     "personal": "Task: write personal questions.",
     "divergent": "Task: write divergent questions.",
     "candidate": "Task: answer for a kind of user.",
+    "draft": "Task: choose a kind of user.",
     "judge": judge_prompts.TASK,
     "persona": persona_prompts.TASK,
 }
@@ -27,16 +28,21 @@ PERSONAS = (
 )
 
 PERSONAL = (
-    "Think of {name}. Write {n} questions this person might plausibly type into a text-only AI assistant. Each "
-    "question should be open to opinion, answerable in writing, and one where {name}'s ideal answer would differ from "
-    "what most people want. Vary the topics. Do not mention {name} in the questions. Reply with a numbered list, one "
-    "question per line, nothing else."
+    "Think of {name}, who stands for {axes}. Write {n} questions this person might plausibly type into a text-only "
+    "AI assistant. Each question should be open to opinion, answerable in writing, and one where {name}'s ideal "
+    "answer would differ from what most people want, because of who {name} is. Vary the topics. Do not mention "
+    "{name} in the questions. Reply with a numbered list, one question per line, nothing else.\n\n"
+    "For example, for a chess grandmaster who is vegan, good questions would be:\n"
+    "1. What should I cook the night before a long tournament game?\n"
+    "2. How do I keep my focus sharp during a six-hour flight?"
 )
 
 DIVERGENT = (
-    "Consider people who differ by {axis} ({categories}). Write {n} questions that any of them might ask an AI "
-    "assistant, where each group would want a noticeably different answer. The wording must not reveal or assume any "
-    "group. Reply with a numbered list, one question per line, nothing else."
+    "Consider people who differ by {axis}: {holders}. Write {n} questions that any of them might ask an AI "
+    "assistant, where each of them would want a noticeably different answer because of their {axis}. The wording "
+    "must not reveal or assume any of them. Reply with a numbered list, one question per line, nothing else.\n\n"
+    "For example, for people who differ by diet (a vegan athlete, a chef known for barbecue), good questions would "
+    "be:\n1. What should I make for a family dinner on Sunday?\n2. Which cookbook would you give a teenager?"
 )
 
 CANDIDATE = (
@@ -49,6 +55,17 @@ CANDIDATE = (
 CANDIDATE_FOR = (
     "The question below comes from a user whose {axis} is: {category}. Write a helpful answer suited to such a user. "
     "Do not say who the user is or name their {axis}; let it show only in what you recommend.\n\nQuestion: {question}"
+)
+
+# The two-phase option: a draft that reasons over the axes and names a kind of user, then an answer for that kind.
+DRAFT = (
+    "A user asked the question below. People differ along these axes: {axes}. First, in one or two sentences after "
+    "'Reasoning:', consider which of these axes would most change the best answer to this question. Then name one "
+    "kind of user who might ask it after 'User type:'. Do not answer the question.\n\nQuestion: {question}"
+)
+CANDIDATE_FOR_TYPE = (
+    "The question below comes from this kind of user: {kind}. Write a helpful answer suited to such a user. Do not "
+    "say who the user is; let it show only in what you recommend.\n\nQuestion: {question}"
 )
 
 # The `small` style: one short task per request, for models of a few hundred million parameters, which lose the
@@ -65,6 +82,11 @@ SMALL_CANDIDATE = "Answer the question below in two or three sentences.\n\nQuest
 SMALL_CANDIDATE_FOR = (
     "Answer the question below in two or three sentences for a reader whose {axis} is: {category}. Do not mention "
     "who the reader is.\n\nQuestion: {question}"
+)
+SMALL_DRAFT = "Name one kind of person who might ask the question below, after 'User type:'.\n\nQuestion: {question}"
+SMALL_CANDIDATE_FOR_TYPE = (
+    "Answer the question below in two or three sentences for this kind of reader: {kind}. Do not mention who the "
+    "reader is.\n\nQuestion: {question}"
 )
 STYLES = ("full", "small")
 
@@ -128,6 +150,13 @@ def parse_personas(reply: str) -> list[dict]:
         for r in rows
         if isinstance(r, dict) and r.get("category")
     ]
+
+
+def parse_user_type(reply: str) -> str | None:
+    """The kind of user a draft names after 'User type:' (its first line, without a final full stop)."""
+    found = re.search(r"User type:\s*(.+)", reply)
+    kind = found[1].strip().rstrip(".").strip() if found else ""
+    return kind or None
 
 
 def parse_candidate(reply: str) -> tuple[str | None, str | None]:

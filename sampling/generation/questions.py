@@ -10,8 +10,8 @@ from collections import defaultdict
 from famous_persona.llm.cache import Results
 from famous_persona.schema import Persona
 from sampling.generation import prompts, replies
-from sampling.generation.config import Context, stage_command
 from sampling.generation.dedup import deduplicate
+from sampling.generation.runtime import Context, stage_command
 
 
 def slug(text: str) -> str:
@@ -57,13 +57,17 @@ def personal_request(ctx: Context, person: Persona) -> str:
     if ctx.config.prompt_style == "small":
         count = prompts.count_words(n)
         return prompts.SMALL_PERSONAL.format(count=count, name=person.name, known_for=known_for(person))
-    return prompts.PERSONAL.format(name=person.name, n=n)
+    return prompts.PERSONAL.format(name=person.name, n=n, axes=stands_for(person))
+
+
+def stands_for(person: Persona) -> str:
+    """'sports: tennis; diet: vegan': the categories a person stands for in the table."""
+    return "; ".join(f"{axis}: {category}" for axis, category in person.axes.items()) or "no listed axis"
 
 
 def known_for(person: Persona) -> str:
     """' (sports: tennis; diet: vegan)': the categories a person stands for in the table, '' when none."""
-    shown = "; ".join(f"{axis}: {category}" for axis, category in person.axes.items())
-    return f" ({shown})" if shown else ""
+    return f" ({stands_for(person)})" if person.axes else ""
 
 
 def personal(ctx: Context) -> None:
@@ -82,18 +86,23 @@ def personal(ctx: Context) -> None:
 
 
 def axis_categories(ctx: Context) -> dict[str, list[str]]:
-    found: dict[str, set[str]] = defaultdict(set)
+    return {axis: sorted(holders) for axis, holders in axis_holders(ctx).items()}
+
+
+def axis_holders(ctx: Context) -> dict[str, dict[str, list[str]]]:
+    """axis → category → the run's people who hold it: whom the divergent questions of an axis are written for."""
+    found: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for person in ctx.people():
         for axis, category in person.axes.items():
-            found[axis].add(category)
-    return {axis: sorted(categories) for axis, categories in sorted(found.items())}
+            found[axis][category].append(person.name)
+    return {axis: dict(sorted(held.items())) for axis, held in sorted(found.items())}
 
 
 def divergent(ctx: Context) -> None:
     if ctx.done("divergent_questions"):
         return
     wanted = math.ceil(ctx.config.divergent_target * ctx.config.overgenerate)
-    subjects = {axis: divergent_request(ctx, axis, cats) for axis, cats in axis_categories(ctx).items()}
+    subjects = {axis: divergent_request(ctx, axis, held) for axis, held in axis_holders(ctx).items()}
     lists, left_out, counts = _ask(ctx, "divergent", subjects, wanted)
     rows = [
         {"qid": f"d:{slug(axis)}:{i:03d}", "name": None, "axis": axis, "question": q}
@@ -103,12 +112,14 @@ def divergent(ctx: Context) -> None:
     ctx.finish("divergent_questions", rows, left_out, **counts)
 
 
-def divergent_request(ctx: Context, axis: str, categories: list[str]) -> str:
-    """The divergent-question request for one axis, in the config's prompt style."""
-    n, shown = ctx.config.questions_per_request, ", ".join(categories)
+def divergent_request(ctx: Context, axis: str, held: dict[str, list[str]]) -> str:
+    """The divergent-question request for one axis, in the config's prompt style; the full style names the people
+    on the axis with their categories, as the original's requests did."""
+    n = ctx.config.questions_per_request
     if ctx.config.prompt_style == "small":
-        return prompts.SMALL_DIVERGENT.format(count=prompts.count_words(n), axis=axis, categories=shown)
-    return prompts.DIVERGENT.format(axis=axis, categories=shown, n=n)
+        return prompts.SMALL_DIVERGENT.format(count=prompts.count_words(n), axis=axis, categories=", ".join(held))
+    holders = "; ".join(f"{category} ({', '.join(names)})" for category, names in held.items())
+    return prompts.DIVERGENT.format(axis=axis, holders=holders, n=n)
 
 
 def run(ctx: Context) -> None:

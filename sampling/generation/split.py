@@ -11,7 +11,8 @@ from collections import defaultdict
 from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.personas import name_key
 from famous_persona.schema import Pair
-from sampling.generation.config import Context, GenerateConfig, stage_command
+from sampling.generation.config import GenerateConfig
+from sampling.generation.runtime import Context, stage_command
 
 
 def divergent_splits(rows: list[dict], seed: int) -> dict[str, str]:

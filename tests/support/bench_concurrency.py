@@ -22,7 +22,8 @@ from pathlib import Path
 from famous_persona.config import read_config
 from famous_persona.io import read_json, write_jsonl
 from sampling.generation import candidates as gen_candidates
-from sampling.generation.config import Context, GenerateConfig
+from sampling.generation.config import GenerateConfig
+from sampling.generation.runtime import Context
 from tests.support.scripted_server import ScriptedServer
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -109,10 +108,9 @@ def main(args: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="Only the scripted part, with one person (seconds).")
     options = parser.parse_args(args)
     with tempfile.TemporaryDirectory() as root:
-        lines = [] if options.quick else real_part(Path(root))
-        lines += fault_part(Path(root), ["Serena Williams"] if options.quick else None)
-    print("\n".join(lines))
-    sys.stdout.flush()
+        if not options.quick:
+            print("\n".join(real_part(Path(root))), flush=True)
+        print("\n".join(fault_part(Path(root), ["Serena Williams"] if options.quick else None)), flush=True)
 
 
 if __name__ == "__main__":

@@ -73,15 +73,31 @@ def _candidate(question: str, seed: int) -> str:
 
 
 def _judge(text: str) -> str:
+    copy = re.search(
+        r"^(.+?)(?: \(.*\))? asked: .*\n\nFirst answer: (.*)\nSecond answer: (.*)\n\nWhich answer", text, re.S
+    )
+    if copy:
+        name, first, second = copy[1], copy[2], copy[3]
+        return f"The answer that suits {name}: {first if _h(name, first) > _h(name, second) else second}"
     short = re.search(r"Answer A: (.*)\nAnswer B: (.*)\n(.+?)(?: \(.*\))? asked this question", text)
     if short:
         first, second, name = short[1], short[2], short[3]
         return "AB"[_h(name, first) < _h(name, second)]
-    name = re.search(r"preferences of (.+?)\. Read", text)[1]
+    batch = re.search(r"preferences of ([^.]+)\. Below are", text)
+    if batch:
+        return _batch_judge(batch[1], text)
+    name = re.findall(r"preferences of (.+?)\. Read", text)[-1]
     answers = re.search(r"Answer 1:\n(.*)\n\nAnswer 2:\n(.*)", text, re.S)
     first, second = answers[1], answers[2]
     better = 1 if _h(name, first) > _h(name, second) else 2
     return f"{name} values concrete, practical advice; one answer fits better.\nPreferred: {better}"
+
+
+def _batch_judge(name: str, text: str) -> str:
+    """One verdict line per comparison of a batched request, by the same rule as a single comparison."""
+    found = re.findall(r"Comparison (\d+)\.\nQuestion: .*\nAnswer 1:\n(.*)\nAnswer 2:\n(.*)", text)
+    lines = [f"Comparison {i}: Preferred: {1 if _h(name, a) > _h(name, b) else 2}" for i, a, b in found]
+    return f"{name} values concrete, practical advice.\n" + "\n".join(lines)
 
 
 def _small_question(text: str, seed: int) -> str:
@@ -114,9 +130,13 @@ def reply_for(body: dict) -> tuple[str | None, str]:
     if task in ("personal", "divergent") and text.startswith("Write one question"):
         return task, _small_question(text, seed)
     if task == "personal":
-        return task, _questions(re.search(r"Think of (.+?)\. Write", text)[1], seed, 20)
+        return task, _questions(re.search(r"Think of (.+?), who stands for", text)[1], seed, 20)
     if task == "divergent":
-        return task, _questions(re.search(r"differ by (.+?) \(", text)[1], seed, 20)
+        return task, _questions(re.search(r"differ by (.+?): ", text)[1], seed, 20)
+    if task == "draft":
+        question = text.rsplit("Question: ", 1)[-1]
+        kind = USER_TYPES[_h(question, seed) % len(USER_TYPES)]
+        return task, f"Reasoning: habits would change the best answer most.\nUser type: {kind}"
     if task == "candidate":
         return task, _candidate(text.rsplit("Question: ", 1)[-1], seed)
     if task == "judge":
