@@ -26,9 +26,9 @@ from trl import TrlParser
 from evaluation import shards
 from famous_persona import chat, progress
 from famous_persona.config import Subparsers, parse_config, stage_parser
+from famous_persona.decoding import generate
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.eval_target import OUTPUT_MANIFESTS, EvalArguments, load_target, output_manifest, settle
-from famous_persona.generation import generate
 from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.manifest import skip_finished, write_manifest
 from famous_persona.models import process_state

@@ -12,7 +12,7 @@ import pytest
 from evaluation import generate as generate_module
 from evaluation.generate import GenerateArguments, generate_responses
 from evaluation.score import ScoreArguments, scoring_settings
-from famous_persona import chat, generation
+from famous_persona import chat, decoding
 from famous_persona.errors import DataError
 from famous_persona.eval_target import EvalArguments, resolve_target, settle
 from famous_persona.io import read_json
@@ -29,16 +29,16 @@ def _generate(world, model, out, **options) -> GenerateArguments:
 
 @pytest.fixture
 def generation_inputs(monkeypatch):
-    """Every list of token ids generation hands the model, taken where `famous_persona.generation` tokenizes."""
+    """Every list of token ids response generation hands the model, taken where `famous_persona.decoding` tokenizes."""
     seen: list[list[int]] = []
-    real = generation.chat_ids
+    real = decoding.chat_ids
 
     def spy(tokenizer, messages, system_prompt):
         ids = real(tokenizer, messages, system_prompt)
         seen.append(ids)
         return ids
 
-    monkeypatch.setattr(generation, "chat_ids", spy)
+    monkeypatch.setattr(decoding, "chat_ids", spy)
     return seen
 
 

@@ -186,3 +186,45 @@ def test_a_registered_backend_kind_reaches_the_cli_the_outputs_and_the_report(tm
     report = read_json(out / "work" / "personal_questions.report.json")
     assert report["config"]["roles"]["writer"]["backend"] == "numbered" and report["replies"]["usable"] == 1
     assert read_json(out / "manifest.json")["config"]["roles"]["writer"]["model"] == "toy-lists"
+
+
+def _served(server: ScriptedServer, stream: bool, tally: Tally, **policy: float) -> tuple[dict, dict]:
+    """(replies by request id, failures) of two candidate requests through the openai backend."""
+    backend = OpenAIBackend(
+        server.base_url, concurrency=2, policy=RetryPolicy(max_retries=0, **policy), tally=tally, stream=stream
+    )
+    done: dict = {}
+    failures = asyncio.run(backend.run(_requests(2), lambda request, reply: done.__setitem__(request.id, reply)))
+    return done, failures
+
+
+def test_a_streamed_reply_is_the_same_reply_with_its_usage():
+    server = ScriptedServer().start()
+    plain, _ = _served(server, False, Tally())
+    streamed, failures = _served(server, True, Tally())
+    server.shutdown()
+    assert not failures and set(streamed) == {"r0", "r1"}
+    for rid, reply in streamed.items():
+        assert (reply.text, reply.finish_reason) == (plain[rid].text, "stop")
+        assert (reply.prompt_tokens, reply.completion_tokens) == (
+            plain[rid].prompt_tokens,
+            plain[rid].completion_tokens,
+        )
+
+
+def test_streaming_times_the_queue_apart_from_the_generation():
+    """A server that holds the first token past `queue_timeout_s` is overloaded (queue_timeout, fewer in flight); one
+    that starts at once but writes slowly runs into `timeout_s` (generation_timeout), which is not overload."""
+    queued = ScriptedServer(first_token_s=1.0).start()
+    tally = Tally()
+    _, failures = _served(queued, True, tally, timeout_s=5.0, queue_timeout_s=0.3)
+    queued.shutdown()
+    assert set(failures) == {"r0", "r1"} and tally.retries["queue_timeout"] == 2 and tally.lowest_concurrency == 1
+    slow = ScriptedServer(token_gap_s=0.05).start()  # a reply of about 30 words: 1.5 s of generation
+    tally = Tally()
+    _, failures = _served(slow, True, tally, timeout_s=0.6, queue_timeout_s=0.3)
+    assert set(failures) == {"r0", "r1"} and tally.retries["generation_timeout"] == 2
+    assert tally.lowest_concurrency == 2
+    done, failures = _served(slow, True, Tally(), timeout_s=10.0, queue_timeout_s=0.3)
+    slow.shutdown()
+    assert not failures and all(reply.finish_reason == "stop" for reply in done.values())

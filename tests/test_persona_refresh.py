@@ -10,8 +10,8 @@ import torch
 from trl import DPOConfig, DPOTrainer, ModelConfig
 
 from famous_persona.chat import user_turn
+from famous_persona.decoding import Generated
 from famous_persona.errors import DataError
-from famous_persona.generation import Generated
 from famous_persona.io import read_json, read_jsonl, write_jsonl
 from famous_persona.models import load_model, load_tokenizer
 from famous_persona.schema import Prefix

@@ -17,7 +17,7 @@ from trl import DPOConfig, DPOTrainer
 from evaluation.fast_scoring import score_pairs_fast
 from famous_persona import chat
 from famous_persona.config import parse_config
-from famous_persona.generation import generate
+from famous_persona.decoding import generate
 from famous_persona.logprobs import adapter_disabled, completion_logps, score_pairs
 from famous_persona.model_assets import fetch
 from famous_persona.models import load_model, load_tokenizer

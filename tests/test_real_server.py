@@ -110,6 +110,23 @@ def test_sampling_settings_take_effect_only_with_the_server_flavour(real_server,
     assert len(_three_draws(real_server, "transformers-serve", tmp_path)) > 1
 
 
+def test_a_streamed_reply_matches_the_whole_reply(real_server, tmp_path):
+    """`transformers serve` streams: the same greedy request gives the same text streamed, with a finish reason."""
+    texts = {}
+    for stream in (False, True):
+        config = BackendConfig(
+            model=real_server.model, base_url=real_server.base_url, temperature=0, max_tokens=12, stream=stream
+        )
+        request = make_request("s", config.model, [("user", "Name a sport.")], config.params(0, 0), 0)
+        cache = RequestCache(tmp_path / f"stream-{stream}.sqlite")
+        results = asyncio.run(
+            run_cached([request], open_backend(config, Tally()), cache, Tally(), accept=lambda c: True)
+        )
+        texts[stream] = results.completions["s"]
+    assert texts[True].text == texts[False].text and texts[True].text.strip()
+    assert texts[True].finish_reason in ("stop", "length")
+
+
 def test_persona_inference_through_the_openai_backend(real_server, tmp_path):
     spec = {"model": real_server.model, "backend": "openai", "base_url": real_server.base_url}
     spec |= {"server": "transformers-serve", "max_tokens": 48, "concurrency": 1, "timeout_s": 120}

@@ -70,7 +70,7 @@ def test_persona_inference_on_smollm2_uses_the_training_recipes_system_turn(monk
     import asyncio
 
     from famous_persona.config import read_config
-    from famous_persona.generation import Generated
+    from famous_persona.decoding import Generated
     from famous_persona.llm import local
     from famous_persona.llm.backend import Tally, make_request
     from famous_persona.llm.config import BackendConfig, open_backend

@@ -20,9 +20,9 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from famous_persona import persona_prompts
 from famous_persona.chat import user_turn
+from famous_persona.decoding import generate
 from famous_persona.errors import DataError
 from famous_persona.families import family
-from famous_persona.generation import generate
 from famous_persona.io import DatasetDir, read_jsonl, read_rows, write_jsonl
 from famous_persona.methods import parse_method
 from famous_persona.schema import DpoRecord, Message, Prefix

@@ -50,6 +50,18 @@ class BackendConfig:
     )
     timeout_s: float = field(default=120.0, metadata={"help": "Seconds for a whole reply, queueing included."})
     connect_timeout_s: float = field(default=10.0, metadata={"help": "Seconds to reach the server."})
+    stream: bool = field(
+        default=False,
+        metadata={"help": "Receive replies token by token, so the wait for the first token is timed on its own."},
+    )
+    queue_timeout_s: float = field(
+        default=0.0,
+        metadata={
+            "help": "With stream: seconds until the first token (the server's queue and the prompt; 0 = timeout_s). "
+            "A request that runs past it counts as an overloaded server (fewer in flight), one past timeout_s "
+            "after it started does not."
+        },
+    )
     max_retries: int = 6
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
@@ -135,7 +147,12 @@ def _open_transformers(config: BackendConfig, tally: Tally, seed: int) -> Backen
 
 def _open_openai(config: BackendConfig, tally: Tally, seed: int) -> Backend:
     policy = RetryPolicy(
-        config.max_retries, config.backoff_base_s, config.backoff_max_s, config.timeout_s, config.connect_timeout_s
+        config.max_retries,
+        config.backoff_base_s,
+        config.backoff_max_s,
+        config.timeout_s,
+        config.connect_timeout_s,
+        config.queue_timeout_s,
     )
     return OpenAIBackend(
         config.base_url,
@@ -147,6 +164,7 @@ def _open_openai(config: BackendConfig, tally: Tally, seed: int) -> Backend:
         seed,
         config.tokens_per_minute,
         config.adaptive_concurrency,
+        config.stream,
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from famous_persona.generation import generate
+from famous_persona.decoding import generate
 from famous_persona.llm.backend import Completion, OnDone, Request, reask_seed
 from famous_persona.models import load_model, load_tokenizer
 

@@ -2,7 +2,8 @@
 
 The SDK's own retries are off; the policy here is explicit: bounded concurrency, a request-rate limit, a timeout per
 request, exponential backoff with jitter that honours `Retry-After`, and no retry on authentication or invalid-request
-errors. The API key is read from the environment only and never stored anywhere.
+errors. With `stream`, the reply arrives token by token, so the wait for its first token (the server's queue and the
+prompt) and its generation are timed apart. The API key is read from the environment only and never stored anywhere.
 """
 
 from __future__ import annotations
@@ -36,14 +37,16 @@ EXTRA_BODY = ("generation_config",)
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Retries and timeouts: `connect_timeout_s` bounds reaching the server, `timeout_s` a whole reply (a server's
-    queue and its generation cannot be told apart without streaming, so concurrency adapts instead: AdaptiveGate)."""
+    """Retries and timeouts: `connect_timeout_s` bounds reaching the server, `timeout_s` a whole reply. Without
+    streaming a server's queue and its generation cannot be told apart (concurrency adapts instead: AdaptiveGate);
+    with it, `queue_timeout_s` (0: `timeout_s`) bounds the wait for the first token."""
 
     max_retries: int = 6
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
     timeout_s: float = 120.0
     connect_timeout_s: float = 10.0
+    queue_timeout_s: float = 0.0
 
     def timeout(self) -> openai.Timeout:
         return openai.Timeout(self.timeout_s, connect=min(self.connect_timeout_s, self.timeout_s))
@@ -137,7 +140,15 @@ class AdaptiveGate:
                 self._changed.notify_all()
 
 
-OVERLOAD = ("timeout", "status_429", "status_503")
+OVERLOAD = ("timeout", "queue_timeout", "status_429", "status_503")
+
+
+class QueueTimeout(ValueError):
+    """A streamed reply whose first token did not come within `queue_timeout_s`: the server kept it waiting."""
+
+
+class GenerationTimeout(ValueError):
+    """A streamed reply that started but did not finish within `timeout_s`: a long reply, not a busy server."""
 
 
 def retry_after(error: Exception) -> float | None:
@@ -163,6 +174,10 @@ def error_kind(error: Exception) -> str:
     """A short label for the retry counters, e.g. 'status_429', 'timeout', 'malformed'."""
     if isinstance(error, openai.APITimeoutError):
         return "timeout"
+    if isinstance(error, QueueTimeout):
+        return "queue_timeout"
+    if isinstance(error, GenerationTimeout):
+        return "generation_timeout"
     if isinstance(error, openai.APIStatusError):
         return f"status_{error.status_code}"
     if isinstance(error, openai.APIConnectionError):
@@ -184,13 +199,14 @@ class OpenAIBackend:
         seed: int = 0,
         tokens_per_minute: float = 0,
         adaptive: bool = True,
+        stream: bool = False,
     ):
         self.base_url = base_url
         self.api_key_env = api_key_env
         if not (os.environ.get(api_key_env) or base_url):
             raise FatalRequestError(f"set the API key in the environment variable {api_key_env} (it is never stored)")
         self.concurrency, self.policy, self.per_minute = concurrency, policy, requests_per_minute
-        self.tokens_per_minute, self.adaptive = tokens_per_minute, adaptive
+        self.tokens_per_minute, self.adaptive, self.stream = tokens_per_minute, adaptive, stream
         self.tally = tally or Tally()
         self.rng = random.Random(seed)
 
@@ -250,6 +266,8 @@ class OpenAIBackend:
     async def _send(self, request: Request) -> Completion:
         params = request.sent_params()
         extra = {name: params.pop(name) for name in EXTRA_BODY if name in params}
+        if self.stream:
+            return await self._streamed(request, params, extra)
         response = await self.client.chat.completions.create(
             model=request.model,
             messages=request.chat(),
@@ -268,6 +286,39 @@ class OpenAIBackend:
             completion_tokens=usage.completion_tokens if usage else 0,
         )
 
+    async def _streamed(self, request: Request, params: dict, extra: dict) -> Completion:
+        """One reply token by token: the first chunk within `queue_timeout_s`, the whole within `timeout_s`."""
+        started = time.monotonic()
+        first_wait = self.policy.queue_timeout_s or self.policy.timeout_s
+
+        async def opened():
+            chunks = await self.client.chat.completions.create(
+                model=request.model,
+                messages=request.chat(),
+                timeout=self.policy.timeout(),
+                extra_body=extra or None,
+                stream=True,
+                stream_options={"include_usage": True},
+                **params,
+            )
+            return chunks, await anext(chunks)
+
+        try:
+            chunks, chunk = await asyncio.wait_for(opened(), first_wait)
+        except TimeoutError:
+            raise QueueTimeout(f"no first token in {first_wait:g} s") from None
+        reply = _Streamed()
+        try:
+            while chunk is not None:
+                reply.add(chunk)
+                left = max(started + self.policy.timeout_s - time.monotonic(), 0.001)
+                chunk = await asyncio.wait_for(anext(chunks, None), left)
+        except TimeoutError:
+            raise GenerationTimeout(f"reply unfinished after {self.policy.timeout_s:g} s") from None
+        finally:
+            await chunks.close()
+        return reply.completion()
+
     def _explain(self, error: openai.APIStatusError) -> str:
         """One line for a refused request, with the key and any credentials in the URL scrubbed out."""
         where = scrub(self.base_url or "the OpenAI API")
@@ -275,3 +326,27 @@ class OpenAIBackend:
             return f"{where} refused the credentials ({error.status_code}); check ${self.api_key_env}"
         message = scrub((getattr(error, "message", "") or "")[:300])
         return f"{where} rejected the request ({error.status_code}): {message} — fix the config; not retried"
+
+
+class _Streamed:
+    """A streamed reply as its chunks arrive: text, finish reason and the usage the last chunk may carry."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.finish: str | None = None
+        self.usage = None
+
+    def add(self, chunk) -> None:
+        for choice in getattr(chunk, "choices", None) or []:
+            self.parts.append(getattr(choice.delta, "content", None) or "")
+            self.finish = choice.finish_reason or self.finish
+        self.usage = getattr(chunk, "usage", None) or self.usage
+
+    def completion(self) -> Completion:
+        usage = self.usage
+        return Completion(
+            text="".join(self.parts),
+            finish_reason=self.finish,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+        )

@@ -36,6 +36,8 @@ SHARED = (
     "adaptive_concurrency",
     "timeout_s",
     "connect_timeout_s",
+    "stream",
+    "queue_timeout_s",
     "max_retries",
     "backoff_base_s",
     "backoff_max_s",
@@ -104,6 +106,10 @@ class GenerateConfig:
         default=120.0, metadata={"help": "Seconds for a whole reply, its wait in the queue included."}
     )
     connect_timeout_s: float = 10.0
+    stream: bool = field(
+        default=False, metadata={"help": "Stream replies, so queue_timeout_s can bound the wait for a first token."}
+    )
+    queue_timeout_s: float = field(default=0.0, metadata={"help": "With stream: seconds to the first token."})
     max_retries: int = 6
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
@@ -237,6 +243,8 @@ TRANSPORT = (
     "adaptive_concurrency",
     "timeout_s",
     "connect_timeout_s",
+    "stream",
+    "queue_timeout_s",
     "max_retries",
     "backoff_base_s",
     "backoff_max_s",

@@ -61,6 +61,8 @@ def figures(out: Path, prefix: str) -> list[str]:
             f"{prefix}usable_{stage}={replies['usable'] / replies['asked']:.2f} ({replies['usable']}/"
             f"{replies['asked']})"
         )
+    judge = account["judge"]
+    lines += [f"{prefix}judge_{key}={judge[key]}" for key in ("tournaments", "tie", "unparseable")]
     lines += [f"{prefix}pairs={account['pairs']}", f"{prefix}target={account['target']}"]
     return lines
 

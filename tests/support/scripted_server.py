@@ -182,16 +182,55 @@ class Handler(BaseHTTPRequestHandler):
             text = "Both answers have merits and I cannot tell which this person would like more."
         elif fault == "biased":
             text = "The first answer reads well enough.\nPreferred: 1"
+        if body.get("stream"):
+            return self._stream(body, text, finish)
         self._send(200, json.dumps(_completion(body, text, finish)).encode())
+
+    def _stream(self, body: dict, text: str, finish: str) -> None:
+        """The reply as server-sent events, a word per chunk: `first_token_s` before the first (a queue), then
+        `token_gap_s` between chunks (generation); the usage last when the request asks for it."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        whole = _completion(body, text, finish)
+        words = [w + " " for w in text.split(" ")] if text else []
+        time.sleep(self.server.first_token_s)
+        for i, word in enumerate(words or [""]):
+            last = i == max(len(words), 1) - 1
+            delta = {"index": 0, "delta": {"content": word.rstrip(" ") if last else word}, "finish_reason": None}
+            if last:
+                delta["finish_reason"] = finish
+            self._event({**whole, "object": "chat.completion.chunk", "choices": [delta], "usage": None})
+            if not last:
+                time.sleep(self.server.token_gap_s)
+        if body.get("stream_options", {}).get("include_usage"):
+            self._event({**whole, "object": "chat.completion.chunk", "choices": []})
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+
+    def _event(self, payload: dict) -> None:
+        self.wfile.write(f"data: {json.dumps(payload)}\n\n".encode())
+        self.wfile.flush()
 
 
 class ScriptedServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
 
-    def __init__(self, port: int = 0, latency_s: float = 0.0, plan: FaultPlan | None = None, api_key: str = ""):
+    def __init__(
+        self,
+        port: int = 0,
+        latency_s: float = 0.0,
+        plan: FaultPlan | None = None,
+        api_key: str = "",
+        first_token_s: float = 0.0,
+        token_gap_s: float = 0.0,
+    ):
         super().__init__(("127.0.0.1", port), Handler)
         self.latency_s, self.plan, self.api_key = latency_s, plan or FaultPlan(), api_key
+        self.first_token_s, self.token_gap_s = first_token_s, token_gap_s
         self.ledger = Ledger()
 
     def handle_error(self, request, client_address) -> None:

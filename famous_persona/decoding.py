@@ -1,4 +1,4 @@
-"""Sampling replies from a local model for chat requests, batched and left-padded: the transformers backend of the
+"""Decoding replies from a local model for chat requests, batched and left-padded: the transformers backend of the
 generation pipeline and the persona refresh during training both generate this way."""
 
 from __future__ import annotations
