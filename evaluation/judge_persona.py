@@ -1,6 +1,7 @@
-"""The persona judge on generated responses: the generation pipeline's judge request (famous_persona.judge_prompts)
-asks which of two answers the named person would prefer, the response against an opponent (the dataset's chosen
-answer, or another run's response to the same question), in both orders.
+"""The persona judge on generated responses: the generation pipeline's reasoned judge request
+(famous_persona.judge_prompts, in the words of famous_persona/wording.yaml or of a `--wording` file) asks which of two
+answers the named person would prefer, the response against an opponent (the dataset's chosen answer, or another
+run's response to the same question), in both orders.
 
 A response wins only when the judge prefers it in both orders; opposite verdicts are a tie (position bias) and a
 reply that names neither answer is unparseable, both recorded, neither counted as a win. Every request goes through
@@ -20,6 +21,7 @@ from famous_persona.llm.backend import Tally, make_request
 from famous_persona.llm.cache import RequestCache, run_cached
 from famous_persona.llm.config import BackendConfig, open_backend
 from famous_persona.llm.cost import price
+from famous_persona.wording import Wording, default_wording
 
 ORDERS = ("response_first", "response_second")
 
@@ -51,17 +53,24 @@ def outcome(first: int | None, second: int | None) -> str:
 
 
 def judge_persona(
-    rows: list[dict], dataset: DatasetDir, backend: BackendConfig, cache_path: Path, against: str, seed: int = 0
+    rows: list[dict],
+    dataset: DatasetDir,
+    backend: BackendConfig,
+    cache_path: Path,
+    against: str,
+    seed: int = 0,
+    wording: Wording | None = None,
 ) -> tuple[list[dict], dict]:
     """One verdict per response and the request tally; raises after a run in which some requests failed."""
     questions = {pair.id: pair.prompt for pair in dataset.pairs()}
     other = opponents(rows, dataset, against)
+    wording = wording or default_wording()
     requests = []
     for row in rows:
-        first = judge_prompts.request(row["name"], questions[row["id"]], row["response"], other[row["id"]])
-        second = judge_prompts.request(row["name"], questions[row["id"]], other[row["id"]], row["response"])
-        for order, text in zip(ORDERS, (first, second), strict=True):
-            messages = judge_prompts.messages(text)
+        shown = (row["response"], other[row["id"]])
+        for order, (first, second) in zip(ORDERS, (shown, shown[::-1]), strict=True):
+            text = judge_prompts.worded_request(wording, row["name"], questions[row["id"]], first, second)
+            messages = judge_prompts.worded_messages(wording, text)
             requests.append(make_request(f"{row['id']}/{order}", backend.model, messages, backend.params(seed, 0)))
     tally, cache = Tally(), RequestCache(cache_path)
     try:

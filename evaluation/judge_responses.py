@@ -6,7 +6,9 @@ response mentions decide its verdict: aligned (only the person's own category), 
 rejected answer; aligned when strictly closer to the chosen one (a tie counts as not aligned, like a tied reward).
 `persona` (evaluation/judge_persona.py): an LLM simulating the person judges the response against `--against` (the
 chosen answer, or another run's responses) in both orders, through any backend given by `--judge_backend` (a YAML
-in the shape of experiments/configs/inference/*.yaml) and the request cache; metric `gen_judge_win`.
+in the shape of experiments/configs/inference/*.yaml) and the request cache, asked in the words of
+famous_persona/wording.yaml or of `--wording FILE` (its judge_* fields; the summary records their digest); metric
+`gen_judge_win`.
 Reads <out>/generations.jsonl, writes <out>/judge_<name>.jsonl (one verdict per response, with a `metrics` map of
 booleans that analysis.aggregate adds to results.csv) and <out>/judge_<name>_summary.json (rates, run identity).
 Usage: `python -m evaluation.judge_responses --out dump/demo/tiny/persona_gold/fold0/eval/persona_gold --judge world`.
@@ -29,6 +31,7 @@ from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.eval_target import output_manifest
 from famous_persona.io import DatasetDir, RecordError, read_json, read_rows, write_json, write_jsonl
 from famous_persona.text_overlap import rouge_l, tokens
+from famous_persona.wording import Wording, load_wording
 
 GENERATIONS = "generations.jsonl"
 IDENTITY = ("experiment", "model_short", "train_method", "test_method", "fold", "fold_scheme")
@@ -38,7 +41,10 @@ WORLD_VERDICTS = ("aligned", "misaligned", "mixed", "off_topic")
 @dataclass
 class JudgeArguments:
     out: str = field(metadata={"help": "Directory with generations.jsonl (normally <run>/eval/<test_method>)."})
-    judge: str = field(default="world", metadata={"help": "world, reference, or all (every judge that applies)."})
+    judge: str = field(
+        default="world",
+        metadata={"help": "world, reference, persona, a registered judge, or all (every registered one that applies)."},
+    )
     data: str | None = field(default=None, metadata={"help": "Dataset directory; the generation's when not given."})
     judge_backend: str | None = field(
         default=None, metadata={"help": "persona judge: backend YAML (e.g. experiments/configs/inference/gpt4.yaml)."}
@@ -51,6 +57,12 @@ class JudgeArguments:
     )
     judge_cache: str | None = field(
         default=None, metadata={"help": "persona judge: request cache (default <out>/cache/persona_judge.sqlite)."}
+    )
+    wording: str | None = field(
+        default=None,
+        metadata={
+            "help": "persona judge: YAML whose judge_* fields replace the request (famous_persona/wording.yaml)."
+        },
     )
 
 
@@ -112,10 +124,22 @@ def judge_reference(rows: list[dict], dataset: DatasetDir, test_method: str) -> 
     return verdicts
 
 
-JUDGES: dict[str, Callable[[list[dict], DatasetDir, str], list[dict]]] = {
-    "world": judge_world,
-    "reference": judge_reference,
-}
+Judge = Callable[[list[dict], DatasetDir, str], list[dict]]
+"""(generations rows, dataset, test method) → one verdict per row: its id, name, question type, seen and fold, and a
+`metrics` map of booleans named `gen_*`."""
+JUDGES: dict[str, Judge] = {}
+
+
+def register_judge(name: str, judge: Judge) -> Judge:
+    """Make `judge` the one `--judge <name>` runs, and one of `--judge all` (docs/design.md §15.5)."""
+    if name in JUDGES or name in ("all", "persona"):
+        raise ValueError(f"the judge name {name!r} is taken")
+    JUDGES[name] = judge
+    return judge
+
+
+register_judge("reference", judge_reference)
+register_judge("world", judge_world)
 
 
 def _key(row: dict) -> dict:
@@ -154,8 +178,10 @@ def summarise(verdicts: list[dict]) -> dict[str, Any]:
     return table
 
 
-def _persona(args: JudgeArguments, tally: dict[str, Any]) -> Callable[[list[dict], DatasetDir, str], list[dict]]:
-    """The persona judge bound to its backend and cache; its request tally is filled into `tally`."""
+def _persona(
+    args: JudgeArguments, tally: dict[str, Any], wording: Wording
+) -> Callable[[list[dict], DatasetDir, str], list[dict]]:
+    """The persona judge bound to its backend, cache and wording; its request tally is filled into `tally`."""
     from famous_persona.config import read_config
     from famous_persona.llm.config import BackendConfig
 
@@ -166,7 +192,7 @@ def _persona(args: JudgeArguments, tally: dict[str, Any]) -> Callable[[list[dict
     cache = Path(args.judge_cache) if args.judge_cache else Path(args.out) / "cache" / "persona_judge.sqlite"
 
     def run(rows: list[dict], dataset: DatasetDir, test_method: str) -> list[dict]:
-        verdicts, counts = judge_persona(rows, dataset, backend, cache, args.against)
+        verdicts, counts = judge_persona(rows, dataset, backend, cache, args.against, wording=wording)
         tally.update(counts)
         return verdicts
 
@@ -175,14 +201,16 @@ def _persona(args: JudgeArguments, tally: dict[str, Any]) -> Callable[[list[dict
 
 def run_judge(args: JudgeArguments) -> dict[str, dict[str, Any]]:
     """Run the chosen judge(s) on one generations file; returns each judge's summary."""
+    wording = load_wording(args.wording)
     out = Path(args.out)
     rows = _read_generations(out)
     config = read_json(output_manifest(out, "evaluation.generate"))["config"]
     dataset = DatasetDir(args.data or config["data"])
     tally: dict[str, Any] = {}
-    judges = {**JUDGES, "persona": _persona(args, tally)} if args.judge == "persona" else JUDGES
+    judges = {**JUDGES, "persona": _persona(args, tally, wording)} if args.judge == "persona" else JUDGES
     if args.judge == "all":
-        names = ["reference"] + (["world"] if world_vocab.is_synthetic(dataset.pairs()) else [])
+        synthetic = world_vocab.is_synthetic(dataset.pairs())
+        names = [name for name in JUDGES if name != "world" or synthetic]
     elif args.judge in judges:
         names = [args.judge]
     else:
@@ -204,6 +232,7 @@ def run_judge(args: JudgeArguments) -> dict[str, dict[str, Any]]:
         if name == "persona":
             summary["outcomes"] = dict(Counter(row["outcome"] for row in verdicts))
             summary["requests"] = tally
+            summary["wording"] = wording.record("judge")
         write_json(out / f"judge_{name}_summary.json", summary)
         summaries[name] = summary
     return summaries

@@ -43,8 +43,8 @@ logger = logging.getLogger(__name__)
 
 STAGE = "evaluation.score"
 Scorer = Callable[[Any, list[chat.EncodedPair], int, int], list[tuple[float, int, float, int]]]
-SCORERS: dict[str, Scorer] = {"fast": score_pairs_fast, "naive": score_pairs}
-CHOICES = ("auto", *SCORERS, "vpl")
+SCORERS: dict[str, Scorer] = {}
+"""The scorers `--scorer` names besides `auto` (which picks one) and `vpl` (which needs each person's soft token)."""
 DEFAULT_BETA = 0.1
 SHARD_OWN = ("shard_index", "force", "batch_size", "device")
 CHUNK_PAIRS = TREE_SEQUENCES // 2
@@ -64,7 +64,8 @@ class ScoreArguments(EvalArguments):
         default="auto",
         metadata={
             "help": "fast (shared prefixes computed once), naive (every sequence in full), vpl (a VPL model: each "
-            "person's soft token before the prompt); auto = vpl for a VPL model directory, fast otherwise."
+            "person's soft token before the prompt), or one added by register_scorer; auto = vpl for a VPL model "
+            "directory, fast otherwise."
         },
     )
     tokenization: str = field(
@@ -87,6 +88,19 @@ class ScoreArguments(EvalArguments):
     )
 
 
+def register_scorer(name: str, scorer: Scorer) -> Scorer:
+    """Make `scorer` the one `--scorer <name>` runs: (model, encoded pairs, pad id, batch size) → per pair the chosen
+    answer's log-prob and tokens, then the rejected one's (docs/design.md §15.6)."""
+    if name in SCORERS or name in ("auto", "vpl"):
+        raise ValueError(f"the scorer name {name!r} is taken")
+    SCORERS[name] = scorer
+    return scorer
+
+
+register_scorer("fast", score_pairs_fast)
+register_scorer("naive", score_pairs)
+
+
 def scoring_settings(args: ScoreArguments) -> tuple[ScoreArguments, EvalTarget]:
     """Every setting resolved once (docs/design.md §10): the target's through `eval_target.settle`, then β (the
     trained run's unless given) and the tokenization mode checked."""
@@ -98,8 +112,9 @@ def scoring_settings(args: ScoreArguments) -> tuple[ScoreArguments, EvalTarget]:
 
 def resolve_scorer(args: ScoreArguments) -> str:
     """The scorer asked for, `auto` made concrete from the model directory."""
-    if args.scorer not in CHOICES:
-        raise DataError(f"scorer must be one of {list(CHOICES)}, got {args.scorer!r}")
+    choices = ["auto", *SCORERS, "vpl"]
+    if args.scorer not in choices:
+        raise DataError(f"scorer must be one of {choices}, got {args.scorer!r}")
     if args.scorer == "auto":
         return "vpl" if has_encoder(args.model) else "fast"
     return args.scorer

@@ -14,11 +14,11 @@ from transformers import PreTrainedTokenizerBase
 from famous_persona.errors import DataError
 from famous_persona.methods import parse_method
 from famous_persona.schema import DpoRecord, Message, Pair
+from famous_persona.wording import Wording, default_wording
 
 logger = logging.getLogger(__name__)
 
 ELLIPSIS = "..."
-PERSONA_LEAD = "What is known about the user you are helping:"
 
 Messages = list[dict[str, str]]
 TOKENIZATIONS = {
@@ -43,12 +43,14 @@ class EncodedPair:
     rejected_ids: list[int]
 
 
-def user_turn(method: str, prefix_text: str, question: str) -> str:
-    """The prefix sits before the question, inside the user turn; persona texts get a short lead-in."""
+def user_turn(method: str, prefix_text: str, question: str, wording: Wording | None = None) -> str:
+    """The prefix sits before the question, inside the user turn; persona texts get the wording's lead-in line
+    (none when it is empty)."""
     if not prefix_text:
         return question
-    if parse_method(method).persona:
-        prefix_text = f"{PERSONA_LEAD}\n{prefix_text}"
+    lead_in = (wording or default_wording())["lead_in"]
+    if parse_method(method).persona and lead_in:
+        prefix_text = f"{lead_in}\n{prefix_text}"
     return f"{prefix_text}\n\n{question}"
 
 

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 
+from famous_persona import trainers
 from famous_persona.config import StageParser
 
 COMMANDS = {
@@ -51,9 +52,21 @@ COMMANDS = {
 }
 
 
+def commands() -> dict[str, tuple[str, str]]:
+    """The table, and a command of its own name for every registered trainer whose module has no row, so adding a
+    trainer to famous_persona/trainers.py is what makes it a command."""
+    owned = {module for module, _ in COMMANDS.values()}
+    added = {
+        entry.name: (entry.module, f"{entry.name} training on one prefix method and fold ({entry.rows} rows)")
+        for entry in trainers.TRAINERS.values()
+        if entry.module not in owned
+    }
+    return COMMANDS | added
+
+
 def usage() -> str:
     lines = ["usage: famous-persona <command> [--help] [options]", "", "commands:"]
-    lines += [f"  {name:<16} {help_text}  (python -m {module})" for name, (module, help_text) in COMMANDS.items()]
+    lines += [f"  {name:<16} {help_text}  (python -m {module})" for name, (module, help_text) in commands().items()]
     return "\n".join(lines)
 
 
@@ -62,10 +75,11 @@ def main(argv: list[str] | None = None) -> None:
     if argv[:1] in (["-h"], ["--help"]):
         print(usage())
         raise SystemExit(0)
-    if not argv or argv[0] not in COMMANDS:
+    table = commands()
+    if not argv or argv[0] not in table:
         print(usage(), file=sys.stderr)
         raise SystemExit(2)
-    command, module_name = argv[0], COMMANDS[argv[0]][0]
+    command, module_name = argv[0], table[argv[0]][0]
     module = importlib.import_module(module_name)
     subparsers = argparse.ArgumentParser(prog="famous-persona").add_subparsers(parser_class=StageParser)
     parser = module.make_parser(subparsers)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from famous_persona import persona_prompts
 from famous_persona.errors import DataError
 from famous_persona.schema import Pair, Persona
 from famous_persona.seeding import seeded
+from famous_persona.wording import Wording
 from famous_persona.world_personas import infer_persona, persona_of_quality, redescribe
 
 TEMPLATE_MODEL = "template"
@@ -34,8 +36,12 @@ class Draft:
 
 Text = Callable[[int, Draft], str]
 """(method seed, draft) → prefix text."""
-Request = Callable[[str, Sequence[Pair]], str]
-"""(person name, shots) → what an inference model is asked."""
+
+
+class Request(Protocol):
+    """(person name, shots, wording) → what an inference model is asked; no wording means the default one."""
+
+    def __call__(self, name: str, shots: Sequence[Pair], wording: Wording | None = None) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -130,13 +136,20 @@ register(Family("tag", "passive", text=lambda seed, d: f"You are talking with us
 register(Family("name", "named", text=lambda seed, d: f"Answer the way {d.person.name} would want it answered."))
 register(Family("xyw", "passive", shots=True, text=lambda seed, d: format_xyw(d.shots, with_rejected=False)))
 register(Family("xywyl", "passive", shots=True, text=lambda seed, d: format_xyw(d.shots, with_rejected=True)))
-register(Family("persona_gold", "active", text=_gold_text, request=lambda name, shots: persona_prompts.from_name(name)))
+register(
+    Family(
+        "persona_gold",
+        "active",
+        text=_gold_text,
+        request=lambda name, shots, wording=None: persona_prompts.from_name(name, wording),
+    )
+)
 register(
     Family(
         "persona_xy",
         "active",
         shots=True,
-        request=lambda name, shots: persona_prompts.from_pairs(shots, use_answers=True),
+        request=lambda name, shots, wording=None: persona_prompts.from_pairs(shots, True, wording),
         template=_templated(use_answers=True),
     )
 )
@@ -145,7 +158,7 @@ register(
         "persona_x",
         "active",
         shots=True,
-        request=lambda name, shots: persona_prompts.from_pairs(shots, use_answers=False),
+        request=lambda name, shots, wording=None: persona_prompts.from_pairs(shots, False, wording),
         template=_templated(use_answers=False),
     )
 )

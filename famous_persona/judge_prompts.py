@@ -1,17 +1,16 @@
 """The persona judge's request and the parser of its verdict, shared by the generation pipeline (which builds the
 chosen/rejected pairs with it) and any evaluation that asks a judge the same question. The wording is this project's
-own."""
+own; the reasoned request and the task line are famous_persona/wording.yaml's `judge_*` fields, which evaluation's
+persona judge lets a `--wording` file replace (`worded_request`, `worded_messages`)."""
 
 from __future__ import annotations
 
 import re
 
-TASK = "Task: predict a named person's preference."
-JUDGE = (
-    "You are predicting the preferences of {name}. Read the question and the two answers, reason briefly about what "
-    "{name} cares about, then decide which answer {name} would prefer. End with a final line that is exactly "
-    "'Preferred: 1' or 'Preferred: 2'.\n\nQuestion: {question}\n\nAnswer 1:\n{first}\n\nAnswer 2:\n{second}"
-)
+from famous_persona.wording import Wording, default_wording
+
+TASK = default_wording()["judge_task"]
+JUDGE = default_wording()["judge_request"]
 # A worked example shown before the comparison(s) when the judge asks for them (the original's judge had examples).
 EXAMPLE = (
     "A worked example first. Predicting the preferences of a marathon runner who grew up on a farm, for the question "
@@ -47,7 +46,12 @@ COPY_MIN_RUNS = 2
 
 def request(name: str, question: str, first: str, second: str, example: bool = False) -> str:
     """The judge's user turn: which of two answers `name` prefers, reasoning first (after a worked example)."""
-    return (EXAMPLE if example else "") + JUDGE.format(name=name, question=question, first=first, second=second)
+    return (EXAMPLE if example else "") + worded_request(default_wording(), name, question, first, second)
+
+
+def worded_request(wording: Wording, name: str, question: str, first: str, second: str) -> str:
+    """The reasoned request in `wording`'s words."""
+    return wording.fill("judge_request", name=name, question=question, first=first, second=second)
 
 
 def batch_request(name: str, comparisons: list[tuple[str, str, str]], example: bool = False) -> str:
@@ -69,7 +73,12 @@ def parse_batch(reply: str, k: int) -> list[int | None]:
 
 def messages(text: str) -> list[tuple[str, str]]:
     """(role, content) turns sent to the judge; the system line tells its requests apart in logs and caches."""
-    return [("system", TASK), ("user", text)]
+    return worded_messages(default_wording(), text)
+
+
+def worded_messages(wording: Wording, text: str) -> list[tuple[str, str]]:
+    """The judge's turns under `wording`'s task line."""
+    return [("system", wording["judge_task"]), ("user", text)]
 
 
 def parse_verdict(reply: str) -> int | None:

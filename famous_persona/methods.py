@@ -57,6 +57,30 @@ class Method:
         """The method this one is a shuffle of (itself when not shuffled)."""
         return self.name.removeprefix("shuffle_")
 
+    @property
+    def released(self) -> bool:
+        """Its text comes with the imported data (`persona_gold_gpt4-released`), so it is read, never written."""
+        return self.model is not None and self.model.endswith(f"-{RELEASED}")
+
+
+RELEASED = "released"
+"""The mark on the writer of a persona taken from a released people-file column instead of asked of a model."""
+
+
+def released_name(column: str) -> str:
+    """The method of a released people-file column: `persona_gold_gpt4` (GPT-4's gold personas) becomes
+    `persona_gold_gpt4-released`, so it never clashes with personas this project asks GPT-4 for. Only a persona of
+    the whole person with a named writer qualifies: a shot-based column does not say which pairs it was built from,
+    so the leakage rules of docs/design.md §6 could not hold."""
+    method = parse_method(column)
+    if method.shuffle:
+        raise DataError(f"{column}: a shuffle is built from its base method, not imported")
+    if not method.persona or method.shots is not None or method.retrieval is not None:
+        raise DataError(f"{column}: its shots are not released, so no training row could be kept from seeing itself")
+    if method.model is None or method.released:
+        raise DataError(f"{column}: it names no model that wrote it")
+    return f"{method.family}_{method.model}-{RELEASED}" + (f"_seed{method.seed}" if method.seed else "")
+
 
 SUFFIXES = ("bm25", "emb", "reverse", "seed")
 """The suffix words of the grammar after the model: a model name that nearly spells one is a typo, not a model."""

@@ -1,6 +1,7 @@
 """The instructions that ask a model for a persona, shared by prefix building (any backend), the persona-inference
 training task and the refresh that re-infers personas with the model being trained, so all three ask the same way.
-The wording is this project's own."""
+The words are famous_persona/wording.yaml's `persona_*` fields (this project's own), which a `--wording` file
+replaces; this module puts the shots into them."""
 
 from __future__ import annotations
 
@@ -8,45 +9,38 @@ import re
 from collections.abc import Sequence
 
 from famous_persona.schema import Pair
+from famous_persona.wording import Wording, default_wording
 
-TASK = "Task: describe a user from what is known about them."
+TASK = default_wording()["persona_task"]
 SAMPLING = {"temperature": 1.0, "top_p": 1.0, "max_tokens": 512}
 """Persona inference sampling of the original setup (docs/design.md §13)."""
 
-_SHAPE = (
-    "Write two short paragraphs and nothing else: first who this user probably is (their background and "
-    "circumstances), then what they want from an assistant's answers. State only what the evidence supports."
-)
-FROM_PAIRS = (
-    "Here are {n} questions one user put to an AI assistant{answers}. Infer the user behind them, without "
-    "guessing a name. " + _SHAPE + "\n\n{shots}"
-)
-FROM_NAME = "Describe the user {name} as an assistant serving them should picture them. " + _SHAPE
 _LABEL = re.compile(r"^\s*(?:persona|user description|description)\s*:\s*", re.IGNORECASE)
 
 
-def _shot(index: int, pair: Pair, use_answers: bool) -> str:
-    block = f"[{index}] Question: {pair.prompt}"
+def _shot(index: int, pair: Pair, use_answers: bool, wording: Wording) -> str:
+    block = wording.fill("persona_shot", index=index, question=pair.prompt)
     if use_answers:
-        block += f"\nAnswer they preferred: {pair.chosen}\nAnswer they turned down: {pair.rejected}"
+        block += "\n" + wording.fill("persona_shot_answers", chosen=pair.chosen, rejected=pair.rejected)
     return block
 
 
-def from_pairs(shots: Sequence[Pair], use_answers: bool) -> str:
+def from_pairs(shots: Sequence[Pair], use_answers: bool, wording: Wording | None = None) -> str:
     """The request for `persona_xy` (questions with both answers) or `persona_x` (questions only)."""
-    answers = ", with the answer they preferred and the one they turned down" if use_answers else ""
-    blocks = "\n\n".join(_shot(i + 1, pair, use_answers) for i, pair in enumerate(shots))
-    return FROM_PAIRS.format(n=len(shots), answers=answers, shots=blocks)
+    wording = wording or default_wording()
+    answers = wording["persona_answers"] if use_answers else ""
+    blocks = "\n\n".join(_shot(i + 1, pair, use_answers, wording) for i, pair in enumerate(shots))
+    return wording.fill("persona_from_pairs", n=len(shots), answers=answers, shots=blocks)
 
 
-def from_name(name: str) -> str:
+def from_name(name: str, wording: Wording | None = None) -> str:
     """The request for `persona_gold_{model}`: a persona from the name alone."""
-    return FROM_NAME.format(name=name)
+    return (wording or default_wording()).fill("persona_from_name", name=name)
 
 
-def messages(request: str) -> list[tuple[str, str]]:
+def messages(request: str, wording: Wording | None = None) -> list[tuple[str, str]]:
     """(role, content) turns sent to an inference model; the system line tells the stages' requests apart."""
-    return [("system", TASK), ("user", request)]
+    return [("system", (wording or default_wording())["persona_task"]), ("user", request)]
 
 
 def clean(reply: str) -> str:

@@ -19,13 +19,15 @@ ROW_FORMATS = {
 @dataclass(frozen=True)
 class TrainerEntry:
     """One algorithm: the stage module that trains it, its recipe file in `experiments/configs/models/<model>/`,
-    the rows it trains on (a key of ROW_FORMATS) and the policy its loss is measured against."""
+    the rows it trains on (a key of ROW_FORMATS), the policy its loss is measured against, and the epochs of a
+    smoke run (`famous-persona run --smoke`)."""
 
     name: str
     module: str
     recipe: str
     rows: str
     reference: str
+    smoke_epochs: int = 1
 
 
 TRAINERS: dict[str, TrainerEntry] = {}
@@ -54,6 +56,6 @@ def trained_by(stage: str | None) -> str | None:
 
 
 register(TrainerEntry("dpo", "training.dpo", "dpo.yaml", "pairs", "the starting model (with LoRA: adapter off)"))
-register(TrainerEntry("sft", "training.sft", "sft.yaml", "chosen", "none"))
+register(TrainerEntry("sft", "training.sft", "sft.yaml", "chosen", "none", smoke_epochs=4))
 register(TrainerEntry("vpl", "training.vpl", "vpl.yaml", "pairs", "the starting model, reading the same soft token"))
 register(TrainerEntry("kto", "training.kto", "kto.yaml", "unpaired", "the starting model (with LoRA: adapter off)"))

@@ -36,11 +36,14 @@ def trained_and_scored(study: Study, method: str, fold: int, scheme: str, tests:
     return trained
 
 
-def cv(study: Study, methods: list[str], folds: list[int] | None, scheme: str) -> None:
-    """Cross-validation over people: one model per (method, fold), scored with each of its prefix methods."""
+def cv(study: Study, methods: list[str], folds: list[int] | None, scheme: str, max_train_pairs: int = 0) -> None:
+    """Cross-validation over people: one model per (method, fold), scored with each of its prefix methods; trained on
+    `max_train_pairs` of the fold's train pairs where that is above 0, for a short rehearsal."""
+    subset = ["--max_train_pairs", str(max_train_pairs)] if max_train_pairs > 0 else []
     for fold in fold_indices(study, scheme, folds):
         for method in methods:
-            trained_and_scored(study, method, fold, scheme, scored_methods(method), f"{scheme} {fold} {method}")
+            label = f"{scheme} {fold} {method}"
+            trained_and_scored(study, method, fold, scheme, scored_methods(method), label, subset)
     aggregate(study, "cv")
 
 
@@ -123,8 +126,7 @@ def real_model(study: Study, methods: list[str], fold: int, max_train_pairs: int
             study, method, fold, "fold", scored_methods(method), f"LoRA DPO fold {fold} {method}", subset
         )
     inferred = f"persona_xy_4s_{study.choice.short}"
-    inference = Path("experiments/configs/inference")
-    infer(study, "persona_xy_4s", [inferred], inference, study.base_deps())
+    infer(study, "persona_xy_4s", [inferred], study.inference, study.base_deps())
     study.labels[f"{study.choice.short}/inference"] = f"persona inference by {study.choice.short} from 4 shots"
     aggregate(study, "real_model")
     persona_quality(study, "real_model", ["persona_xy_4s", inferred], study.out / f"persona_quality_fold{fold}.csv",
@@ -141,7 +143,7 @@ def infer(study: Study, shots: str, methods: list[str], models: Path, deps: list
     return study.add(
         Step(
             f"{run}/{'+'.join(methods)}", run, "infer", "sampling.prefixes.build",
-            ["--data", str(study.data), "--methods", *names, "--inference_models", str(models)], str(study.data),
+            ["--data", str(study.data), "--methods", *names, *study.inference_options(models)], str(study.data),
             written[-1], str(study.out / "inference.log"), recipes=recipes,
             inputs=[str(study.dataset.personas_path), str(study.dataset.pairs_path)], deps=deps, force=[],
             clear=written,
@@ -222,10 +224,12 @@ def demo(study: Study, real: Study) -> None:
 
 
 def attribution(study: Study, trained: Step, method: str) -> Step:
-    """Which sentences of the model's own prefixes move its preference (16 test pairs, 32 ablations each)."""
+    """Which sentences of the model's own prefixes move its preference on people it never saw: 16 test pairs of the
+    fold's held-out people, dealt one per person in turn, 32 ablations each; the system turn and maximum length are
+    the trained run's, read by analysis.attribution from its manifest."""
     out = Path(trained.out) / "attribution" / method
     args = ["--model", f"{trained.out}/model", "--data", str(study.data), "--test_method", method]
-    args += ["--max_pairs", "16", "--n_ablations", "32"]
+    args += ["--people", "unseen", "--max_pairs", "16", "--n_ablations", "32"]
     run = f"{trained.run}/attribution"
     return study.add(
         Step(

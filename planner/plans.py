@@ -10,8 +10,8 @@ from typing import Any
 from famous_persona import trainers
 from famous_persona.errors import DataError
 from famous_persona.families import family
-from famous_persona.io import read_json
-from famous_persona.methods import is_persona_task, parse_method, split_training_set
+from famous_persona.io import DatasetDir, read_json
+from famous_persona.methods import is_persona_task, parse_method, released_name, split_training_set
 from planner import experiments, recipes
 from planner.stages import Study
 from planner.steps import Plan
@@ -68,15 +68,27 @@ def templated(method: str) -> list[str]:
     return [p for p in parts if family(parse_method(p).family).persona and parse_method(p).model is None]
 
 
-def real_methods(name: str, model: str, methods: list[str]) -> list[str]:
+def strong(method: str, data: Path) -> str:
+    """A templated persona as the strong model writes it: its released texts where the data carries them (imported
+    from the people file, so nothing is inferred), else inferred by the strong model."""
+    inferred = f"{method}_{STRONG}"
+    try:
+        released = released_name(inferred)
+    except DataError:
+        return inferred
+    return released if DatasetDir(data).prefix_path(released).is_file() else inferred
+
+
+def real_methods(name: str, model: str, methods: list[str], data: Path, inference: Path) -> list[str]:
     """The paper's settings on real data: no_prefix, tag, name, xyw_2s, persona_xy_4s inferred by the trained model
     itself (where it has an inference recipe) and by the strong model, and the gold persona the strong model writes
-    from the name; other plans get their synthetic defaults with each templated persona inferred by the strong model."""
+    from the name (released with the data, or inferred); other plans get their synthetic defaults with each templated
+    persona written by the strong model in the same way. `inference` is the folder of inference models."""
     if name in ("cv", "axis_cv", "per_person", "prompt_baseline"):
         own = f"persona_xy_4s_{model}"
-        mine = [own] if (recipes.CONFIGS / "inference" / f"{model}.yaml").is_file() else []
-        return ["no_prefix", "tag", "name", "xyw_2s", *mine, f"persona_xy_4s_{STRONG}", f"persona_gold_{STRONG}"]
-    return [f"{m}_{STRONG}" if templated(m) else m for m in methods]
+        mine = [own] if (inference / f"{model}.yaml").is_file() else []
+        return ["no_prefix", "tag", "name", "xyw_2s", *mine, f"persona_xy_4s_{STRONG}", strong("persona_gold", data)]
+    return [strong(m, data) if templated(m) else m for m in methods]
 
 
 def check_real(data: Path, options: Any, methods: list[str]) -> None:
@@ -103,7 +115,9 @@ def study(options: Any, data: Path, out: Path, model: str, behavioural: bool) ->
     if options.trainer == "vpl":
         raise DataError("command line: --trainer vpl: VPL trains on top of DPO's recipe, through its own plan "
                         "(famous-persona run vpl_cv)")  # fmt: skip
-    return Study(options.plan, data, out, choice, base, options.smoke, behavioural, trainer=options.trainer)
+    overrides = tuple(options.inference_set or ())
+    return Study(options.plan, data, out, choice, base, options.smoke, behavioural, trainer=options.trainer,
+                 inference=Path(options.inference_models), inference_set=overrides)  # fmt: skip
 
 
 def build(options: Any) -> tuple[Plan, list[Study], set[Path]]:
@@ -118,13 +132,14 @@ def build(options: Any) -> tuple[Plan, list[Study], set[Path]]:
     model = options.model or DEFAULT_MODEL.get(name, "tiny")
     methods = options.methods or DEFAULT_METHODS.get(name, DEFAULT_METHODS["cv"])
     if not synthetic(data):
-        methods = options.methods or real_methods(name, recipes.choose(model).short, methods)
+        short = recipes.choose(model).short
+        methods = options.methods or real_methods(name, short, methods, data, Path(options.inference_models))
         check_real(data, options, methods)
     main = study(options, data, out, model, options.behavioural or name == "demo")
     studies = [main]
     if name in ("cv", "axis_cv", "per_person"):
         scheme = {"axis_cv": "axis", "per_person": "person"}.get(name, options.scheme)
-        experiments.cv(main, methods, options.folds, scheme)
+        experiments.cv(main, methods, options.folds, scheme, options.max_train_pairs or 0)
     elif name == "faithfulness":
         experiments.faithfulness(main, methods, options.folds or [0])
     elif name == "prompt_baseline":
@@ -182,7 +197,8 @@ def materialise(plan: Plan, studies: list[Study], generated: set[Path]) -> None:
         methods = needed_methods(plan, data)
         todo = [m for m in methods if data in generated or not (data / "dpo" / m / "train.jsonl").is_file()]
         if todo:
-            recipes.quiet(["-m", "sampling.prefixes.build", "--data", str(data), "--methods", *todo])
+            build = ["-m", "sampling.prefixes.build", "--data", str(data), "--methods", *todo]
+            recipes.quiet([*build, *studies[0].inference_options()])
             recipes.quiet(["-m", "sampling.prefixes.bake", "--data", str(data), "--methods", *todo])
     for each in studies:
         recipes.base_model(each.choice, each.data, each.out, build=True)

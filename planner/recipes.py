@@ -13,6 +13,8 @@ from famous_persona.config import load_yaml
 from famous_persona.errors import DataError
 
 CONFIGS = Path("experiments/configs")
+INFERENCE = CONFIGS / "inference"
+"""The inference models that persona_*_<model> prefixes name, one <model>.yaml each (--inference_models)."""
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from famous_persona import progress, trainers
 from famous_persona.config import Subparsers, leading_word, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
-from planner import plans
+from planner import plans, recipes
 from planner.digests import DigestCache
 from planner.execute import run_job
 from planner.executors import POLL_S, Job, run_local, slots, slurm_executor, submit_slurm
@@ -60,8 +60,16 @@ class RunOptions:
     levels: list[str] | None = field(default=None, metadata={"help": "claims: the persona quality levels trained."})
     fold: int = field(default=0, metadata={"help": "real_model: the fold whose people are held out."})
     max_train_pairs: int | None = field(
-        default=None, metadata={"help": "real_model: train pairs per model, dealt over the seen people; 0 = all "
-                                "(default 64; 16 with --smoke)."}
+        default=None, metadata={"help": "Train pairs per model, dealt over the seen people; 0 = all (cv, axis_cv, "
+                                "per_person: default all; real_model: default 64, 16 with --smoke)."}
+    )  # fmt: skip
+    inference_models: str = field(
+        default=str(recipes.INFERENCE), metadata={"help": "Folder of the <model>.yaml files that persona_*_<model> "
+                                            "prefixes name (docs/gpu.md)."}
+    )  # fmt: skip
+    inference_set: list[str] | None = field(
+        default=None, metadata={"help": "Overrides of every inference model's keys as key=value, e.g. max_tokens=64 "
+                                "concurrency=4."}
     )  # fmt: skip
     ratio: str = field(default="0.5", metadata={"help": "self_inference: persona-task rows per train pair."})
     tokens: int = field(default=128, metadata={"help": "self_inference: new tokens per inferred persona."})

@@ -13,16 +13,15 @@ from famous_persona.errors import DataError
 from famous_persona.io import DatasetDir
 from famous_persona.methods import scored_methods
 from famous_persona.personas import axis_folds
-from planner.recipes import ModelChoice
+from planner.recipes import INFERENCE, ModelChoice
 from planner.steps import Step
-
-SMOKE_EPOCHS = {"sft": "4", "dpo": "1", "vpl": "1", "kto": "1"}
 
 
 @dataclass
 class Study:
-    """One dataset, experiment folder and base model of a plan; siblings (another model or world in the same plan)
-    share its steps and labels."""
+    """One dataset, experiment folder and base model of a plan, and the inference models its persona prefixes name
+    (a folder, and overrides of every model's keys); siblings (another model or world in the same plan) share its
+    steps and labels."""
 
     name: str
     data: Path
@@ -35,6 +34,8 @@ class Study:
     labels: dict[str, str] = field(default_factory=dict)
     base_step: str | None = None
     trainer: str = "dpo"
+    inference: Path = INFERENCE
+    inference_set: tuple[str, ...] = ()
 
     def sibling(self, **changes) -> Study:
         return replace(self, **changes)
@@ -62,6 +63,12 @@ class Study:
 
     def run_dir(self, run: str) -> Path:
         return self.out / run
+
+    def inference_options(self, models: Path | None = None) -> list[str]:
+        """sampling.prefixes.build's options for the inference models: the study's folder (or `models`), and the
+        overrides where there are any."""
+        overrides = ["--inference_set", *self.inference_set] if self.inference_set else []
+        return ["--inference_models", str(models or self.inference), *overrides]
 
 
 def packaged_base(study: Study) -> Study:
@@ -96,7 +103,7 @@ def fold_indices(study: Study, scheme: str, given: list[int] | None = None) -> l
 
 
 def epochs(study: Study, trainer: str) -> list[str]:
-    return ["--num_train_epochs", SMOKE_EPOCHS[trainer]] if study.smoke else []
+    return ["--num_train_epochs", str(trainers.trainer(trainer).smoke_epochs)] if study.smoke else []
 
 
 def recipe_options(path: Path) -> list[str]:

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from famous_persona.errors import exit_on_data_error
+from planner import plans, status
 from planner import run as planner_run
-from planner import status
 from planner.ledger import Ledger
 from tests.support import fake_plan
 
@@ -221,8 +221,10 @@ def real_looking(world, tmp_path):
 
 def test_real_data_gets_the_papers_seven_settings_and_refuses_what_needs_a_synthetic_world(real_looking, tmp_path):
     out = str(tmp_path / "exp")
-    done = cli("cv", "--data", str(real_looking), "--out", out, "--dry_run")
+    before = {path: path.stat().st_mtime_ns for path in real_looking.rglob("*")}
+    done = cli("cv", "--data", str(real_looking), "--out", out)
     assert done.returncode == 2 and "is not a synthetic world: name the model to train with --model" in done.stderr
+    assert not (tmp_path / "exp").exists() and {p: p.stat().st_mtime_ns for p in real_looking.rglob("*")} == before
     done = cli("cv", "--data", str(real_looking), "--out", out, "--model", "smollm2", "--folds", "0", "--dry_run")
     assert done.returncode == 0, done.stderr
     trained = [line.split()[1].split("/")[2] for line in done.stdout.splitlines() if line.split()[1].endswith("/dpo")]
@@ -232,3 +234,23 @@ def test_real_data_gets_the_papers_seven_settings_and_refuses_what_needs_a_synth
                "--dry_run")  # fmt: skip
     assert done.returncode == 2 and "persona_gold is written from a synthetic world's ground truth" in done.stderr
     assert "e.g. persona_gold_gpt4" in done.stderr and not (tmp_path / "exp").exists()
+
+
+def test_the_inference_models_folder_says_which_models_infer_personas(real_looking, tmp_path):
+    """Without the trained model's file in --inference_models, the real-data defaults have no self-inferred persona."""
+    folder = tmp_path / "inference"
+    folder.mkdir()
+    shutil.copy(ROOT / "experiments" / "configs" / "inference" / "gpt4.yaml", folder)
+    done = cli("cv", "--data", str(real_looking), "--out", str(tmp_path / "exp"), "--model", "smollm2", "--folds", "0",
+               "--inference_models", str(folder), "--dry_run")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    trained = [line.split()[1].split("/")[2] for line in done.stdout.splitlines() if line.split()[1].endswith("/dpo")]
+    assert "persona_xy_4s_smollm2" not in trained and "persona_xy_4s_gpt4" in trained
+
+
+def test_max_train_pairs_reaches_every_model_a_cv_plan_trains(world, tmp_path):
+    options = planner_run.RunOptions(plan="cv", data=str(world.root), out=str(tmp_path), methods=["tag", "name"],
+                                     folds=[0, 1], max_train_pairs=4)  # fmt: skip
+    plan, _, _ = plans.build(options)
+    trained = [step.args for step in plan.steps if step.kind == "train"]
+    assert len(trained) == 4 and all(args[args.index("--max_train_pairs") + 1] == "4" for args in trained)

@@ -8,11 +8,11 @@ import math
 import pytest
 
 from analysis.persona_quality import attribute_scores, stated_facts
-from famous_persona.chat import PERSONA_LEAD
 from famous_persona.errors import DataError
 from famous_persona.families import quality_family
 from famous_persona.io import read_rows
 from famous_persona.methods import parse_method
+from famous_persona.wording import default_wording
 from sampling.prefixes.bake import bake
 from sampling.prefixes.build import write_prefixes
 from sampling.world.synthetic import WorldConfig, make_world
@@ -63,7 +63,7 @@ def test_quality_personas_bake_with_the_persona_lead_and_shuffle(quality_world):
     method = quality_family(50, 100)
     bake(quality_world, [method, f"shuffle_{method}"])
     rows = read_rows(quality_world.root / "dpo" / method / "test.jsonl")
-    assert rows and all(row["prompt"][0]["content"].startswith(PERSONA_LEAD) for row in rows)
+    assert rows and all(row["prompt"][0]["content"].startswith(default_wording()["lead_in"]) for row in rows)
     own = {r.name: r.text for r in quality_world.prefixes(method)}
     shuffled = {r.name: r.text for r in quality_world.prefixes(f"shuffle_{method}")}
     assert sorted(shuffled.values()) == sorted(own.values())

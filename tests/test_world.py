@@ -14,12 +14,13 @@ import pytest
 
 from analysis.persona_quality import attribute_scores, stated_facts
 from famous_persona import world_vocab as vocab
-from famous_persona.chat import PERSONA_LEAD, user_turn
+from famous_persona.chat import user_turn
 from famous_persona.errors import DataError
 from famous_persona.families import FAMILIES, Family, register
 from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.methods import parse_method, split_training_set
 from famous_persona.personas import FoldError, split_people
+from famous_persona.wording import default_wording
 from famous_persona.world_personas import persona_of_quality
 from sampling.prefixes.bake import LeakageError, bake, bake_records
 from sampling.prefixes.bake import main as bake_main
@@ -258,7 +259,9 @@ def test_an_empty_pairs_file_leaves_existing_prefixes_alone(world, tmp_path):
 def new_families():
     """Two families added the one way there is: a shot list of questions only, and a persona family."""
     asked = register(Family("xq", "passive", shots=True, text=lambda seed, d: _asked(d.shots)))
-    persona = register(Family("persona_q", "active", shots=True, request=lambda name, shots: _asked(shots)))
+    persona = register(
+        Family("persona_q", "active", shots=True, request=lambda name, shots, wording=None: _asked(shots))
+    )
     yield asked, persona
     FAMILIES.pop(asked.name)
     FAMILIES.pop(persona.name)
@@ -279,7 +282,7 @@ def test_a_registered_family_is_named_built_baked_and_shown(world, new_families)
     assert all(len(p.shots) == 2 for p in prefixes)
     rows = bake_records("xq_2s", pairs, prefixes, "train")
     assert rows and all(row.prompt[0].content.startswith("Asked: ") for row in rows)
-    assert user_turn("persona_q_2s", "A persona.", "Q?").startswith(PERSONA_LEAD)
+    assert user_turn("persona_q_2s", "A persona.", "Q?").startswith(default_wording()["lead_in"])
     assert split_training_set("xq_2s+persona_task_2s_from_persona_q_2s")
     with pytest.raises(DataError, match="does not write persona_q"):
         build_prefixes("persona_q_2s", people, pairs)

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import torch
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
 from trl import ModelConfig, TrlParser, get_peft_config
@@ -495,6 +496,12 @@ def _not_tied_head(record: logging.LogRecord) -> bool:
     return record.getMessage() != TIED_HEAD
 
 
+def launched_without_cuda() -> bool:
+    """Several processes started by a launcher on a machine without CUDA: only the CPU path (gloo) joins them, and
+    without it each would train alone, all writing the same run folder."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+
+
 def trainer_command(
     command: str, dataclass_types: Sequence[type], doc: str | None, train: Callable[..., None]
 ) -> tuple[Callable, Callable]:
@@ -502,7 +509,7 @@ def trainer_command(
 
     def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
         parser = stage_parser(command, dataclass_types, doc, subparsers)
-        parser.set_defaults(bf16=bf16_supported())
+        parser.set_defaults(bf16=bf16_supported(), use_cpu=launched_without_cuda())
         return parser
 
     @exit_on_data_error

@@ -4,6 +4,8 @@ A training set `a+b` (famous_persona.methods) gets dpo/a+b/train.jsonl only: the
 each part baked from its own prefix file (a persona task from its source's), so every check runs per part.
 Leakage rules are enforced here as well as tested: no prefix shows a test pair, by its id among the shots or by its
 text (the question or either answer pasted into the prefix), and no training row sees itself.
+A persona prefix follows the lead-in line of famous_persona/wording.yaml, or of `--wording FILE` (which also words a
+persona task's request); the dataset manifest records the digest of the words each bake used.
 Usage: `python -m sampling.prefixes.bake --data data/my_world --methods no_prefix persona_gold xyw_2s+persona_gold`.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from trl import TrlParser
 
@@ -20,8 +23,15 @@ from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.manifest import record_step
-from famous_persona.methods import is_persona_task, is_training_only, parse_persona_task, split_training_set
+from famous_persona.methods import (
+    is_persona_task,
+    is_training_only,
+    parse_method,
+    parse_persona_task,
+    split_training_set,
+)
 from famous_persona.schema import DpoRecord, Pair, Prefix
+from famous_persona.wording import Wording, default_wording, load_wording
 from sampling.prefixes.persona_task import task_records
 
 # A test text shorter than this many words is not looked for in prefixes: a short answer can recur by chance.
@@ -37,6 +47,12 @@ class LeakageError(DataError):
 class BakeConfig:
     data: str = field(default="data/synthetic", metadata={"help": "Dataset directory."})
     methods: list[str] = field(default_factory=lambda: ["no_prefix"], metadata={"help": "Prefix methods to bake."})
+    wording: str | None = field(
+        default=None,
+        metadata={
+            "help": "YAML whose lead_in or persona_* fields replace the shipped ones (famous_persona/wording.yaml)."
+        },
+    )
 
 
 def _lookup(prefixes: Sequence[Prefix]) -> dict[tuple[str, str | None], Prefix]:
@@ -98,7 +114,9 @@ def _check_leakage(pair: Pair, prefix: Prefix, test_ids: set[str]) -> None:
         raise LeakageError(f"{prefix.method}: training row {pair.id} would see itself in its prefix")
 
 
-def bake_records(method: str, pairs: Sequence[Pair], prefixes: Sequence[Prefix], split: str) -> list[DpoRecord]:
+def bake_records(
+    method: str, pairs: Sequence[Pair], prefixes: Sequence[Prefix], split: str, wording: Wording | None = None
+) -> list[DpoRecord]:
     table = _lookup(prefixes)
     test_ids = {pair.id for pair in pairs if pair.split == "test"}
     check_prefix_texts(method, prefixes, test_texts(pairs))
@@ -108,21 +126,31 @@ def bake_records(method: str, pairs: Sequence[Pair], prefixes: Sequence[Prefix],
             continue
         prefix = _prefix_for(table, pair, method)
         _check_leakage(pair, prefix, test_ids)
-        records.append(pair_record(pair, user_turn(method, prefix.text, pair.prompt)))
+        records.append(pair_record(pair, user_turn(method, prefix.text, pair.prompt, wording)))
     return records
 
 
-def _bake_method(dataset: DatasetDir, method: str, pairs: Sequence[Pair]) -> None:
+def _wording_used(wording: Wording, parts: Sequence[str]) -> dict[str, Any]:
+    """The manifest's account of the words baked into rows: the lead-in of persona prefixes, a persona task's
+    request; other rows hold no words of the wording file, so their entry says nothing of it."""
+    used = ["lead_in"] if any(not is_persona_task(part) and parse_method(part).persona for part in parts) else []
+    used += ["persona"] if any(is_persona_task(part) for part in parts) else []
+    return {"wording": wording.record(*used)} if used else {}
+
+
+def _bake_method(dataset: DatasetDir, method: str, pairs: Sequence[Pair], wording: Wording) -> None:
     prefixes = dataset.prefixes(method)
     counts = {}
     for split in ("train", "test"):
-        records = bake_records(method, pairs, prefixes, split)
+        records = bake_records(method, pairs, prefixes, split, wording)
         write_jsonl(dataset.dpo_path(method, split), records)
         counts[split] = len(records)
-    record_step(dataset.manifest_path, "baked", method, **counts)
+    record_step(dataset.manifest_path, "baked", method, **counts, **_wording_used(wording, [method]))
 
 
-def _task_part(dataset: DatasetDir, part: str, pairs: Sequence[Pair]) -> tuple[list[DpoRecord], dict[str, int]]:
+def _task_part(
+    dataset: DatasetDir, part: str, pairs: Sequence[Pair], wording: Wording
+) -> tuple[list[DpoRecord], dict[str, int]]:
     """A persona task's rows; its chosen and rejected personas must not have been built from test pairs either."""
     task = parse_persona_task(part)
     personas = dataset.prefixes(task.source.name)
@@ -130,35 +158,39 @@ def _task_part(dataset: DatasetDir, part: str, pairs: Sequence[Pair]) -> tuple[l
     for persona in personas:
         _check_no_test_pairs(persona, test_ids, f"the persona of {persona.name}")
     check_prefix_texts(task.source.name, personas, test_texts(pairs))
-    built = task_records(task, dataset.personas(), pairs, personas)
+    built = task_records(task, dataset.personas(), pairs, personas, wording)
     return built.records, {"skipped_identical": built.skipped}
 
 
-def _part_rows(dataset: DatasetDir, part: str, pairs: Sequence[Pair]) -> tuple[list[DpoRecord], dict[str, int]]:
+def _part_rows(
+    dataset: DatasetDir, part: str, pairs: Sequence[Pair], wording: Wording
+) -> tuple[list[DpoRecord], dict[str, int]]:
     if is_persona_task(part):
-        return _task_part(dataset, part, pairs)
-    return bake_records(part, pairs, dataset.prefixes(part), "train"), {}
+        return _task_part(dataset, part, pairs, wording)
+    return bake_records(part, pairs, dataset.prefixes(part), "train", wording), {}
 
 
-def _bake_training_set(dataset: DatasetDir, name: str, pairs: Sequence[Pair]) -> None:
+def _bake_training_set(dataset: DatasetDir, name: str, pairs: Sequence[Pair], wording: Wording) -> None:
     """Train rows only: a mix or a task trains a model, which is then tested with a single prefix method."""
     records, parts = [], []
     for part in split_training_set(name):
-        rows, info = _part_rows(dataset, part, pairs)
+        rows, info = _part_rows(dataset, part, pairs, wording)
         records += rows
         parts.append({"part": part, "train": len(rows), **info})
     write_jsonl(dataset.dpo_path(name, "train"), records)
-    record_step(dataset.manifest_path, "baked", name, train=len(records), parts=parts)
+    used = _wording_used(wording, split_training_set(name))
+    record_step(dataset.manifest_path, "baked", name, train=len(records), parts=parts, **used)
 
 
-def bake(dataset: DatasetDir, methods: Sequence[str]) -> None:
-    """Bake each prefix method (train and test) or training set (train only) named in `methods`."""
-    pairs = dataset.pairs()
+def bake(dataset: DatasetDir, methods: Sequence[str], wording: Wording | None = None) -> None:
+    """Bake each prefix method (train and test) or training set (train only) named in `methods`, in `wording` (None:
+    the shipped one)."""
+    pairs, wording = dataset.pairs(), wording or default_wording()
     for name in methods:
         if is_training_only(name):
-            _bake_training_set(dataset, name, pairs)
+            _bake_training_set(dataset, name, pairs, wording)
         else:
-            _bake_method(dataset, name, pairs)
+            _bake_method(dataset, name, pairs, wording)
 
 
 def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
@@ -168,7 +200,7 @@ def make_parser(subparsers: Subparsers | None = None) -> TrlParser:
 @exit_on_data_error
 def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None:
     (config,) = parse_config(parser or make_parser(), args)
-    bake(DatasetDir(config.data), config.methods)
+    bake(DatasetDir(config.data), config.methods, load_wording(config.wording))
     print(f"baked {len(config.methods)} methods into {DatasetDir(config.data).root / 'dpo'}")
 
 

@@ -3,13 +3,16 @@
 Shot-based prefixes are drawn only from the person's train pairs. A per-person prefix whose shots include a train pair
 would show that pair to its own training row, so each such row gets its own prefix (`pair_id` set) drawn without it.
 Retrieval methods (`_bm25`, `_emb`) give every pair its own prefix: the train pairs most similar to its question, or
-a persona inferred from them. `persona_*_{model}` methods ask the named inference model (sampling.prefixes.inference).
+a persona inferred from them. `persona_*_{model}` methods ask the named inference model (sampling.prefixes.inference)
+in the words of famous_persona/wording.yaml or of `--wording FILE`, whose digest the dataset manifest records;
+a released method (`persona_gold_gpt4-released`) is the file the import wrote, kept as it is and never rebuilt.
 With `--max_prefix_tokens`, every prefix is fitted to a token budget (sampling.prefixes.budget).
 Usage: `python -m sampling.prefixes.build --data data/my_world --methods no_prefix tag xyw_2s persona_gold`.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from collections import defaultdict
@@ -24,10 +27,11 @@ from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.families import TEMPLATE_MODEL, Draft, Text, family
 from famous_persona.io import DatasetDir, write_jsonl
 from famous_persona.manifest import record_step
-from famous_persona.methods import Method, parse_method, prefix_sources
+from famous_persona.methods import RELEASED, Method, parse_method, prefix_sources
 from famous_persona.personas import require_train_pairs
 from famous_persona.schema import Pair, Persona, Prefix
 from famous_persona.seeding import seeded
+from famous_persona.wording import Wording, load_wording
 from famous_persona.world_vocab import is_synthetic
 from sampling.prefixes.budget import TokenBudget
 from sampling.prefixes.inference import DEFAULT_DIR, PersonaInference
@@ -52,9 +56,15 @@ class PrefixConfig:
     )
     max_prefix_tokens: int = field(default=0, metadata={"help": "Token budget per prefix (0 = no budget)."})
     budget_tokenizer: str | None = field(default=None, metadata={"help": "Tokenizer that counts the budget."})
+    wording: str | None = field(
+        default=None,
+        metadata={"help": "YAML whose persona_* fields replace the inference request (famous_persona/wording.yaml)."},
+    )
 
 
 Writer = Callable[[Sequence[Draft]], list[str]]
+Reader = Callable[[str], list[Prefix]]
+"""Method name → its prefixes as written earlier: how a released method (and a shuffle of one) gets its texts."""
 
 
 def _uses_model(method: Method) -> bool:
@@ -89,7 +99,7 @@ def _model_writer(method: Method, inference: PersonaInference) -> Writer:
 
     def write(drafts: Sequence[Draft]) -> list[str]:
         ask = family(method.family).request
-        requests = [(f"{method.name}|{d.label}", ask(d.person.name, d.shots)) for d in drafts]
+        requests = [(f"{method.name}|{d.label}", ask(d.person.name, d.shots, inference.wording)) for d in drafts]
         texts, truncated = inference.infer(method.model, requests, method.seed)
         if truncated:
             logger.warning("%s: %d persona(s) reached the token limit and were kept as cut", method.name, truncated)
@@ -201,21 +211,31 @@ def derangement(names: Sequence[str], rng: random.Random) -> dict[str, str]:
             return dict(zip(names, order, strict=True))
 
 
+def _released(method_name: str, read: Reader | None) -> list[Prefix]:
+    """A released method's texts, which only the import writes."""
+    if read is None:
+        raise DataError(f"{method_name}: its texts come with the imported data (famous-persona hub-import)")
+    return read(method_name)
+
+
 def build_prefixes(
     method_name: str,
     people: Sequence[Persona],
     pairs: Sequence[Pair],
     inference: PersonaInference | None = None,
     budget: TokenBudget | None = None,
+    read: Reader | None = None,
 ) -> list[Prefix]:
     method = parse_method(method_name)
     if method.retrieval is not None and method.shuffle:
         raise DataError(f"{method_name}: a retrieval prefix belongs to one question, so it cannot be shuffled")
     if method.shuffle:
-        own = [r for r in build_prefixes(method.base, people, pairs, inference, budget) if r.pair_id is None]
+        own = [r for r in build_prefixes(method.base, people, pairs, inference, budget, read) if r.pair_id is None]
         by_name = {r.name: r for r in own}
         donor = derangement([p.name for p in people], seeded(method.seed, "shuffle", method.base))
         return [by_name[donor[p.name]].model_copy(update={"name": p.name, "method": method_name}) for p in people]
+    if method.released:
+        return _released(method_name, read)
     if _uses_model(method) and inference is None:
         raise DataError(f"{method_name}: persona inference by a model needs an inference-models folder")
     retriever = None
@@ -235,23 +255,44 @@ def write_prefixes(
     inference_models: Path | str = DEFAULT_DIR,
     budget: TokenBudget | None = None,
     inference_set: Sequence[str] = (),
+    wording: Wording | None = None,
 ) -> None:
     """Build and write each method's prefix file (a training set `a+b`: those of a and b); model replies are cached
-    under <data>/cache."""
+    under <data>/cache. A method an inference model wrote records the digest of the request's wording."""
     methods = list(dict.fromkeys(method for name in methods for method in prefix_sources(name)))
     people, pairs = dataset.personas(), dataset.pairs()
     if not pairs:
         raise DataError(f"{dataset.pairs_path}: no pairs to build prefixes from; the prefix files are left as they are")
     cache = dataset.root / "cache" / "persona_inference.sqlite"
-    inference = PersonaInference(inference_models, cache, overrides(inference_set))
+    inference = PersonaInference(inference_models, cache, overrides(inference_set), wording)
+    read = functools.partial(read_released, dataset)
     for method in methods:
-        records = build_prefixes(method, people, pairs, inference, budget)
+        parsed = parse_method(method)
+        if parsed.released and not parsed.shuffle:
+            read(method)
+            logger.info("%s: kept as imported", method)
+            continue
+        records = build_prefixes(method, people, pairs, inference, budget, read)
         write_jsonl(dataset.prefix_path(method), records)
         extra = {"budget": budget.report()} if budget is not None else {}
+        if _uses_model(parsed) and not parsed.released:
+            extra["wording"] = inference.wording.record("persona")
         models = sorted({r.model for r in records})
         record_step(dataset.manifest_path, "prefixes", method, records=len(records), models=models, **extra)
     if inference.tally.sent or inference.tally.cached:
         record_step(dataset.manifest_path, "prefixes", "persona_inference", tally=inference.tally.as_dict())
+
+
+def read_released(dataset: DatasetDir, method: str) -> list[Prefix]:
+    """A released method's prefixes, one per person, as the import wrote them."""
+    path = dataset.prefix_path(method)
+    if not path.is_file():
+        column = method.replace(f"-{RELEASED}", "", 1)
+        raise DataError(
+            f"{path}: not found; {method} holds the column {column} of the released people file, which "
+            "famous-persona hub-import writes when the release has it"
+        )
+    return dataset.prefixes(method)
 
 
 def overrides(settings: Sequence[str]) -> list[str]:
@@ -274,8 +315,10 @@ def main(args: list[str] | None = None, parser: TrlParser | None = None) -> None
         if not config.budget_tokenizer:
             raise DataError("--max_prefix_tokens needs --budget_tokenizer (the model's tokenizer)")
         budget = TokenBudget(config.budget_tokenizer, config.max_prefix_tokens)
-    write_prefixes(DatasetDir(config.data), config.methods, config.inference_models, budget, config.inference_set)
-    print(f"wrote {len(config.methods)} prefix files to {DatasetDir(config.data).root / 'prefixes'}")
+    wording = load_wording(config.wording)
+    dataset = DatasetDir(config.data)
+    write_prefixes(dataset, config.methods, config.inference_models, budget, config.inference_set, wording)
+    print(f"wrote {len(config.methods)} prefix files to {dataset.root / 'prefixes'}")
 
 
 if __name__ == "__main__":

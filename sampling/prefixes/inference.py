@@ -21,6 +21,7 @@ from famous_persona.llm.backend import Backend, Completion, Tally, make_request
 from famous_persona.llm.cache import RequestCache, run_cached
 from famous_persona.llm.config import BackendConfig, open_backend
 from famous_persona.llm.cost import price
+from famous_persona.wording import Wording, default_wording
 
 DEFAULT_DIR = "experiments/configs/inference"
 
@@ -45,11 +46,19 @@ def load_inference_model(directory: Path | str, short: str, overrides: Sequence[
 
 
 class PersonaInference:
-    """Asks the named inference models for personas; backends are opened once and shared across methods."""
+    """Asks the named inference models for personas in `wording` (its persona part, also the system line); backends
+    are opened once and shared across methods."""
 
-    def __init__(self, directory: Path | str, cache_path: Path | str, overrides: Sequence[str] = ()):
+    def __init__(
+        self,
+        directory: Path | str,
+        cache_path: Path | str,
+        overrides: Sequence[str] = (),
+        wording: Wording | None = None,
+    ):
         self.directory = Path(directory)
         self.overrides = list(overrides)
+        self.wording = wording or default_wording()
         self.cache_path = Path(cache_path)
         self.tally = Tally()
         self._backends: dict[str, Backend] = {}
@@ -66,7 +75,9 @@ class PersonaInference:
         pending = list(requests)
         for attempt in range(spec.attempts):
             batch = [
-                make_request(rid, spec.model, persona_prompts.messages(text), spec.params(seed, attempt), attempt)
+                make_request(
+                    rid, spec.model, persona_prompts.messages(text, self.wording), spec.params(seed, attempt), attempt
+                )
                 for rid, text in pending
             ]
             backend = self._backend(short, spec)

@@ -17,6 +17,7 @@ from famous_persona.persona_prompts import from_pairs
 from famous_persona.personas import require_train_pairs
 from famous_persona.schema import DpoRecord, Message, Pair, Persona, Prefix
 from famous_persona.seeding import seeded
+from famous_persona.wording import Wording
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def _row_count(task: PersonaTask, train_pairs: int) -> int:
 
 
 def _row(
-    task: PersonaTask, person: Persona, index: int, pool: Sequence[Pair], texts: dict[str, str]
+    task: PersonaTask, person: Persona, index: int, pool: Sequence[Pair], texts: dict[str, str], wording: Wording | None
 ) -> DpoRecord | None:
     """One task row, or None when the drawn other persona reads exactly like the person's own."""
     shots = _rng(task, "shots", person.name, index).sample(list(pool), task.shots)
@@ -61,16 +62,21 @@ def _row(
         name=person.name,
         question_type="persona_task",
         axis=None,
-        prompt=[Message(role="user", content=from_pairs(shots, use_answers=True))],
+        prompt=[Message(role="user", content=from_pairs(shots, True, wording))],
         chosen=[Message(role="assistant", content=texts[person.name])],
         rejected=[Message(role="assistant", content=rejected)],
     )
 
 
 def task_records(
-    task: PersonaTask, people: Sequence[Persona], pairs: Sequence[Pair], personas: Sequence[Prefix]
+    task: PersonaTask,
+    people: Sequence[Persona],
+    pairs: Sequence[Pair],
+    personas: Sequence[Prefix],
+    wording: Wording | None = None,
 ) -> TaskRows:
-    """Every person's task rows, people in file order; a person without train pairs has nothing to show and no rows."""
+    """Every person's task rows, people in file order; a person without train pairs has nothing to show and no rows.
+    The request is in `wording` (None: the default)."""
     texts = _own_personas(task, personas)
     pools = {
         person.name: [pair for pair in pairs if pair.name == person.name and pair.split == "train"] for person in people
@@ -85,7 +91,7 @@ def task_records(
         if person.name not in texts:
             raise DataError(f"prefixes/{task.source.name}.jsonl has no persona for {person.name!r}")
         for index in range(_row_count(task, len(pool))):
-            row = _row(task, person, index, pool, texts)
+            row = _row(task, person, index, pool, texts, wording)
             if row is None:
                 skipped += 1
             else:
