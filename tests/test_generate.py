@@ -3,6 +3,7 @@ its dataset is then prefixed, baked, trained on and scored by the project's own 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -18,25 +19,12 @@ from sampling.generation import generate
 from sampling.prefixes.bake import bake
 from sampling.prefixes.build import write_prefixes
 from tests.support.generation import PEOPLE, SECRET, files_containing, small_args
-from tests.support.scripted_server import FaultPlan, ScriptedServer
+from tests.support.scripted_server import FAULT_MIX, ScriptedServer
 from tests.support.tiny_reward import build_tiny_reward_model
 from training import dpo
 from training.common import RunArguments
 
-FAULTS = FaultPlan(
-    rate_limit=6,
-    server_500=5,
-    server_503=5,
-    timeout=2,
-    malformed=5,
-    empty=4,
-    truncated=4,
-    neither=10,
-    biased=8,
-    poison=1.5,
-    retry_after_s=0.15,
-    timeout_sleep_s=1.0,
-)
+FAULTS = dataclasses.replace(FAULT_MIX, stubborn=0, poison=1.5)
 
 
 @pytest.fixture(scope="module")

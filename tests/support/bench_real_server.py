@@ -17,23 +17,8 @@ from pathlib import Path
 from famous_persona.io import read_json
 from sampling.generation import generate
 from tests.support import real_server
-from tests.support.scripted_server import FaultPlan, ScriptedServer
+from tests.support.scripted_server import FAULT_MIX, ScriptedServer
 
-# The fault mix of the pipeline's fault tests (tests/test_generate.py), without poisoned requests, which never succeed.
-FAULTS = FaultPlan(
-    rate_limit=6,
-    server_500=5,
-    server_503=5,
-    timeout=2,
-    malformed=5,
-    empty=4,
-    truncated=4,
-    neither=10,
-    biased=8,
-    stubborn=2,
-    retry_after_s=0.15,
-    timeout_sleep_s=1.0,
-)
 FAULT_TRANSPORT = {"timeout_s": 0.5, "max_retries": 3, "backoff_base_s": 0.01, "backoff_max_s": 0.3, "concurrency": 8}
 
 
@@ -84,7 +69,7 @@ def real_part(root: Path) -> list[str]:
 def fault_part(root: Path, people: list[str] | None = None) -> list[str]:
     """The same config against the scripted server with faults, then the same command again: nothing that got a reply
     may be sent again unchanged (served twice), whatever the first run lost."""
-    server = ScriptedServer(plan=FAULTS).start()
+    server = ScriptedServer(plan=FAULT_MIX).start()
     out = root / "faults"
     overrides = {**FAULT_TRANSPORT, **({"people": people} if people else {})}
     args = real_server.smollm2_args(out, server.base_url, **overrides)

@@ -60,6 +60,24 @@ class FaultPlan:
         return None
 
 
+# The fault tests' mix: every kind of failure a real server shows, on a share of first attempts (`poison` is left to
+# the tests that want requests that never succeed).
+FAULT_MIX = FaultPlan(
+    rate_limit=6,
+    server_500=5,
+    server_503=5,
+    timeout=2,
+    malformed=5,
+    empty=4,
+    truncated=4,
+    neither=10,
+    biased=8,
+    stubborn=2,
+    retry_after_s=0.15,
+    timeout_sleep_s=1.0,
+)
+
+
 class Ledger:
     """Thread-safe counts: attempts and successful replies per body, faults by kind, attempt times."""
 
