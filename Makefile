@@ -35,12 +35,18 @@ slurm:
 	    $$SUDO apt-get install -y -qq --no-install-recommends slurmctld slurmd slurm-client munge slurmdbd mariadb-server; } || \
 	  echo "slurm could not be installed: the Slurm executor's test will be skipped (it fails in CI)"
 
-test: install browser slurm
-	$(PY) -m pytest --durations=10
+# Two xdist workers, one torch thread each (tests/conftest.py); a module runs on one worker (--dist loadfile), so its
+# fixtures are built once, and the longest modules are handed out first (the conftest's order, kept).
+WORKERS ?= 2
+PARALLEL := -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 
-# The quick loop: everything but the slow tests (the experiment scripts' smoke runs and multi-minute pipelines).
+test: install browser slurm
+	$(PY) -m pytest $(PARALLEL) --durations=10
+
+# The quick loop: everything but the slow tests (experiment scripts, multi-minute pipelines, killed processes, the
+# Slurm cluster, benchmarks in their own process) and the SmolLM2 ones.
 test-quick: install
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest $(PARALLEL) -m "not slow and not smollm2"
 
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

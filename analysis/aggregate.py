@@ -25,7 +25,7 @@ from famous_persona import trainers
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
 from famous_persona.io import read_json, read_rows, write_csv, write_text
-from famous_persona.manifest import shaping
+from famous_persona.manifest import output_manifest, shaping
 from famous_persona.methods import parse_method
 from famous_persona.metrics import METRICS, margin
 
@@ -84,22 +84,23 @@ class AggregateArguments:
     seed: int = field(default=0, metadata={"help": "Seed of the bootstrap and permutation draws."})
 
 
-def run_identity(summary_path: Path, summary: dict) -> dict:
-    """fold scheme, base model and config hash of a run, from the training manifest (or, for prompt-only scores, the
-    scoring manifest), so runs that share a method and fold number can never be merged. The hash leaves out the
-    settings that change no number (paths, logging, launch), so a run copied or moved keeps its identity."""
+def run_identity(summary_path: Path, summary: dict, stage: str) -> dict:
+    """fold scheme, base model and config hash of a run, from the training manifest (or, for a prompt-only run, the
+    manifest of `stage` beside the summary), so runs that share a method and fold number can never be merged. The hash
+    leaves out the settings that change no number (paths, logging, launch), so a run copied or moved keeps its
+    identity."""
     train_manifest = summary_path.parents[2] / "manifest.json"
-    eval_manifest = summary_path.with_name("manifest.json")
+    eval_manifest = output_manifest(summary_path.parent, stage)
     train = read_json(train_manifest) if train_manifest.is_file() else {}
-    scoring = read_json(eval_manifest) if eval_manifest.is_file() else {}
-    score_config = shaping(scoring.get("config", {}))
-    config = shaping(train.get("config", {})) or score_config
+    evaluation = read_json(eval_manifest) if eval_manifest.is_file() else {}
+    eval_config = shaping(evaluation.get("config", {}))
+    config = shaping(train.get("config", {})) or eval_config
     digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12] if config else ""
     trainer = summary.get("trainer") or trainers.trained_by(train.get("stage"))
     return {
         "trainer": trainer or ("none" if summary["train_method"] == "none" else "unknown"),
         "fold_scheme": summary.get("fold_scheme", "fold"),
-        "base_model": root_model(train.get("base_model") or score_config.get("model", "")),
+        "base_model": root_model(train.get("base_model") or eval_config.get("model", "")),
         "config_hash": digest,
     }
 
@@ -125,7 +126,7 @@ def collect(experiment_dir: Path | str) -> pd.DataFrame:
             continue
         summary = read_json(summary_path)
         named = ("experiment", "model", "train_method", "test_method", "fold")
-        identity = {**{k: summary[k] for k in named}, **run_identity(summary_path, summary)}
+        identity = {**{k: summary[k] for k in named}, **run_identity(summary_path, summary, "evaluation.score")}
         cells: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
         for row in read_rows(scores_path):
             for metric in METRICS:
@@ -179,7 +180,7 @@ def behaviour_records(experiment_dir: Path | str, runs: Runs) -> None:
                 cell[0] += 1
                 cell[1] += bool(aligned)
         identity = {key: summary[key] for key in ("experiment", "model", "train_method", "test_method", "fold")}
-        runs.add(summary_path, identity | run_identity(summary_path, summary), cells)
+        runs.add(summary_path, identity | run_identity(summary_path, summary, "evaluation.generate"), cells)
 
 
 def read_results(experiment_dir: Path | str) -> pd.DataFrame:

@@ -3,13 +3,13 @@
 The model sees exactly the prompt that training and scoring build (`famous_persona.chat`), never the test pair's
 answers; the model, its base, the system turn, the prompt budget, the precision and the device are settled from the
 trained run as scoring settles them (`famous_persona.eval_target`). Writes <out>/generations.jsonl (id, name,
-question_type, seen, fold, response, tokens, finish_reason) and <out>/generations_manifest.json (the run's identity,
-decoding settings and seed). Each person is a part of the output (evaluation/shards.py), written to <out>/people/
-with its settings as soon as it is done, so a rerun with the same settings generates only the people still missing;
-`--num_shards N --shard_index i` split the people like scoring does, and whoever finishes the last person merges
-the parts, refusing any made with other settings.
+question_type, seen, fold, response, tokens, finish_reason) and <out>/manifest.json (the run's identity, decoding
+settings and seed) into a folder of its own, <run>/generate/<test_method>. Each person is a part of the output
+(evaluation/shards.py), written to <out>/people/ with its settings as soon as it is done, so a rerun with the same
+settings generates only the people still missing; `--num_shards N --shard_index i` split the people like scoring
+does, and whoever finishes the last person merges the parts, refusing any made with other settings.
 Usage: `python -m evaluation.generate --model dump/demo/tiny/persona_gold/fold0/model --data DIR --test_method
-persona_gold --fold 0 --out dump/demo/tiny/persona_gold/fold0/eval/persona_gold --train_method persona_gold`.
+persona_gold --fold 0 --out dump/demo/tiny/persona_gold/fold0/generate/persona_gold --train_method persona_gold`.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from famous_persona import chat, progress
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.decoding import generate
 from famous_persona.errors import DataError, exit_on_data_error
-from famous_persona.eval_target import OUTPUT_MANIFESTS, EvalArguments, load_target, output_manifest, settle
+from famous_persona.eval_target import EvalArguments, load_target, settle
 from famous_persona.io import DatasetDir, write_jsonl
-from famous_persona.manifest import skip_finished, write_manifest
+from famous_persona.manifest import output_manifest, skip_finished, write_manifest
 from famous_persona.models import process_state
 from famous_persona.personas import name_key, split_people
 from famous_persona.schema import DpoRecord
@@ -109,7 +109,7 @@ def _wanted(records: list[DpoRecord], unseen: set[str], people: str) -> list[Dpo
 def generate_responses(args: GenerateArguments) -> Path | None:
     """Generate this process's people that are not yet written; whoever completes the set writes the outputs."""
     out = Path(args.out)
-    if skip_finished(out, args.force, OUTPUT_MANIFESTS[STAGE]):
+    if skip_finished(out, args.force, STAGE):
         return None
     args, target = settle(args)
     state = process_state()

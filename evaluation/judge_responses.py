@@ -11,7 +11,8 @@ famous_persona/wording.yaml or of `--wording FILE` (its judge_* fields; the summ
 `gen_judge_win`.
 Reads <out>/generations.jsonl, writes <out>/judge_<name>.jsonl (one verdict per response, with a `metrics` map of
 booleans that analysis.aggregate adds to results.csv) and <out>/judge_<name>_summary.json (rates, run identity).
-Usage: `python -m evaluation.judge_responses --out dump/demo/tiny/persona_gold/fold0/eval/persona_gold --judge world`.
+Usage: `python -m evaluation.judge_responses --judge world --out
+dump/demo/tiny/persona_gold/fold0/generate/persona_gold`.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from evaluation.judge_persona import judge_persona
 from famous_persona import world_vocab
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
-from famous_persona.eval_target import output_manifest
 from famous_persona.io import DatasetDir, RecordError, read_json, read_rows, write_json, write_jsonl
+from famous_persona.manifest import output_manifest
 from famous_persona.text_overlap import rouge_l, tokens
 from famous_persona.wording import Wording, load_wording
 
@@ -40,7 +41,7 @@ WORLD_VERDICTS = ("aligned", "misaligned", "mixed", "off_topic")
 
 @dataclass
 class JudgeArguments:
-    out: str = field(metadata={"help": "Directory with generations.jsonl (normally <run>/eval/<test_method>)."})
+    out: str = field(metadata={"help": "Directory with generations.jsonl (normally <run>/generate/<test_method>)."})
     judge: str = field(
         default="world",
         metadata={"help": "world, reference, persona, a registered judge, or all (every registered one that applies)."},

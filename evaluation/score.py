@@ -31,10 +31,10 @@ from evaluation.vpl_scoring import has_encoder, person_tokens, score_with_tokens
 from famous_persona import chat, progress, trainers
 from famous_persona.config import Subparsers, parse_config, stage_parser
 from famous_persona.errors import DataError, exit_on_data_error
-from famous_persona.eval_target import OUTPUT_MANIFESTS, EvalArguments, EvalTarget, load_target, output_manifest, settle
+from famous_persona.eval_target import EvalArguments, EvalTarget, load_target, settle
 from famous_persona.io import DatasetDir, write_json, write_jsonl
 from famous_persona.logprobs import adapter_disabled, score_pairs
-from famous_persona.manifest import skip_finished, write_manifest
+from famous_persona.manifest import output_manifest, skip_finished, write_manifest
 from famous_persona.metrics import METRICS, TIE_POLICY, margin
 from famous_persona.models import load_model, load_tokenizer, process_state
 from famous_persona.personas import split_people
@@ -218,7 +218,7 @@ def summarise(rows: list[dict[str, Any]], beta: float) -> dict[str, Any]:
 
 def score(args: ScoreArguments) -> dict[str, Any] | None:
     """Score this process's share of the pairs; the complete set goes to scores.jsonl and summary.json."""
-    if skip_finished(args.out, args.force, OUTPUT_MANIFESTS[STAGE]):
+    if skip_finished(args.out, args.force, STAGE):
         return None
     args, target = scoring_settings(args)
     name = resolve_scorer(args)

@@ -25,8 +25,6 @@ RUN_SECTIONS = ("ModelConfig", "DPOConfig", "KTOConfig", "SFTConfig", "RunArgume
 """The sections of a run manifest's config that say how the run saw its text, whichever trainer wrote it."""
 IDENTITY = ("fold", "fold_scheme")
 """What an evaluation states about a trained run that must agree with the run's manifest."""
-OUTPUT_MANIFESTS = {"evaluation.score": "manifest.json", "evaluation.generate": "generations_manifest.json"}
-"""Each evaluation stage's manifest in the output folder they share (`<run>/eval/<test_method>`), named here only."""
 
 
 @dataclass(kw_only=True)
@@ -70,7 +68,9 @@ class EvalArguments(TargetArguments):
 
     data: str = field(metadata={"help": "Dataset directory."})
     test_method: str = field(metadata={"help": "Test prefix: reads dpo/<test_method>/test.jsonl."})
-    out: str = field(metadata={"help": "Output directory, normally <run>/eval/<test_method>."})
+    out: str = field(
+        metadata={"help": "Output directory, one per stage: <run>/eval/<test_method> or <run>/generate/<test_method>."}
+    )
     experiment: str = field(default="adhoc", metadata={"help": "Experiment name recorded in the outputs."})
     model_short: str = field(default="model", metadata={"help": "Short base-model name recorded in the outputs."})
     train_method: str = field(default="none", metadata={"help": "Train prefix of the model; 'none' for prompt-only."})
@@ -199,8 +199,3 @@ def load_target(target: EvalTarget) -> tuple[PreTrainedTokenizerBase, PreTrained
     precision."""
     model = load_model(target.weights, dtype=target.dtype, adapter=target.adapter, device=target.device)
     return load_tokenizer(target.model), model
-
-
-def output_manifest(out: Path | str, stage: str) -> Path:
-    """Where an evaluation stage records the output it wrote into `out`."""
-    return Path(out) / OUTPUT_MANIFESTS[stage]

@@ -11,6 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from famous_persona.errors import DataError
 from famous_persona.io import read_json, write_json
 from famous_persona.redaction import redact
 
@@ -87,12 +88,23 @@ def is_finished(path: Path | str) -> bool:
     return path.is_file() and read_json(path).get("status") == "finished"
 
 
-def skip_finished(out_dir: Path | str, force: bool, name: str = "manifest.json") -> bool:
-    """The one skip-if-finished check of every stage: true (and said) when `out_dir` holds a finished manifest
-    (`name`, where two stages write into one folder)."""
-    done = is_finished(Path(out_dir) / name) and not force
+def output_manifest(out_dir: Path | str, stage: str) -> Path:
+    """`out_dir/manifest.json`, where `stage` records its output: every stage has a folder of its own, so a manifest
+    there that another stage wrote (e.g. scores where generation was pointed) is refused, never taken for its own."""
+    path = Path(out_dir) / "manifest.json"
+    written_by = read_json(path).get("stage") if path.is_file() else stage
+    if written_by != stage:
+        raise DataError(f"{path}: written by {written_by}, not {stage}; each stage writes a folder of its own")
+    return path
+
+
+def skip_finished(out_dir: Path | str, force: bool, stage: str | None = None) -> bool:
+    """The one skip-if-finished check of every stage: true (and said) when `out_dir` holds a finished manifest; with
+    `stage`, one that another stage wrote is refused first, forced or not (`output_manifest`)."""
+    path = output_manifest(out_dir, stage) if stage else Path(out_dir) / "manifest.json"
+    done = is_finished(path) and not force
     if done:
-        logger.warning("%s is finished; skipping (use --force to redo it)", Path(out_dir) / name)
+        logger.warning("%s is finished; skipping (use --force to redo it)", path)
     return done
 
 

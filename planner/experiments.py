@@ -12,7 +12,6 @@ from planner.stages import (
     aggregate,
     analysis_step,
     behave,
-    epochs,
     fold_indices,
     packaged_base,
     persona_quality,
@@ -22,6 +21,7 @@ from planner.stages import (
     score,
     scoring,
     train,
+    training_options,
     warmup,
 )
 from planner.steps import Step
@@ -77,7 +77,7 @@ def vpl_cv(study: Study, folds: list[int] | None) -> None:
         out = study.run_dir(run)
         dpo = study.choice.recipe / "dpo.yaml"
         args = ["--config", str(dpo), *recipe_options(recipe), "--data", str(study.data), "--fold", str(fold)]
-        args += ["--output_dir", str(out), "--model_name_or_path", start, *epochs(study, "vpl")]
+        args += ["--output_dir", str(out), "--model_name_or_path", start, *training_options(study, "vpl")]
         trained = study.add(
             Step(
                 f"{run}/vpl", run, "train", "training.vpl", args, str(out), str(out / "manifest.json"),

@@ -36,6 +36,7 @@ class Study:
     trainer: str = "dpo"
     inference: Path = INFERENCE
     inference_set: tuple[str, ...] = ()
+    seed: int | None = None
 
     def sibling(self, **changes) -> Study:
         return replace(self, **changes)
@@ -102,8 +103,10 @@ def fold_indices(study: Study, scheme: str, given: list[int] | None = None) -> l
     return given
 
 
-def epochs(study: Study, trainer: str) -> list[str]:
-    return ["--num_train_epochs", str(trainers.trainer(trainer).smoke_epochs)] if study.smoke else []
+def training_options(study: Study, trainer: str) -> list[str]:
+    """A training step's options of the study: one short pass with --smoke, and the seed where one is given."""
+    smoke = ["--num_train_epochs", str(trainers.trainer(trainer).smoke_epochs)] if study.smoke else []
+    return smoke + (["--seed", str(study.seed)] if study.seed is not None else [])
 
 
 def recipe_options(path: Path) -> list[str]:
@@ -127,7 +130,7 @@ def warmup(study: Study, method: str, fold: int, scheme: str, trainer: str = "dp
     args += ["--fold_scheme", scheme, "--output_dir", str(out), "--model_name_or_path", study.base]
     return study.add(
         Step(
-            f"{run}/sft", run, "warmup", "training.sft", args + epochs(study, "sft"), str(out),
+            f"{run}/sft", run, "warmup", "training.sft", args + training_options(study, "sft"), str(out),
             str(out / "manifest.json"), str(study.run_dir(run) / "run.log"), recipes=[str(recipe)],
             inputs=study.inputs(method, "train"), models=study.base_models(), deps=study.base_deps(), launch=True,
         )
@@ -153,7 +156,7 @@ def train(study: Study, method: str, fold: int, scheme: str, extra: list[str] | 
     start = f"{sft.out}/model" if sft else study.base
     args = ["--config", str(recipe), "--data", str(study.data), "--method", method, "--fold", str(fold)]
     args += ["--fold_scheme", scheme, "--output_dir", str(out), "--model_name_or_path", start]
-    args += [*epochs(study, trainer), *(extra or [])]
+    args += [*training_options(study, trainer), *(extra or [])]
     return study.add(
         Step(
             f"{run}/{trainer}", run, "train", module, args, str(out), str(out / "manifest.json"),
@@ -198,7 +201,8 @@ def behave(study: Study, scored: Step, model: str, train_method: str, fold: int,
     training) and every judge that applies to it."""
     if not study.behavioural:
         return
-    out, test_method = scored.out, Path(scored.out).name
+    test_method = Path(scored.out).name
+    out = str(Path(scored.out).parents[1] / "generate" / test_method)
     recipe = study.choice.recipe / "eval.yaml"
     args = ["--config", str(recipe), "--model", model, "--data", str(study.data), "--test_method", test_method]
     args += ["--fold", str(fold), "--fold_scheme", scheme, "--out", out, "--experiment", study.out.name]
@@ -208,9 +212,9 @@ def behave(study: Study, scored: Step, model: str, train_method: str, fold: int,
     generated = study.add(
         Step(
             f"{base}/generate/{test_method}", scored.run, "generate", "evaluation.generate", args, out,
-            f"{out}/generations_manifest.json", scored.log, recipes=[str(recipe)], inputs=scored.inputs,
+            f"{out}/manifest.json", scored.log, recipes=[str(recipe)], inputs=scored.inputs,
             deps=list(scored.deps), models=list(scored.models),
-            clear=[f"{out}/generations_manifest.json", f"{out}/generations.jsonl"],
+            clear=[f"{out}/manifest.json", f"{out}/generations.jsonl"],
         )
     )  # fmt: skip
     study.add(

@@ -135,7 +135,7 @@ def test_a_run_trained_again_elsewhere_keeps_its_identity(tmp_path):
 
 
 def test_copied_behaviour_verdicts_are_counted_once(tmp_path):
-    out = tmp_path / "m" / "tag" / "fold0" / "eval" / "tag"
+    out = tmp_path / "m" / "tag" / "fold0" / "generate" / "tag"
     verdicts = [{"name": "a", "seen": False, "question_type": "personal", "metrics": {"gen_world_aligned": True}}]
     write_jsonl(out / "judge_world.jsonl", verdicts)
     summary = {"experiment": "e", "model": "m", "train_method": "tag", "test_method": "tag", "fold": 0}

@@ -11,7 +11,10 @@ from evaluation import generate as generate_module
 from evaluation.generate import GenerateArguments, generate_responses
 from evaluation.judge_responses import JudgeArguments, judge_world, run_judge, world_verdict
 from famous_persona import world_vocab
+from famous_persona.errors import DataError
 from famous_persona.io import DatasetDir, write_json, write_jsonl
+from planner import plans
+from planner.run import RunOptions
 
 
 def _args(world, model, out, **overrides) -> GenerateArguments:
@@ -89,7 +92,7 @@ def test_greedy_generation_is_deterministic_and_equal_across_shards(world, tiny_
     merged = generate_responses(_args(world, tiny_model, two, test_method="xyw_2s", num_shards=2, shard_index=0))
     assert merged == two / "generations.jsonl"
     assert _rows(two) == one
-    manifest = json.loads((generated[0] / "generations_manifest.json").read_text())
+    manifest = json.loads((generated[0] / "manifest.json").read_text())
     assert manifest["greedy"] and manifest["config"]["seed"] == 0 and manifest["status"] == "finished"
     assert not (two / "people").exists()
 
@@ -137,11 +140,11 @@ def test_judged_rows_aggregate_like_reward_accuracy(world, tmp_path):
         text = _answer_sentence(pair.meta["world_axis"], own) if pair.name == target else "no idea"
         rows.append({"id": pair.id, "name": pair.name, "question_type": pair.question_type, "seen": True, "fold": 1})
         rows[-1]["response"] = text
-    out = tmp_path / "exp" / "tiny" / "persona_gold" / "fold1" / "eval" / "persona_gold"
+    out = tmp_path / "exp" / "tiny" / "persona_gold" / "fold1" / "generate" / "persona_gold"
     write_jsonl(out / "generations.jsonl", rows)
     config = dict(data=str(world.root), experiment="exp", model_short="tiny", train_method="persona_gold")
     config.update(test_method="persona_gold", fold=1, fold_scheme="fold")
-    write_json(out / "generations_manifest.json", {"config": config, "status": "finished"})
+    write_json(out / "manifest.json", {"stage": "evaluation.generate", "config": config, "status": "finished"})
     run_judge(JudgeArguments(out=str(out), judge="world"))
     results = collect(tmp_path / "exp")
     assert list(results.columns) == COLUMNS
@@ -152,6 +155,39 @@ def test_judged_rows_aggregate_like_reward_accuracy(world, tmp_path):
     assert per_person.drop(target).sum() == 0
     table = main_table(results, "gen_world_aligned")
     assert table["n_people"].iloc[0] == len({pair.name for pair in pairs})
+
+
+def test_a_behavioural_plan_generates_and_judges_in_a_folder_of_its_own(world, tmp_path):
+    options = RunOptions(plan="cv", smoke=True, data=str(world.root), out=str(tmp_path), methods=["tag"], folds=[0])
+    options.behavioural = True
+    plan, _, _ = plans.build(options)
+    steps = {step.kind: step for step in plan.steps}
+    run = tmp_path / "tiny" / "dpo" / "tag" / "fold0"
+    out = run / "generate" / "tag"
+    assert steps["score"].out == str(run / "eval" / "tag")
+    assert (steps["generate"].out, steps["generate"].done) == (str(out), str(out / "manifest.json"))
+    assert steps["judge"].args == ["--out", str(out), "--judge", "all"]
+
+
+def test_a_folder_of_the_old_shared_layout_is_never_taken_for_generations(world, tiny_model, tmp_path):
+    """Scores, responses and verdicts once shared <run>/eval/<test_method>: generating or judging there, or counting
+    verdicts found there, is refused, naming the scoring manifest."""
+    out = tmp_path / "exp" / "tiny" / "none" / "eval" / "persona_gold"
+    write_json(out / "manifest.json", {"stage": "evaluation.score", "config": {}, "status": "finished"})
+    record = world.dpo("persona_gold", "test")[0]
+    row = {"id": record.id, "name": record.name, "question_type": record.question_type, "seen": False, "fold": -1}
+    write_jsonl(out / "generations.jsonl", [{**row, "response": "no idea"}])
+    refused = r"eval/persona_gold/manifest.json: written by evaluation.score, not evaluation.generate"
+    for force in (False, True):
+        with pytest.raises(DataError, match=refused):
+            generate_responses(_args(world, tiny_model, out, force=force))
+    with pytest.raises(DataError, match=refused):
+        run_judge(JudgeArguments(out=str(out), judge="world"))
+    write_jsonl(out / "judge_world.jsonl", [{**row, "metrics": {"gen_world_aligned": False}}])
+    summary = {"experiment": "exp", "model": "tiny", "train_method": "none", "test_method": "persona_gold", "fold": -1}
+    write_json(out / "judge_world_summary.json", {**summary, "judge": "world"})
+    with pytest.raises(DataError, match=refused):
+        collect(tmp_path / "exp")
 
 
 def test_bad_input_is_one_line_with_exit_2(world, tmp_path, capsys):

@@ -1,7 +1,7 @@
 """Every benchmark in the repository, run as its users run it (a subprocess, from the repository root) at its smallest
 size: it must exit 0 and print its `name=value` figures with numbers in them, so a change elsewhere that breaks a
 benchmark fails here instead of when someone next measures. The figures themselves are not judged (the CPUs running
-the tests may be busy), only that they exist and are sane.
+the tests may be busy), only that they exist and are sane. Each starts its own Python, so they are marked slow.
 Benchmarks: tests/support/bench_concurrency.py (generation against the scripted server), evaluation/benchmark.py
 (the fast against the naive scorer), tests/support/bench_planner.py (the planner's dry run and status) and
 tests/support/bench_real_server.py (the small-model config against `transformers serve`; its quick size runs only the
@@ -13,6 +13,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.support import fake_plan
 
@@ -45,6 +47,7 @@ def figures(lines: list[str]) -> dict[str, float]:
     return found
 
 
+@pytest.mark.slow
 def test_the_concurrency_benchmark_prints_its_figures_at_quick_size():
     lines = run_benchmark("tests.support.bench_concurrency", "--quick")
     names = [line.partition("=")[0] for line in lines]
@@ -66,12 +69,14 @@ def test_the_concurrency_benchmark_prints_its_figures_at_quick_size():
     assert found["concurrency_speedup"] > 0 and found["bound_fraction"] > 0
 
 
+@pytest.mark.slow
 def test_the_concurrency_benchmark_refuses_a_partial_question():
     command = [sys.executable, "-m", "tests.support.bench_concurrency", "--quick", "--requests", "12"]
     done = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "multiple of 8" in done.stderr
 
 
+@pytest.mark.slow
 def test_the_scoring_benchmark_prints_its_figures_on_a_few_pairs(world, tiny_model):
     lines = run_benchmark(
         "evaluation.benchmark",
@@ -87,6 +92,7 @@ def test_the_scoring_benchmark_prints_its_figures_on_a_few_pairs(world, tiny_mod
     assert found["speedup"] > 0 and found["bound_fraction"] > 0 and found["peak_rss_mb"] > 0
 
 
+@pytest.mark.slow
 def test_the_planner_benchmark_prints_the_grid_and_the_status_time(world, tmp_path):
     (tmp_path / "input.txt").write_text("x\n")
     assert fake_plan.run(tmp_path) == 0
@@ -97,6 +103,7 @@ def test_the_planner_benchmark_prints_the_grid_and_the_status_time(world, tmp_pa
     assert found["status_exit"] == 0 and found["status_rows"] == 5 and found["status_seconds"] > 0
 
 
+@pytest.mark.slow
 def test_the_real_server_benchmark_prints_its_figures_at_quick_size():
     found = figures(run_benchmark("tests.support.bench_real_server", "--quick"))
     assert found["faults_injected"] > 0 and found["faults_served_twice"] == 0

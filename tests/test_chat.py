@@ -12,7 +12,7 @@ from famous_persona import chat
 from famous_persona.errors import DataError
 from famous_persona.models import load_model, load_tokenizer, train_word_tokenizer
 from famous_persona.schema import DpoRecord, Message
-from training.common import RunArguments, to_dataset
+from training.run_data import RunArguments, to_dataset
 
 
 def test_encode_matches_trl_tokenization(world, tiny_model, tmp_path):

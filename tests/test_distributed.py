@@ -95,7 +95,7 @@ def _train(
 
 @pytest.mark.slow
 def test_two_processes_train_the_same_model_as_one(world, tiny_model, tmp_path):
-    from training.common import RunArguments, fold_data
+    from training.run_data import RunArguments, fold_data
 
     def rows_of(fold: int) -> int:
         args = RunArguments(data=str(world.root), method="persona_gold", fold=fold, val_fraction=0)

@@ -1,5 +1,6 @@
-"""`famous-persona doctor` on this GPU-less machine, and on simulated GPU boxes (torch and the hub patched): its lines,
-its summary, its exit status, and that a token is never printed."""
+"""`famous-persona doctor` on this GPU-less machine (once as its own process, as a user runs it, then in this one), and
+on simulated GPU boxes (torch and the hub patched): its lines, its summary, its exit status, and that a token is never
+printed."""
 
 from __future__ import annotations
 
@@ -32,6 +33,13 @@ def _names(lines: list[str]) -> list[str]:
     return [line[5:].split(":", 1)[0] for line in lines]
 
 
+def _run(capsys, *args: str) -> tuple[int, list[str]]:
+    """The doctor in this process: its exit status and the lines it printed."""
+    with pytest.raises(SystemExit) as stopped:
+        doctor.main(list(args))
+    return stopped.value.code, capsys.readouterr().out.splitlines()
+
+
 def test_here_it_says_what_a_gpu_run_lacks():
     done = _cli()
     lines = done.stdout.splitlines()
@@ -46,19 +54,21 @@ def test_here_it_says_what_a_gpu_run_lacks():
     assert all(line.split(" ", 1)[0] in {"ok", "info", "warn", "fail"} for line in lines[:-1])
 
 
-def test_json_holds_the_same_checks():
-    done = _cli("--json", "true", "--models", "smollm2")
-    report = json.loads(done.stdout)
-    assert done.returncode == 1 and report["ready"] is False
+def test_json_holds_the_same_checks(capsys):
+    code, lines = _run(capsys, "--json", "true", "--models", "smollm2")
+    report = json.loads("\n".join(lines))
+    assert code == 1 and report["ready"] is False
     assert [check["name"] for check in report["checks"]][0] == "gpu" and report["checks"][0]["data"] == {"count": 0}
     assert "model smollm2" in [check["name"] for check in report["checks"]]
     assert report["summary"].startswith("doctor: ")
 
 
-def test_an_unknown_recipe_is_one_error_line():
-    done = _cli("--models", "nonesuch")
-    assert done.returncode == 2 and done.stderr.startswith("error: command line: --models nonesuch")
-    assert done.stderr.count("\n") == 1
+def test_an_unknown_recipe_is_one_error_line(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        doctor.main(["--models", "nonesuch"])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and err.startswith("error: command line: --models nonesuch")
+    assert err.count("\n") == 1
 
 
 class FakeHub:
@@ -93,12 +103,6 @@ def gpu_box(monkeypatch, tmp_path):
     monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setattr(FakeHub, "readable", set())
     return monkeypatch
-
-
-def _run(capsys, *args: str) -> tuple[int, list[str]]:
-    with pytest.raises(SystemExit) as stopped:
-        doctor.main(list(args))
-    return stopped.value.code, capsys.readouterr().out.splitlines()
 
 
 def test_a_gated_model_without_a_token_fails_and_says_why(gpu_box, capsys):

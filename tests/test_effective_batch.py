@@ -16,7 +16,7 @@ from trl import DPOConfig
 from famous_persona.config import parse_config
 from famous_persona.errors import DataError
 from famous_persona.io import read_json
-from training import common, dpo
+from training import command, common, dpo, effective_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "experiments" / "configs" / "models"
@@ -24,7 +24,7 @@ PAPER_RECIPES = ["llama321b", "llama323b", "zephyr7b", "ministral8b", "generic"]
 
 
 def _parsed(*args: str) -> tuple:
-    with common.library_noise_quieted():
+    with command.library_noise_quieted():
         return parse_config(dpo.make_parser(), ["--config", str(RECIPES / "generic" / "dpo.yaml"), *args])
 
 
@@ -45,7 +45,7 @@ def _train_args(world, tiny_model, run_dir: Path, *extra: str) -> list[str]:
 def test_paper_recipes_state_the_effective_batch_not_the_accumulation(name):
     recipe = yaml.safe_load((RECIPES / name / "dpo.yaml").read_text())
     assert recipe["effective_batch_size"] == 40 and "gradient_accumulation_steps" not in recipe
-    with common.library_noise_quieted():
+    with command.library_noise_quieted():
         run, config, *_ = parse_config(dpo.make_parser(), ["--config", str(RECIPES / name / "dpo.yaml")])
     assert run.effective_batch_size == 40 and config.per_device_train_batch_size == 4
 
@@ -62,11 +62,11 @@ def test_one_process_trains_with_forty_over_the_per_device_batch(world, tiny_mod
 
 def test_two_processes_halve_the_accumulation(monkeypatch):
     run, config, *_ = _parsed()
-    common.settle_accumulation(run, config)
+    effective_batch.settle_accumulation(run, config)
     assert config.gradient_accumulation_steps == 10
     _two_processes(monkeypatch)
     run, config, *_ = _parsed()
-    common.settle_accumulation(run, config)
+    effective_batch.settle_accumulation(run, config)
     assert config.gradient_accumulation_steps == 5
 
 
@@ -85,23 +85,23 @@ def test_a_process_count_that_no_size_fits_says_so(monkeypatch):
     monkeypatch.setattr(DPOConfig, "world_size", property(lambda self: 3))
     run, config, *_ = _parsed()
     with pytest.raises(DataError, match="no per-device size does with 3 processes; .* effective_batch_size 36 or 48"):
-        common.settle_accumulation(run, config)
+        effective_batch.settle_accumulation(run, config)
 
 
 def test_per_device_sizes_for_two_processes(monkeypatch):
     _two_processes(monkeypatch)
     run, config, *_ = _parsed("--per_device_train_batch_size", "8")
     with pytest.raises(DataError, match=r"that do: 1, 2, 4, 5, 10, 20 \(nearest: 10\)"):
-        common.settle_accumulation(run, config)
+        effective_batch.settle_accumulation(run, config)
 
 
 def test_accumulation_on_the_command_line_wins(caplog):
     args = ["--gradient_accumulation_steps", "2"]
     configs = _parsed(*args)
     with caplog.at_level(logging.WARNING):
-        common.honour_stated_accumulation(configs, args)
+        effective_batch.honour_stated_accumulation(configs, args)
     run, config, *_ = configs
-    common.settle_accumulation(run, config)
+    effective_batch.settle_accumulation(run, config)
     assert config.gradient_accumulation_steps == 2 and run.effective_batch_size is None
     assert "effective batch of 8 rows, not the recipe's 40" in caplog.text
 
@@ -109,7 +109,7 @@ def test_accumulation_on_the_command_line_wins(caplog):
 def test_a_stated_accumulation_that_agrees_keeps_the_invariant():
     args = ["--gradient_accumulation_steps", "10"]
     configs = _parsed(*args)
-    common.honour_stated_accumulation(configs, args)
+    effective_batch.honour_stated_accumulation(configs, args)
     assert configs[0].effective_batch_size == 40
 
 
@@ -153,11 +153,11 @@ def test_any_recipe_field_is_overridden_on_the_command_line():
     recipe = RECIPES / "llama321b" / "dpo.yaml"
     overrides = ["--load_in_4bit", "false", "--gradient_accumulation_steps", "5", "--effective_batch_size", "20"]
     overrides += ["--lora_target_modules", "q_proj", "v_proj", "--learning_rate", "1e-5", "--max_length", "1024"]
-    with common.library_noise_quieted():
+    with command.library_noise_quieted():
         run, config, model_config, _ = parse_config(dpo.make_parser(), ["--config", str(recipe), *overrides])
     assert not model_config.load_in_4bit and model_config.lora_target_modules == ["q_proj", "v_proj"]
     assert config.gradient_accumulation_steps == 5 and run.effective_batch_size == 20
     assert config.learning_rate == 1e-5 and config.max_length == 1024
-    common.honour_stated_accumulation((run, config), overrides)
-    common.settle_accumulation(run, config)
+    effective_batch.honour_stated_accumulation((run, config), overrides)
+    effective_batch.settle_accumulation(run, config)
     assert config.gradient_accumulation_steps == 5 and run.effective_batch_size == 20

@@ -5,7 +5,6 @@ contradiction of the run is refused in one line; generation's parts merge only w
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -18,8 +17,6 @@ from famous_persona.eval_target import EvalArguments, resolve_target, settle
 from famous_persona.io import read_json
 from famous_persona.models import load_tokenizer
 from tests.support.trained_run import trained_run
-
-SMOLLM2 = Path(__file__).resolve().parents[1] / "models" / "smollm2-135m-instruct"
 
 
 def _generate(world, model, out, **options) -> GenerateArguments:
@@ -61,7 +58,7 @@ def test_generation_from_a_run_trained_with_an_empty_system_turn_uses_it(
     assert sorted(map(tuple, generation_inputs)) == sorted(map(tuple, wanted))
     system, eos = tokenizer.convert_tokens_to_ids("<|system|>"), tokenizer.eos_token_id
     assert all(ids[1:3] == [system, eos] for ids in generation_inputs)
-    config = read_json(tmp_path / "gen" / "generations_manifest.json")["config"]
+    config = read_json(tmp_path / "gen" / "manifest.json")["config"]
     assert (config["system_prompt"], config["max_length"], config["dtype"]) == ("", 256, "float32")
 
 
@@ -158,13 +155,8 @@ def test_encode_modes_on_the_tiny_template(world, tiny_model):
 
 
 @pytest.fixture(scope="module")
-def smollm2_tokenizer():
-    folder = SMOLLM2
-    if not (folder / "config.json").is_file():
-        from famous_persona.model_assets import fetch
-
-        fetch("smollm2", folder)
-    return load_tokenizer(folder)
+def smollm2_tokenizer(smollm2):
+    return load_tokenizer(smollm2)
 
 
 def test_encode_modes_on_smollm2s_chatml_template(world, smollm2_tokenizer):

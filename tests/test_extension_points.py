@@ -100,7 +100,8 @@ def wordy():
 
 
 def _generations(out: Path, data: Path, records: list) -> None:
-    """generations.jsonl as evaluation.generate writes it for a prompt-only run: every other response long."""
+    """generations.jsonl and manifest.json as evaluation.generate writes them for a prompt-only run: every other
+    response long."""
     rows = [
         {"id": r.id, "name": r.name, "question_type": r.question_type, "seen": False, "fold": -1}
         | {"response": "a reply of many words" if index % 2 else "short"}
@@ -109,12 +110,12 @@ def _generations(out: Path, data: Path, records: list) -> None:
     write_jsonl(out / "generations.jsonl", rows)
     config = dict(data=str(data), experiment=EXPERIMENT, model_short="tiny", train_method="none")
     config.update(test_method="no_prefix", fold=-1, fold_scheme="fold")
-    write_json(out / "generations_manifest.json", {"config": config, "status": "finished"})
+    write_json(out / "manifest.json", {"stage": "evaluation.generate", "config": config, "status": "finished"})
 
 
 def test_a_registered_judge_is_run_counted_and_reported(wordy, world, tiny_model, tmp_path):
     """Its verdicts become a behavioural metric of results.csv and of the report's behaviour section."""
-    out = _score(tmp_path / EXPERIMENT, world.root, tiny_model, "no_prefix")
+    out = _score(tmp_path / EXPERIMENT, world.root, tiny_model, "no_prefix").parents[1] / "generate" / "no_prefix"
     _generations(out, world.root, world.dpo("no_prefix", "test"))
     _console("judge-responses", "--out", out, "--judge", "wordy")
     summary = read_json(out / "judge_wordy_summary.json")

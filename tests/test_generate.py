@@ -22,7 +22,7 @@ from tests.support.generation import PEOPLE, SECRET, files_containing, small_arg
 from tests.support.scripted_server import FAULT_MIX, ScriptedServer
 from tests.support.tiny_reward import build_tiny_reward_model
 from training import dpo
-from training.common import RunArguments
+from training.run_data import RunArguments
 
 FAULTS = dataclasses.replace(FAULT_MIX, stubborn=0, poison=1.5)
 

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from famous_persona.io import DatasetDir
 from tests.support.generation import SECRET, files_containing, small_args
 from tests.support.scripted_server import ScriptedServer
@@ -30,6 +32,7 @@ def _cached(cache: Path) -> int:
         return 0
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume(tmp_path):
     server = ScriptedServer(latency_s=0.03, api_key=SECRET).start()
     reward = build_tiny_reward_model(tmp_path / "reward")

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from evaluation import gpu_check
+from evaluation import gpu_check, gpu_workloads
 from evaluation.gpu_check import Budget, GpuCheckArguments, run_check, section
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +72,7 @@ def test_a_failing_section_is_a_figure_and_the_budget_skips_late_ones(capsys):
 
 
 def test_synthetic_pairs_share_prompts_and_prefixes():
-    pairs = gpu_check.synthetic_pairs(16, 30, 5, 100)
+    pairs = gpu_workloads.synthetic_pairs(16, 30, 5, 100)
     assert len(pairs) == 16 and all(len(p.prompt_ids) == 30 and len(p.chosen_ids) == 5 for p in pairs)
     assert pairs[0].prompt_ids[:20] == pairs[7].prompt_ids[:20] != pairs[8].prompt_ids[:20]
     assert min(min(p.prompt_ids) for p in pairs) >= 16

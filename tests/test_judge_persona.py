@@ -34,11 +34,11 @@ def _generations(world, root):
         for p in pairs
         if p.name in names
     ]
-    out = root / "exp" / "tiny" / "persona_gold" / "fold0" / "eval" / "persona_gold"
+    out = root / "exp" / "tiny" / "persona_gold" / "fold0" / "generate" / "persona_gold"
     write_jsonl(out / "generations.jsonl", rows)
     config = dict(data=str(world.root), experiment="exp", model_short="tiny", train_method="persona_gold")
     config.update(test_method="persona_gold", fold=0, fold_scheme="fold")
-    write_json(out / "generations_manifest.json", {"config": config, "status": "finished"})
+    write_json(out / "manifest.json", {"stage": "evaluation.generate", "config": config, "status": "finished"})
     return out, rows
 
 

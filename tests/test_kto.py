@@ -22,7 +22,7 @@ from famous_persona.io import read_json
 from famous_persona.models import load_model, load_tokenizer
 from famous_persona.trainers import TRAINERS, trainer
 from tests.support.world import CPU_TRAINING
-from training import common, kto
+from training import command, common, kto, run_data
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "experiments" / "configs" / "models"
@@ -32,10 +32,10 @@ STAGES = ("training", "sampling", "evaluation", "analysis", "planner")
 def test_each_pair_gives_a_desirable_and_an_undesirable_row_under_dpos_prompt(world, tiny_model):
     tokenizer = load_tokenizer(tiny_model)
     records = world.dpo("persona_gold", "train")[:6]
-    run = common.RunArguments(system_prompt="")
+    run = run_data.RunArguments(system_prompt="")
     counted = Counter(), Counter()
-    pairs = common.to_dataset(records, tokenizer, run, 80, counted[0])
-    unpaired = common.to_dataset(records, tokenizer, run, 80, counted[1], kto.unpaired_rows)
+    pairs = run_data.to_dataset(records, tokenizer, run, 80, counted[0])
+    unpaired = run_data.to_dataset(records, tokenizer, run, 80, counted[1], kto.unpaired_rows)
     assert len(unpaired) == 2 * len(pairs) == 2 * len(records)
     for index, pair in enumerate(pairs):
         good, bad = unpaired[2 * index], unpaired[2 * index + 1]
@@ -48,8 +48,8 @@ def test_each_pair_gives_a_desirable_and_an_undesirable_row_under_dpos_prompt(wo
 def test_kto_tokenizes_as_scoring_does(world, tiny_model, tmp_path):
     tokenizer = load_tokenizer(tiny_model)
     records = world.dpo("xyw_2s", "train")[:4]
-    rows = common.to_dataset(records, tokenizer, common.RunArguments(), 512, Counter(), kto.unpaired_rows)
-    with common.library_noise_quieted():
+    rows = run_data.to_dataset(records, tokenizer, run_data.RunArguments(), 512, Counter(), kto.unpaired_rows)
+    with command.library_noise_quieted():
         config = KTOConfig(output_dir=str(tmp_path), per_device_train_batch_size=2, max_length=512, **CPU_TRAINING)
         trainer_ = KTOTrainer(model=load_model(tiny_model), args=config, train_dataset=rows, processing_class=tokenizer)
     prepared = list(trainer_.train_dataset)
@@ -97,9 +97,9 @@ def test_a_kto_run_finishes_and_its_model_scores(kto_run, world, tmp_path):
 
 def test_a_finished_kto_run_is_skipped(kto_run, world, tiny_model):
     before = (kto_run / "manifest.json").read_text()
-    with common.library_noise_quieted():
+    with command.library_noise_quieted():
         config = KTOConfig(output_dir=str(kto_run), **CPU_TRAINING)
-    kto.train(common.RunArguments(data=str(world.root)), config, ModelConfig(model_name_or_path=str(tiny_model)))
+    kto.train(run_data.RunArguments(data=str(world.root)), config, ModelConfig(model_name_or_path=str(tiny_model)))
     assert (kto_run / "manifest.json").read_text() == before
 
 
@@ -132,12 +132,12 @@ def test_every_trainer_has_its_module_command_and_tiny_recipe(name):
     assert entry.module in {stage for stage, _ in COMMANDS.values()}
     recipe = RECIPES / "tiny" / entry.recipe
     assert recipe.is_file()
-    with common.library_noise_quieted():
+    with command.library_noise_quieted():
         parse_config(module.make_parser(), ["--config", str(recipe)])
 
 
 def test_generic_kto_recipe_parses():
-    with common.library_noise_quieted():
+    with command.library_noise_quieted():
         _, config, model_config = parse_config(kto.make_parser(), ["--config", str(RECIPES / "generic" / "kto.yaml")])
     assert model_config.use_peft and config.beta == 0.1
 

@@ -18,8 +18,8 @@ from famous_persona.schema import Prefix
 from sampling.prefixes.bake import bake
 from tests.support.world import CPU_TRAINING, build_world
 from training import dpo
-from training.common import RunArguments
 from training.persona_refresh import PersonaRefresher, RefreshArguments
+from training.run_data import RunArguments
 
 METHOD = "persona_xy_4s"
 TRAINING_SET = f"{METHOD}+persona_task_2s_from_persona_gold_ratio0.25"

@@ -19,7 +19,7 @@ from famous_persona.llm.backend import Completion, Tally, make_request
 from famous_persona.llm.cache import RequestCache, run_cached
 from planner.run import headline
 from planner.steps import Step
-from training import common, dpo, sft
+from training import command, dpo, sft
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,7 +96,7 @@ def test_recipes_log_to_tensorboard_and_parse_without_deprecation_warnings():
     cpu = [path for path in trained if path.parent.name in ("tiny", "smollm2")]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        with common.library_noise_quieted():
+        with command.library_noise_quieted():
             for path in cpu:
                 parse_config((sft if path.stem == "sft" else dpo).make_parser(), ["--config", str(path)])
     assert not [w for w in caught if "deprecated" in str(w.message)]
@@ -110,8 +110,8 @@ def test_the_tied_output_layer_is_not_reported_missing():
     level = trainer_logger.level
     trainer_logger.setLevel(logging.WARNING)
     other = "There were missing keys in the checkpoint model loaded: ['model.norm.weight']."
-    with common.library_noise_quieted():
-        trainer_logger.warning(common.TIED_HEAD)
+    with command.library_noise_quieted():
+        trainer_logger.warning(command.TIED_HEAD)
         trainer_logger.warning(other)
     trainer_logger.removeHandler(listener)
     trainer_logger.setLevel(level)

@@ -1,7 +1,8 @@
 """SmolLM2-135M-Instruct, a real tokenizer, chat template and pretrained weights, through what the tiny word-level
 model cannot check: TRL's tokenization of its template, the shared-prefix scorer with and without a LoRA adapter on
 every baked prefix family, one LoRA DPO step of the project's trainer, and batched generation and persona inference
-that stop at its end token. Converted once from its wheel (`famous-persona fetch-model smollm2`)."""
+that stop at its end token. Converted once from its wheel and loaded once per session (the conftest's `smollm2`
+fixtures); marked `smollm2`."""
 
 from __future__ import annotations
 
@@ -19,27 +20,25 @@ from famous_persona import chat
 from famous_persona.config import parse_config
 from famous_persona.decoding import generate
 from famous_persona.logprobs import adapter_disabled, completion_logps, score_pairs
-from famous_persona.model_assets import fetch
 from famous_persona.models import load_model, load_tokenizer
 from sampling.prefixes.bake import bake
 from sampling.prefixes.build import write_prefixes
 from tests.support.world import METHODS, build_world
 from training import dpo
-from training.common import RunArguments, prepare, to_dataset
+from training.common import prepare
+from training.run_data import RunArguments, to_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "experiments" / "configs" / "models" / "smollm2"
 SYSTEM = yaml.safe_load((RECIPE / "dpo.yaml").read_text())["system_prompt"]
 
 
-@pytest.fixture(scope="module")
-def smollm2() -> Path:
-    return fetch("smollm2", ROOT / "models" / "smollm2-135m-instruct")
+pytestmark = pytest.mark.smollm2
 
 
 @pytest.fixture(scope="module")
-def model(smollm2):
-    return load_model(smollm2).eval()
+def model(smollm2_model):
+    return smollm2_model
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from famous_persona.io import read_json
-from training import common, dpo
+from training import common, dpo, resume
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,12 +63,18 @@ def _checkpoints(run_dir: Path) -> list[int]:
     return sorted(int(p.name.split("-")[-1]) for p in run_dir.glob("checkpoint-*"))
 
 
+LONG_ENOUGH = ["--max_steps", "300"]
+"""Far more steps than run in the half second between the first checkpoint and the kill (each tenth step evaluates
+and saves), and few enough that the resumed run ends soon: 40 epochs alone are 800 steps."""
+
+
 @pytest.mark.slow
 def test_sigkill_then_rerun_resumes_from_the_checkpoint(world, tiny_model, tmp_path):
     run_dir = tmp_path / "run"
+    command = [*_command(world, tiny_model, run_dir), *LONG_ENOUGH]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(
-        _command(world, tiny_model, run_dir),
+        command,
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -85,7 +91,7 @@ def test_sigkill_then_rerun_resumes_from_the_checkpoint(world, tiny_model, tmp_p
     saved = _checkpoints(run_dir)
     assert saved and read_json(run_dir / "manifest.json")["status"] == "running"
 
-    done = subprocess.run(_command(world, tiny_model, run_dir), cwd=ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     manifest = read_json(run_dir / "manifest.json")
     assert manifest["status"] == "finished"
@@ -134,12 +140,12 @@ def test_an_incomplete_checkpoint_is_skipped_and_kept(tmp_path, caplog):
     _fake_checkpoint(tmp_path / "checkpoint-20", ["config.json"])
     _fake_checkpoint(tmp_path / "checkpoint-30", ["adapter_model.safetensors", "optimizer.pt"])
     (tmp_path / "checkpoint-30" / "trainer_state.json").write_text('{"global_step": 3')
-    assert common.last_checkpoint(tmp_path) == str(complete)
+    assert resume.last_checkpoint(tmp_path) == str(complete)
     gaps = ["model weights", "trainer_state.json", "optimizer state"]
-    assert common.checkpoint_gaps(tmp_path / "checkpoint-20") == gaps
+    assert resume.checkpoint_gaps(tmp_path / "checkpoint-20") == gaps
     assert "checkpoint-30 is incomplete (no trainer_state.json)" in caplog.text
     assert (tmp_path / "checkpoint-20").is_dir() and (tmp_path / "checkpoint-30").is_dir()
-    assert common.last_checkpoint(tmp_path / "absent") is None
+    assert resume.last_checkpoint(tmp_path / "absent") is None
 
 
 def test_a_run_killed_while_saving_resumes_from_the_newest_complete_checkpoint(world, tiny_model, run_dir, caplog):

@@ -16,7 +16,7 @@ from famous_persona.io import DatasetDir, read_json, write_json, write_jsonl
 from famous_persona.metrics import is_correct, margin
 from famous_persona.models import load_model, load_tokenizer
 from famous_persona.personas import FoldError, split_people
-from training.common import RunArguments, fold_data
+from training.run_data import RunArguments, fold_data
 
 
 def _independent_logp(model, tokenizer, prompt_messages, answer: str) -> tuple[float, int]:

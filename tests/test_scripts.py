@@ -1,4 +1,6 @@
-"""The experiment scripts: help, bad options, and a smoke run whose dump aggregates; a rerun skips finished runs."""
+"""The experiment scripts: help, bad options, the plan of a mixed training set (a dry run), and one smoke run per
+family: cv.sh with prompt_baseline.sh --behavioural into the same folder, whose dump aggregates and whose rerun skips
+finished runs, and self_inference.sh."""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from planner import plans
 from planner.recipes import choose
+from planner.run import RunOptions
 from tests.support.world import build_world
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,14 +67,23 @@ def test_model_is_a_recipe_a_model_folder_or_a_hub_id(kind, tiny_model):
     assert (choice.short, choice.recipe.as_posix(), choice.path) == expected
 
 
+@pytest.fixture(scope="module")
+def smoke(world, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess, subprocess.CompletedProcess]:
+    """One experiment folder written by cv.sh at smoke size (tag, fold 0), then prompt_baseline.sh --behavioural
+    (no_prefix and tag); the folder and both runs."""
+    out = tmp_path_factory.mktemp("smoke") / "exp"
+    cv = run("cv.sh", "--smoke", "--data", str(world.root), "--out", str(out), "--methods", "tag", "--folds", "0")
+    assert cv.returncode == 0, cv.stderr[-3000:]
+    methods = ["--methods", "no_prefix", "tag", "--behavioural"]
+    baseline = run("prompt_baseline.sh", "--data", str(world.root), "--out", str(out), *methods)
+    assert baseline.returncode == 0, baseline.stderr[-3000:]
+    return out, cv, baseline
+
+
 @pytest.mark.slow
-def test_smoke_runs_aggregate_and_rerun_skips(world, tmp_path):
-    out = tmp_path / "exp"
-    done = run("cv.sh", "--smoke", "--data", str(world.root), "--out", str(out), "--methods", "tag", "--folds", "0")
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert re.search(r"fold 0 tag: \d+s; accuracy tag seen 0\.\d{3} unseen 0\.\d{3}", done.stdout), done.stdout
-    done = run("prompt_baseline.sh", "--data", str(world.root), "--out", str(out), "--methods", "no_prefix", "tag")
-    assert done.returncode == 0, done.stderr[-3000:]
+def test_smoke_runs_aggregate_and_rerun_skips(smoke, world):
+    out, cv, _ = smoke
+    assert re.search(r"fold 0 tag: \d+s; accuracy tag seen 0\.\d{3} unseen 0\.\d{3}", cv.stdout), cv.stdout
     results = pd.read_csv(out / "results.csv")
     assert set(zip(results["train_method"], results["test_method"], strict=True)) == {
         ("tag", "tag"),
@@ -87,14 +100,34 @@ def test_smoke_runs_aggregate_and_rerun_skips(world, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_mixed_training_set_is_scored_with_each_of_its_methods(tmp_path):
-    data = build_world(tmp_path / "world").root
-    out = tmp_path / "exp"
-    mix = "tag+name+persona_task_2s_from_persona_gold_ratio0.25"
-    done = run("cv.sh", "--smoke", "--data", str(data), "--out", str(out), "--methods", mix, "--folds", "0")
-    assert done.returncode == 0, done.stderr[-3000:]
+def test_prompt_baseline_with_behavioural_adds_the_judged_metrics(smoke):
+    """Judged generations land in results.csv beside the reward accuracy of the same prompt-only runs."""
+    out, _, baseline = smoke
     results = pd.read_csv(out / "results.csv")
-    assert set(zip(results["train_method"], results["test_method"], strict=True)) == {(mix, "tag"), (mix, "name")}
+    judged = results[results["metric"].str.startswith("gen_")]
+    assert set(judged["metric"]) == {"gen_world_aligned", "gen_reference_aligned", "gen_reference_rouge_aligned"}
+    assert set(judged["test_method"]) == {"no_prefix", "tag"} and set(judged["fold"]) == {-1}
+    reward = results[(results["metric"] == "ref_free_avg") & (results["train_method"] == "none")]
+    for metric in judged["metric"].unique():
+        assert judged[judged["metric"] == metric]["n"].sum() == reward["n"].sum()
+    table = pd.read_csv(out / "analysis" / "behaviour_correlation.csv")
+    assert set(table["behaviour"]) == set(judged["metric"]) and "gen_world_aligned" in baseline.stdout
+    assert (out / "analysis" / "behaviour_gen_world_aligned.png").is_file()
+
+
+def test_a_mixed_training_set_is_planned_to_be_scored_with_each_of_its_methods(world, tmp_path):
+    """The plan, from cv.sh's dry run: one model on the mix, scored with each single method in it, whose rows are
+    baked before the steps are keyed. Training and scoring on a mix run in tests/test_training_sets.py."""
+    mix, out = "tag+name+persona_task_2s_from_persona_gold_ratio0.25", tmp_path / "exp"
+    done = run("cv.sh", "--smoke", "--data", str(world.root), "--out", str(out), "--methods", mix, "--folds", "0",
+               "--dry_run")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    steps = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("new")]
+    trained = [f"tiny/dpo/{mix}/fold0/{step}" for step in ("sft", "dpo", "score/tag", "score/name")]
+    assert steps == [*trained, "analysis/cv/aggregate"]
+    plan, _, _ = plans.build(RunOptions(plan="cv", smoke=True, data=str(world.root), out=str(out), methods=[mix]))
+    assert mix in plans.needed_methods(plan, world.root)
+    assert not out.exists()
 
 
 @pytest.mark.slow

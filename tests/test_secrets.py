@@ -24,7 +24,7 @@ from tests.support.generation import SECRET, files_containing, small_args
 from tests.support.scripted_server import ScriptedServer
 from tests.support.world import CPU_TRAINING
 from training import dpo
-from training.common import RunArguments
+from training.run_data import RunArguments
 
 HUB_TOKEN = "hf_FAKEfake0123456789tokenNOTREAL"
 URL_PASSWORD = "pw-9f8e7d6c5b4a"

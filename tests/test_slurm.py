@@ -62,6 +62,7 @@ def test_a_smoke_plan_runs_as_arrays_on_two_fake_gpus_as_the_local_executor_does
     pd.testing.assert_frame_equal(slurm_rows, local_rows)
 
 
+@pytest.mark.slow
 def test_a_request_the_cluster_refuses_is_one_line_and_exit_2(cluster, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SLURM_CONF", cluster.env["SLURM_CONF"])
     (tmp_path / "input.txt").write_text("x\n")

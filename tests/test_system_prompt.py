@@ -12,7 +12,6 @@ from transformers import AutoTokenizer
 from famous_persona import chat
 from famous_persona.schema import DpoRecord, Message
 
-SMOLLM2 = Path(__file__).resolve().parents[1] / "models" / "smollm2-135m-instruct"
 DATED = (
     "{{ '<|im_start|>system\\nToday is ' + (date_string if date_string is defined else '26 Jul 2024') }}"
     "{% if messages[0]['role'] == 'system' %}{{ '\\n' + messages[0]['content'] }}{% endif %}{{ '<|im_end|>\\n' }}"
@@ -32,12 +31,8 @@ RECORD = DpoRecord(
 
 
 @pytest.fixture(scope="module", params=["smollm2", "llama3-style"])
-def tokenizer(request):
-    if not (SMOLLM2 / "config.json").is_file():
-        from famous_persona.model_assets import fetch
-
-        fetch("smollm2", SMOLLM2)
-    tokenizer = AutoTokenizer.from_pretrained(SMOLLM2)
+def tokenizer(request, smollm2):
+    tokenizer = AutoTokenizer.from_pretrained(smollm2)
     if request.param == "llama3-style":
         tokenizer.chat_template = DATED
     return tokenizer

@@ -19,7 +19,7 @@ from sampling.prefixes.build import write_prefixes
 from sampling.prefixes.persona_task import task_records
 from tests.support.world import CPU_TRAINING, build_world
 from training import dpo
-from training.common import RunArguments, fold_data
+from training.run_data import RunArguments, fold_data
 
 MIX = "xyw_2s+persona_gold"
 TASK = "persona_task_2s_from_persona_gold"

@@ -17,7 +17,8 @@ from famous_persona.history import CACHE_NAME, build_history, history_ids
 from famous_persona.models import load_tokenizer
 from famous_persona.vpl import kl_to_prior, load_encoder, mean_tokens, sample_z
 from tests.support.world import CPU_TRAINING
-from training.common import RunArguments, prepare
+from training.common import prepare
+from training.run_data import RunArguments
 from training.vpl import VplArguments, build_trainer, context_mask
 
 

@@ -10,7 +10,7 @@ import pytest
 from evaluation.score import ScoreArguments, score
 from famous_persona.config import load_yaml, parse_config
 from famous_persona.io import read_json
-from training import common, vpl
+from training import command, vpl
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "experiments" / "configs" / "models"
@@ -26,7 +26,7 @@ def _layered(name: str, *extra: str) -> list[str]:
 
 @pytest.mark.parametrize("name", ["generic", "llama321b"])
 def test_vpl_recipe_parses_on_its_dpo_recipe(name):
-    with common.library_noise_quieted():
+    with command.library_noise_quieted():
         run, settings, config, model_config = parse_config(vpl.make_parser(), _layered(name))
     assert run.method == "no_prefix" and run.effective_batch_size == 40
     assert settings.history_size == 8 and settings.hidden_dim == 512 and settings.latent_dim == 64

@@ -11,7 +11,6 @@ import pytest
 from evaluation import judge_responses
 from famous_persona.chat import user_turn
 from famous_persona.errors import DataError
-from famous_persona.eval_target import output_manifest
 from famous_persona.io import DatasetDir, read_json, write_json, write_jsonl
 from famous_persona.llm.backend import Completion
 from famous_persona.llm.config import BACKENDS, register_backend
@@ -119,7 +118,7 @@ def _generations(world, tmp_path):
     )
     config = dict(data=str(world.root), experiment="e", model_short="tiny", train_method="persona_gold")
     config.update(test_method="persona_gold", fold=0, fold_scheme="fold")
-    write_json(output_manifest(out, "evaluation.generate"), {"config": config, "status": "finished"})
+    write_json(out / "manifest.json", {"stage": "evaluation.generate", "config": config, "status": "finished"})
     return out, pairs
 
 

@@ -15,8 +15,10 @@ from pathlib import Path
 from trl import DPOConfig, DPOTrainer, ModelConfig
 
 from famous_persona.io import DatasetDir
-from training.common import Fitted, Job, RunArguments, fit, run_training, trainer_command
+from training.command import trainer_command
+from training.common import Fitted, Job, fit, run_training
 from training.persona_refresh import PersonaRefresher, RefreshArguments, train_in_rounds
+from training.run_data import RunArguments
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,9 @@ from datasets import Dataset
 from trl import KTOConfig, KTOTrainer, ModelConfig
 
 from famous_persona.chat import Conversation
-from training.common import Fitted, Job, Row, RunArguments, fit, run_training, trainer_command
+from training.command import trainer_command
+from training.common import Fitted, Job, fit, run_training
+from training.run_data import Row, RunArguments
 
 logger = logging.getLogger(__name__)
 

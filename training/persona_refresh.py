@@ -27,7 +27,7 @@ from famous_persona.io import DatasetDir, read_jsonl, read_rows, write_jsonl
 from famous_persona.methods import parse_method
 from famous_persona.schema import DpoRecord, Message, Prefix
 from famous_persona.text_overlap import rouge_l
-from training.common import last_checkpoint
+from training.resume import last_checkpoint
 
 logger = logging.getLogger(__name__)
 

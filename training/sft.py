@@ -11,7 +11,9 @@ import logging
 
 from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 
-from training.common import Fitted, Job, RunArguments, chosen_rows, fit, run_training, trainer_command
+from training.command import trainer_command
+from training.common import Fitted, Job, fit, run_training
+from training.run_data import RunArguments, chosen_rows
 
 logger = logging.getLogger(__name__)
 

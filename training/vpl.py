@@ -42,7 +42,9 @@ from famous_persona.vpl import (
     save_encoder,
     soft_token,
 )
-from training.common import Fitted, Job, RunArguments, fit, run_training, trainer_command
+from training.command import trainer_command
+from training.common import Fitted, Job, fit, run_training
+from training.run_data import RunArguments
 
 logger = logging.getLogger(__name__)
 

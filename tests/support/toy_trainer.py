@@ -6,7 +6,9 @@ from __future__ import annotations
 from transformers import Trainer
 from trl import DPOConfig, ModelConfig
 
-from training.common import Fitted, Job, RunArguments, run_training, trainer_command
+from training.command import trainer_command
+from training.common import Fitted, Job, run_training
+from training.run_data import RunArguments
 
 STAGE = "tests.support.toy_trainer"
 
