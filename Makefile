@@ -43,8 +43,8 @@ PARALLEL := -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 test: install browser slurm
 	$(PY) -m pytest $(PARALLEL) --durations=10
 
-# The quick loop: everything but the slow tests (experiment scripts, multi-minute pipelines, killed processes, the
-# Slurm cluster, benchmarks in their own process) and the SmolLM2 ones.
+# The quick loop: everything but the slow tests (experiment scripts, multi-minute pipelines, killed or racing
+# processes, the browser, the Slurm cluster, benchmarks in their own process) and the SmolLM2 ones.
 test-quick: install
 	$(PY) -m pytest $(PARALLEL) -m "not slow and not smollm2"
 

@@ -49,6 +49,7 @@ COMMANDS = {
     "dataset-stats": ("analysis.dataset_stats", "counts, lengths, leakage and axis disagreement of a dataset"),
     "behaviour": ("analysis.behaviour", "reward accuracy vs behavioural metrics: Kendall tau, Spearman rho"),
     "report": ("analysis.report", "report/index.html with every table and figure"),
+    "spread": ("analysis.spread", "a table's mean and range over runs of one plan with other seeds"),
 }
 
 

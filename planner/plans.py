@@ -117,7 +117,7 @@ def study(options: Any, data: Path, out: Path, model: str, behavioural: bool) ->
                         "(famous-persona run vpl_cv)")  # fmt: skip
     overrides = tuple(options.inference_set or ())
     return Study(options.plan, data, out, choice, base, options.smoke, behavioural, trainer=options.trainer,
-                 inference=Path(options.inference_models), inference_set=overrides)  # fmt: skip
+                 inference=Path(options.inference_models), inference_set=overrides, seed=options.seed)  # fmt: skip
 
 
 def build(options: Any) -> tuple[Plan, list[Study], set[Path]]:

@@ -44,6 +44,10 @@ class RunOptions:
         default="dpo", metadata={"help": f"The training algorithm: one of {', '.join(sorted(trainers.TRAINERS))}."}
     )
     smoke: bool = field(default=False, metadata={"help": "The smallest world, two folds, one epoch: minutes on a CPU."})
+    seed: int | None = field(
+        default=None, metadata={"help": "Training seed of every run (default: the recipe's); runs over several seeds "
+                                "in their own folders give a table's spread (python -m analysis.spread)."}
+    )  # fmt: skip
     force: bool = field(default=False, metadata={"help": "Redo every step, done or not."})
     behavioural: bool = field(default=False, metadata={"help": "Also generate a response per test question, judged."})
     methods: list[str] | None = field(default=None, metadata={"help": "Prefix methods (default: the plan's)."})

@@ -107,6 +107,7 @@ def test_fail_fast_starts_no_run_after_the_first_failure(root):
     assert tally(root)["c/train"] == 0
 
 
+@pytest.mark.slow
 def test_kill_9_of_the_runner_then_the_same_command_finishes_without_running_a_step_twice(root):
     command = [sys.executable, "-m", "tests.support.fake_plan", str(root), "--sleep", "3"]
     first = subprocess.Popen(command, cwd=ROOT)
@@ -120,6 +121,7 @@ def test_kill_9_of_the_runner_then_the_same_command_finishes_without_running_a_s
     assert tally(root) == Counter({name: 1 for name in ("a/train", "a/score", "b/train", "b/score", "c/train")})
 
 
+@pytest.mark.slow
 def test_two_runners_on_one_folder_never_run_the_same_step(root):
     command = [sys.executable, "-m", "tests.support.fake_plan", str(root), "--sleep", "1"]
     runners = [subprocess.Popen(command, cwd=ROOT) for _ in range(2)]
@@ -254,3 +256,16 @@ def test_max_train_pairs_reaches_every_model_a_cv_plan_trains(world, tmp_path):
     plan, _, _ = plans.build(options)
     trained = [step.args for step in plan.steps if step.kind == "train"]
     assert len(trained) == 4 and all(args[args.index("--max_train_pairs") + 1] == "4" for args in trained)
+
+
+def test_a_seed_reaches_every_training_step_and_only_those(world, tmp_path):
+    options = planner_run.RunOptions(plan="cv", data=str(world.root), out=str(tmp_path), methods=["tag"], folds=[0],
+                                     seed=7)  # fmt: skip
+    seeded, _, _ = plans.build(options)
+    default, _, _ = plans.build(planner_run.RunOptions(plan="cv", data=str(world.root), out=str(tmp_path),
+                                                       methods=["tag"], folds=[0]))  # fmt: skip
+    for step in seeded.steps:
+        given = step.args[step.args.index("--seed") + 1] if "--seed" in step.args else None
+        assert given == ("7" if step.kind in ("warmup", "train") else None), step.name
+    assert not any("--seed" in step.args for step in default.steps)
+    assert {s.kind for s in seeded.steps if "--seed" in s.args} == {"warmup", "train"}

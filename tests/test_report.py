@@ -142,6 +142,7 @@ def _open(page: Path) -> tuple[str, str]:
     return done.stdout, done.stderr
 
 
+@pytest.mark.slow
 def test_report_opens_with_every_image(world, tmp_path):
     experiment = _dump(tmp_path / "exp", world)
     page = build_report(ReportArguments(experiment_dir=str(experiment), data=str(world.root), n_boot=200))
