@@ -13,7 +13,6 @@ from planner.stages import (
     analysis_step,
     behave,
     fold_indices,
-    packaged_base,
     persona_quality,
     prompt_only,
     recipe_options,
@@ -57,7 +56,6 @@ def faithfulness(study: Study, methods: list[str], folds: list[int]) -> None:
 
 
 def prompt_baseline(study: Study, methods: list[str]) -> None:
-    packaged_base(study)
     for method in methods:
         prompt_only(study, method)
     aggregate(study, "prompt_baseline")
@@ -66,7 +64,6 @@ def prompt_baseline(study: Study, methods: list[str]) -> None:
 def vpl_cv(study: Study, folds: list[int] | None) -> None:
     """The VPL baseline per fold: the no_prefix run's SFT warm-up where the recipe has one (one step, shared with cv
     in the same folder) -> VPL -> scores with z from each person's own train pairs."""
-    packaged_base(study)
     recipe = study.choice.file("vpl")
     if recipe is None:
         raise DataError(f"no VPL recipe for '{study.choice.short}': {study.choice.recipe / 'vpl.yaml'}")
@@ -117,7 +114,6 @@ def claims(quality: Study, planted: Study | None, levels: list[str], refs: list[
 def real_model(study: Study, methods: list[str], fold: int, max_train_pairs: int) -> None:
     """A real model on a CPU: prompt-only with each prefix, LoRA DPO per method on a subset of the fold's train
     pairs, scored; then the model infers every persona from 4 shots, and its quality is set beside the template's."""
-    packaged_base(study)
     for method in methods:
         prompt_only(study, method)
     subset = ["--max_train_pairs", str(max_train_pairs)] if max_train_pairs > 0 else []
@@ -193,7 +189,6 @@ def demo(study: Study, real: Study) -> None:
         study.labels[trained[method].run] = f"{method}: SFT warm-up + DPO + scoring + behaviour"
         scored = score(study, trained[method], method, method, 0, "fold")
         behave(study, scored, f"{trained[method].out}/model", method, 0, "fold", ["--people", "unseen"])
-    packaged_base(real)
     for method in DEMO_REAL:
         prompt_only(real, method, ["--pairs_per_person", "2"])
     attribution(study, trained["persona_gold"], "persona_gold")

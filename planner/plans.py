@@ -13,7 +13,7 @@ from famous_persona.families import family
 from famous_persona.io import DatasetDir, read_json
 from famous_persona.methods import is_persona_task, parse_method, released_name, split_training_set
 from planner import experiments, recipes
-from planner.stages import Study
+from planner.stages import Study, packaged_base
 from planner.steps import Plan
 
 PLANS = ("cv", "axis_cv", "per_person", "faithfulness", "prompt_baseline", "vpl_cv", "demo", "claims", "real_model",
@@ -108,7 +108,9 @@ def check_real(data: Path, options: Any, methods: list[str]) -> None:
             )
 
 
-def study(options: Any, data: Path, out: Path, model: str, behavioural: bool) -> Study:
+def study(options: Any, data: Path, out: Path, model: str, behavioural: bool, shared: Study | None = None) -> Study:
+    """A study of the plan (sharing the steps and labels of `shared` where given), its packaged base model converted
+    by a step of the plan where the recipe names one."""
     choice = recipes.choose(model)
     base = recipes.base_model(choice, data, out, build=False)
     trainers.trainer(options.trainer)
@@ -116,8 +118,9 @@ def study(options: Any, data: Path, out: Path, model: str, behavioural: bool) ->
         raise DataError("command line: --trainer vpl: VPL trains on top of DPO's recipe, through its own plan "
                         "(famous-persona run vpl_cv)")  # fmt: skip
     overrides = tuple(options.inference_set or ())
-    return Study(options.plan, data, out, choice, base, options.smoke, behavioural, trainer=options.trainer,
+    made = Study(options.plan, data, out, choice, base, options.smoke, behavioural, trainer=options.trainer,
                  inference=Path(options.inference_models), inference_set=overrides, seed=options.seed)  # fmt: skip
+    return packaged_base(made.sibling(steps=shared.steps, labels=shared.labels) if shared else made)
 
 
 def build(options: Any) -> tuple[Plan, list[Study], set[Path]]:
@@ -152,7 +155,7 @@ def build(options: Any) -> tuple[Plan, list[Study], set[Path]]:
     elif name == "self_inference":
         experiments.self_inference(main, options.folds or [0], options.ratio, options.tokens)
     elif name == "demo":
-        real = study(options, data, out, "smollm2", False).sibling(steps=main.steps, labels=main.labels)
+        real = study(options, data, out, "smollm2", False, shared=main)
         experiments.demo(main, real)
         studies.append(real)
     elif name == "claims":
@@ -163,13 +166,12 @@ def build(options: Any) -> tuple[Plan, list[Study], set[Path]]:
 
 def claims(options: Any, model: str, main: Study, made: bool, generated: set[Path]) -> list[Study]:
     """One world serves all three claims with --smoke on a world made here; else a planted-bias world beside it."""
-    shared = {"steps": main.steps, "labels": main.labels}
-    quality = study(options, main.data, main.out / "quality", model, False).sibling(**shared)
+    quality = study(options, main.data, main.out / "quality", model, False, shared=main)
     planted = None
     if not (options.smoke and made):
         planted_data = world("planted_smoke" if options.smoke else "planted")
         generated.add(planted_data)
-        planted = study(options, planted_data, main.out / "planted", model, False).sibling(**shared)
+        planted = study(options, planted_data, main.out / "planted", model, False, shared=main)
     levels = options.levels or (SMOKE_LEVELS if options.smoke else LEVELS)
     refs = ["no_prefix"] if options.smoke else ["no_prefix", "xyw_2s"]
     experiments.claims(quality, planted, levels, refs, "persona_r100p100", options.folds or [0])

