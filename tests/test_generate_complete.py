@@ -26,12 +26,14 @@ def reward_model(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory, reward_model):
-    """The fault-free dataset, the reference a completed lossy run must equal."""
+    """The fault-free dataset, the reference a completed lossy run must equal. Nothing here depends on timing: a
+    busy machine may answer slower than the fault tests' half second, and a retry of a fault-free request gets the
+    same reply."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("OPENAI_API_KEY", SECRET)
         server = ScriptedServer(plan=FaultPlan(), api_key=SECRET).start()
         out = tmp_path_factory.mktemp("clean") / "data"
-        generate.main(small_args(out, server.base_url, reward_model, max_retries=0))
+        generate.main(small_args(out, server.base_url, reward_model, timeout_s=60))
         server.shutdown()
     return out
 
