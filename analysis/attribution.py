@@ -8,7 +8,7 @@ trained), dealt a pair per person in turn; the model, its system turn and its ma
 chosen answer, with the rejected one, with the question only, or nothing), so correctly and wrongly ranked pairs can
 be contrasted: which kind of sentence carries the win, and which the loss. With gold personas (`description`), the
 top sentence's word overlap with the gold persona is compared to the average sentence's. Usage:
-`python -m analysis.attribution --model dump/demo/tiny/persona_gold/fold0/model --data data/synthetic_demo
+`python -m analysis.attribution --model dump/demo/tiny/dpo/persona_gold/fold0/model --data data/synthetic_demo
 --test_method persona_gold --max_pairs 32`.
 """
 
@@ -50,7 +50,7 @@ PEOPLE = ("unseen", "seen", "all")
 class AttributionArguments(TargetArguments):
     """The explained model (TargetArguments: read from its trained run unless given), whose pairs, and the fit."""
 
-    model: str = field(default="dump/demo/tiny/persona_gold/fold0/model", metadata={"help": "Trained model dir."})
+    model: str = field(default="dump/demo/tiny/dpo/persona_gold/fold0/model", metadata={"help": "Trained model dir."})
     data: str = field(default="data/synthetic_demo", metadata={"help": "Dataset with prefixes/ and dpo/<method>/."})
     test_method: str = field(default="persona_gold", metadata={"help": "Prefix method whose sentences are ablated."})
     out: str | None = field(default=None, metadata={"help": "Output dir; default <model>/../attribution/<method>."})

@@ -8,8 +8,8 @@ settings and seed) into a folder of its own, <run>/generate/<test_method>. Each 
 (evaluation/shards.py), written to <out>/people/ with its settings as soon as it is done, so a rerun with the same
 settings generates only the people still missing; `--num_shards N --shard_index i` split the people like scoring
 does, and whoever finishes the last person merges the parts, refusing any made with other settings.
-Usage: `python -m evaluation.generate --model dump/demo/tiny/persona_gold/fold0/model --data DIR --test_method
-persona_gold --fold 0 --out dump/demo/tiny/persona_gold/fold0/generate/persona_gold --train_method persona_gold`.
+Usage: `python -m evaluation.generate --model dump/demo/tiny/dpo/persona_gold/fold0/model --data DIR --test_method
+persona_gold --fold 0 --out dump/demo/tiny/dpo/persona_gold/fold0/generate/persona_gold --train_method persona_gold`.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ famous_persona/wording.yaml or of `--wording FILE` (its judge_* fields; the summ
 Reads <out>/generations.jsonl, writes <out>/judge_<name>.jsonl (one verdict per response, with a `metrics` map of
 booleans that analysis.aggregate adds to results.csv) and <out>/judge_<name>_summary.json (rates, run identity).
 Usage: `python -m evaluation.judge_responses --judge world --out
-dump/demo/tiny/persona_gold/fold0/generate/persona_gold`.
+dump/demo/tiny/dpo/persona_gold/fold0/generate/persona_gold`.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Writes <out>/scores.jsonl (one row per pair) and <out>/summary.json (accuracies per metric, seen/unseen, question
 type; truncations; the run's identity, so analysis never parses directory names).
-Usage: `python -m evaluation.score --model dump/demo/tiny/persona_gold/fold0/model --data DIR --test_method
-persona_gold --fold 0 --out dump/demo/tiny/persona_gold/fold0/eval/persona_gold --experiment demo --model_short tiny
+Usage: `python -m evaluation.score --model dump/demo/tiny/dpo/persona_gold/fold0/model --data DIR --test_method
+persona_gold --fold 0 --out dump/demo/tiny/dpo/persona_gold/fold0/eval/persona_gold --experiment demo --model_short tiny
 --train_method persona_gold`. Prompt-only: `--train_method none --fold -1`. `--scorer naive` scores every sequence
 in full (the reference); the default reuses shared prefixes. Several processes (`--num_shards N --shard_index i`, or
 `accelerate launch`) each score a share of the people; the last to finish merges the shares. A VPL model (its

@@ -1,7 +1,7 @@
 """DPO of a small model on one prefix method and fold, with TRL's DPOTrainer (LoRA, QLoRA or full fine-tuning).
 
 Usage: `python -m training.dpo --config experiments/configs/models/tiny/dpo.yaml --data DIR
---method persona_gold --fold 0 --output_dir dump/demo/tiny/persona_gold/fold0 --model_name_or_path dump/demo/base`.
+--method persona_gold --fold 0 --output_dir dump/demo/tiny/dpo/persona_gold/fold0 --model_name_or_path dump/demo/base`.
 Re-running resumes from the last checkpoint; a finished run is skipped unless `--force`. With `--refresh_every N`
 the model re-infers its persona prefixes every N epochs (training.persona_refresh).
 """

@@ -4,7 +4,7 @@ KTO learns from single answers marked desirable or not instead of pairs; each ba
 the prompt DPO would see. Same fold, validation slice, resume and manifest as DPO (training/common.py).
 
 Usage: `python -m training.kto --config experiments/configs/models/tiny/kto.yaml --data DIR
---method persona_gold --fold 0 --output_dir dump/demo/tiny/persona_gold/fold0/kto --model_name_or_path MODEL`.
+--method persona_gold --fold 0 --output_dir dump/demo/tiny/kto/persona_gold/fold0 --model_name_or_path MODEL`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """SFT warm-up on the chosen answers (answer tokens only), for base models that are not instruction-tuned, such as
 the tiny local model. Same data, prefix, fold and validation slice as DPO; TRL's SFTTrainer does the work.
 
-Usage: `python -m training.sft --config experiments/configs/models/tiny/sft.yaml --data DIR
---method persona_gold --fold 0 --output_dir dump/demo/tiny/persona_gold/fold0/sft --model_name_or_path dump/demo/base`.
+Usage: `python -m training.sft --config experiments/configs/models/tiny/sft.yaml --data DIR --method persona_gold
+--fold 0 --output_dir dump/demo/tiny/dpo/persona_gold/fold0/sft --model_name_or_path dump/demo/base`.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ parameters join the optimizer and are saved beside the weights of every checkpoi
 (`vpl_encoder.safetensors`).
 
 Usage: `python -m training.vpl --config experiments/configs/models/tiny/vpl.yaml --data DIR --fold 0
---output_dir dump/demo/tiny/vpl/fold0 --model_name_or_path dump/demo/tiny/no_prefix/fold0/sft/model`.
+--output_dir dump/demo/tiny/vpl/no_prefix/fold0 --model_name_or_path dump/demo/tiny/dpo/no_prefix/fold0/sft/model`.
 """
 
 from __future__ import annotations
