@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-DAEMONS = ("munged", "mariadbd", "slurmdbd", "slurmctld", "slurmd", "sbatch", "mariadb-install-db")
+DAEMONS = ("munged", "munge", "mariadbd", "slurmdbd", "slurmctld", "slurmd", "sbatch", "mariadb-install-db")
 MUNGE_KEY = Path("/etc/munge/munge.key")
 DBD_PORT = 16819
 
@@ -23,6 +23,11 @@ def listening(port: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def _munge_answers() -> bool:
+    """A munged that encodes a credential, not merely a socket file (one killed earlier leaves its socket behind)."""
+    return subprocess.run(["munge", "-n"], capture_output=True).returncode == 0
 
 
 def missing() -> list[str]:
@@ -114,9 +119,10 @@ class Cluster:
         run = Path("/run/munge")
         run.mkdir(exist_ok=True)
         shutil.chown(run, "munge", "munge")
-        self.started_munge = not Path("/run/munge/munge.socket.2").exists()
-        if self.started_munge:
-            subprocess.run(["runuser", "-u", "munge", "--", "munged"], check=True)
+        self.started_munge = not _munge_answers()
+        if self.started_munge:  # --force: a munged killed earlier leaves its socket behind, and would block a new one
+            subprocess.run(["runuser", "-u", "munge", "--", "munged", "--force"], check=True)
+            self._wait(_munge_answers, "munged")
 
     def _start_mariadb(self) -> None:
         data = self.root / "db"
@@ -135,7 +141,13 @@ class Cluster:
             if ready():
                 return
             time.sleep(0.1)
-        raise RuntimeError(f"{what} did not start in {timeout:.0f} s (logs in {self.root})")
+        raise RuntimeError(f"{what} did not start in {timeout:.0f} s{self._log_tails()}")
+
+    def _log_tails(self) -> str:
+        """The end of every daemon log, so a CI failure shows its cause after the temporary folder is gone."""
+        tails = [f"\n--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+                 for log in sorted(self.root.glob("*.log"))]  # fmt: skip
+        return "".join(tails)
 
     def start(self) -> Cluster:
         """Every daemon, then wait for the node to be idle; a failed start stops what it started."""
