@@ -10,9 +10,11 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from planner import warm as warm_steps
 from planner.ledger import Ledger, process_id, state
 from planner.steps import Step
 
@@ -25,10 +27,38 @@ QUIET = {
 }
 
 
-def command(step: Step, launch: list[str], force: bool) -> list[str]:
-    """The step's command line: through the training launcher (accelerate launch ...) for a launched step."""
-    head = [*launch] if step.launch and launch else [sys.executable]
-    return [*head, "-m", step.module, *step.args, *(step.force if force else [])]
+@dataclass
+class Worker:
+    """How a job's steps start: the training launcher, whether to redo done steps, torch's threads, and whether a
+    step may be forked from this process with the libraries loaded once (planner.warm)."""
+
+    launch: list[str] = field(default_factory=list)
+    force: bool = False
+    threads: int | None = None
+    warm: bool = False
+
+    def args(self, step: Step, redo: bool) -> list[str]:
+        return [*step.args, *(step.force if redo else [])]
+
+    def command(self, step: Step, redo: bool) -> list[str]:
+        """The step's command line: through the training launcher (accelerate launch ...) for a launched step."""
+        head = [*self.launch] if self.launched(step) else [sys.executable]
+        return [*head, "-m", step.module, *self.args(step, redo)]
+
+    def launched(self, step: Step) -> bool:
+        return bool(step.launch and self.launch)
+
+    def env(self) -> dict[str, str]:
+        """What a step's process gets on top of this one's environment: quiet libraries, and its threads."""
+        return {**QUIET, "OMP_NUM_THREADS": str(self.threads)} if self.threads else dict(QUIET)
+
+    def start(self, step: Step, redo: bool, out: TextIO) -> int:
+        """The step's exit status: forked from this worker when it may be, else a new process."""
+        if self.warm and not self.launched(step) and warm_steps.available():
+            warm_steps.preload(step.module, self.env())
+            return warm_steps.run(step.module, self.args(step, redo), out.fileno(), self.env())
+        argv, env = self.command(step, redo), {**os.environ, **self.env()}
+        return subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env).returncode
 
 
 def last_error(log: Path, since: int) -> str:
@@ -52,13 +82,13 @@ def output(step: Step, log: Path, since: int) -> str:
     return "\n".join(line for line in lines[1:] if not line.startswith("wrote "))
 
 
-def run_step(step: Step, ledger: Ledger, launch: list[str], force: bool, threads: int | None) -> dict[str, Any]:
+def run_step(step: Step, ledger: Ledger, worker: Worker) -> dict[str, Any]:
     """One step under its lock: skipped when done, else (cleared when stale) run, and recorded."""
     with ledger.lock(step.name):
         status, why = state(step, ledger, check_lock=False)
-        if status == "done" and not force:
+        if status == "done" and not worker.force:
             return {"step": step.name, "status": "skipped", "seconds": 0.0}
-        redo = force or status in ("stale", "foreign", "failed")
+        redo = worker.force or status in ("stale", "foreign", "failed")
         if status in ("stale", "foreign"):
             for path in step.clear:
                 target = Path(path)
@@ -66,7 +96,6 @@ def run_step(step: Step, ledger: Ledger, launch: list[str], force: bool, threads
         log = Path(step.log)
         log.parent.mkdir(parents=True, exist_ok=True)
         since = log.stat().st_size if log.exists() else 0
-        argv = command(step, launch, redo)
         started = time.time()
         record = {
             "key": step.key,
@@ -79,13 +108,10 @@ def run_step(step: Step, ledger: Ledger, launch: list[str], force: bool, threads
             "log": str(log),
         }
         ledger.write(step.name, record)
-        env = {**os.environ, **QUIET}
-        if threads:
-            env["OMP_NUM_THREADS"] = str(threads)
         with log.open("a") as out:
-            out.write(f"$ {shlex.join(argv)}\n")
+            out.write(f"$ {shlex.join(worker.command(step, redo))}\n")
             out.flush()
-            code = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env).returncode
+            code = worker.start(step, redo, out)
         seconds = round(time.time() - started, 1)
         ledger_state, _ = state(step, ledger, check_lock=False)
         if code == 0 and ledger_state == "done":
@@ -99,9 +125,10 @@ def run_step(step: Step, ledger: Ledger, launch: list[str], force: bool, threads
 def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
     """A run's steps in order; the first failure ends the run (its later steps build on it)."""
     ledger = Ledger(job["out"])
+    worker = Worker(job.get("launch", []), job.get("force", False), job.get("threads"), job.get("warm", False))
     outcomes = []
     for data in job["steps"]:
-        outcome = run_step(Step(**data), ledger, job.get("launch", []), job.get("force", False), job.get("threads"))
+        outcome = run_step(Step(**data), ledger, worker)
         outcomes.append(outcome)
         if outcome["status"] == "failed":
             break
