@@ -7,7 +7,7 @@ behind `persona_*_gpt4` is `transformers serve` hosting SmolLM2 on 127.0.0.1 (`-
 experiments/configs/inference whose gpt4.yaml points there; the API key is a dummy); the hub id is a local folder made
 by tests/support/hub_shaped.py, and the data and experiment folders are temporary. The size: five people (one a fold)
 with five train pairs each (no validation slice), and `--smoke --folds 0 --max_train_pairs 2 --inference_set
-max_tokens=24`, and three of the paper's seven settings (`--methods`): none, a persona the served model inferred, and
+max_tokens=8`, and three of the paper's seven settings (`--methods`): none, a persona the served model inferred, and
 a released one, each a path of its own (the other four differ from these only in their prefix file; that a plan on
 real data has all seven is tests/test_planner.py's)."""
 
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SECTION = "## The paper on a GPU box"
 MODEL = "smollm2"
 LAUNCH = "accelerate launch --config_file experiments/accelerate/cpu_2proc.yaml"
-SIZE = ["--smoke", "--folds", "0", "--max_train_pairs", "2", "--inference_set", "max_tokens=24"]
+SIZE = ["--smoke", "--folds", "0", "--max_train_pairs", "2", "--inference_set", "max_tokens=8"]
 TRAINED = ["no_prefix", "persona_xy_4s_gpt4", "persona_gold_gpt4-released"]
 KINDS = ["doctor", "hub-import", "dry run", "run", "status", "report"]
 REPORTED = ["Main table", "Paired contrasts", "Accuracy by prefix", "Per-person accuracy", "Training curves", "Bias",

@@ -2,8 +2,8 @@
 session fixture `real_server`), beside the scripted server that pins exact behaviour. A 135M model makes few usable
 rows, so these tests check what must hold whatever it writes: the run ends with exit 0 or with exit 3 and a precise
 account (never a traceback, never 'finished' with holes), every reply is counted as usable or by why not, sampling
-really samples, and persona inference and the persona judge go through the `openai` backend. Sizes are a few dozen
-short requests (about a minute on two cores)."""
+really samples, and persona inference and the persona judge go through the `openai` backend. The run at test size
+sends under twenty short requests, one judging attempt a pair."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ TEST_SIZE = {
     "candidates": 2,
     "keep": 2,
     "sampler_max_tokens": 64,
+    "judge_attempts": 1,
 }
 
 
