@@ -57,7 +57,12 @@ def run(module: str, args: list[str], log_fd: int, env: dict[str, str]) -> int:
     pid = os.fork()
     if pid == 0:
         os._exit(_child(module, args, log_fd, env))
-    _, status = os.waitpid(pid, 0)
+    try:
+        _, status = os.waitpid(pid, 0)
+    except BaseException:  # the worker told to stop (its signal handler raised): the step stops with it
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
     return os.waitstatus_to_exitcode(status)
 
 
@@ -65,8 +70,9 @@ def _child(module: str, args: list[str], log_fd: int, env: dict[str, str]) -> in
     """The fork's life: the step's signals, output, environment and exit handlers, then its module as `__main__`."""
     code = 1
     try:
-        for number in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2):
+        for number in (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2):
             signal.signal(number, signal.SIG_DFL)  # the worker's handlers (submitit's) are not the step's
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C raises KeyboardInterrupt, as in a new Python
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
         sys.stdout = open(1, "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115 - the process's own

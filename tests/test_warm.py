@@ -1,6 +1,6 @@
 """A step forked from its warm worker (planner.warm) behaves as `python -m module args` would: its module runs as
 `__main__` with its arguments, its output and errors reach the run's log, its exit status is the step's (a message, a
-crash, a signal), the worker's exit handlers and signal handlers stay the worker's; the worker loads only what the
+crash, a signal, Ctrl-C), the worker's exit and signal handlers stay the worker's; the worker loads only what the
 step's module imports; a launched step, or any step beside an NVIDIA driver, is a new process."""
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ PROBE = """
         sys.exit("a message for the log")
     if mode == "signal":
         os.kill(os.getpid(), signal.SIGTERM)
+    if mode == "interrupt":
+        os.kill(os.getpid(), signal.SIGINT)
     sys.exit(int(mode))
 """
 
@@ -70,7 +72,7 @@ def test_a_fork_runs_the_module_as_main_with_its_arguments_environment_and_log(p
 @pytest.mark.parametrize(
     ("mode", "code", "last"),
     [("0", 0, "to stderr"), ("message", 1, "a message for the log"), ("crash", 1, "RuntimeError: the stage broke"),
-     ("signal", -signal.SIGTERM, "to stderr")],
+     ("signal", -signal.SIGTERM, "to stderr"), ("interrupt", 1, "KeyboardInterrupt")],
 )  # fmt: skip
 def test_the_exit_status_is_the_steps(probe, mode, code, last):
     log = probe / "run.log"
