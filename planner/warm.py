@@ -1,5 +1,5 @@
 """A step as a fork of its worker rather than a new Python: the worker imports what a step's module imports (torch,
-transformers, TRL: 5 to 10 s on two CPU cores, more than a smoke step's work) once, and every step it forks starts with
+transformers, TRL: 5 to 18 s on two CPU cores, more than a smoke step's work) once, and every step it forks starts with
 them loaded; a light step's worker imports nothing heavy. The fork is otherwise a step's own process: its output goes
 to the run's log, its exit status is the step's, and a signal ends it alone. Used only where no NVIDIA driver is
 present: a forked CUDA runtime is the one thing a CPU cannot rehearse, and beside GPU work the import is noise."""
