@@ -87,8 +87,9 @@ class FakeHub:
 
 @pytest.fixture
 def gpu_box(monkeypatch, tmp_path):
-    """Two bf16 GPUs, a CUDA torch, bitsandbytes, an online hub, an empty model cache, no token."""
+    """Two bf16 GPUs, a CUDA torch, bitsandbytes, an online hub, an empty model cache, no token, 500 GiB free."""
     monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(doctor.shutil, "disk_usage", lambda path: SimpleNamespace(free=500 * doctor.GIB))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
