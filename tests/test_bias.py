@@ -180,6 +180,7 @@ def test_degenerate_designs_are_not_testable(groups, reason):
     assert not row["significant"]
 
 
+@pytest.mark.slow
 def test_groups_of_one_are_pooled_then_dropped_with_a_note():
     pooled = group_tests(*_frames({"a": [0.1, 0.2, 0.3], "b": [0.4, 0.5], "c": [0.9], "d": [0.8]})).iloc[0]
     assert pooled["note"] == "pooled into other (<2 people): c, d"
@@ -191,6 +192,7 @@ def test_groups_of_one_are_pooled_then_dropped_with_a_note():
     assert lone["untestable"] == "a group of one person" and np.isnan(lone["F"])
 
 
+@pytest.mark.slow
 def test_untestable_rows_do_not_enter_the_correction():
     rng = np.random.default_rng(5)
     traits = _people(30, rng)

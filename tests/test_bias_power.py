@@ -19,12 +19,14 @@ from sampling.world.synthetic import WorldConfig, make_world
 SEEDS = 60
 
 
+@pytest.mark.slow
 def test_planted_gap_is_found_with_power():
     """Power is near 0.95 at the default planted strength (measured over 200 seeds); 0.8 leaves room for chance."""
     planted = rejections(PowerArguments(seeds=SEEDS))
     assert planted["group"].mean() >= 0.8
 
 
+@pytest.mark.slow
 def test_null_world_false_positives_stay_near_nominal():
     """With no tie, a family-wise rate at or below 0.05 gives at most the binomial 99th percentile of 60 seeds."""
     null = rejections(PowerArguments(seeds=SEEDS, bias_strength=0.0))
@@ -87,6 +89,7 @@ def _world_gains(world, majority: dict[str, str]) -> pd.DataFrame:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strength", [0.6, 0.0])
 def test_planted_world_ground_truth_gap_is_found_only_when_planted(tmp_path, strength):
     config = WorldConfig(
@@ -110,6 +113,7 @@ def test_planted_world_ground_truth_gap_is_found_only_when_planted(tmp_path, str
     assert flagged == ({"group"} if strength else set())
 
 
+@pytest.mark.slow
 def test_power_rises_with_the_planted_strength():
     weak, strong = (rejections(replace(PowerArguments(seeds=20), bias_strength=s))["group"].mean() for s in (0.2, 0.7))
     assert strong > weak

@@ -118,6 +118,7 @@ def planted(tmp_path_factory) -> ClaimsArguments:
     )
 
 
+@pytest.mark.slow
 def test_the_claims_page_shows_each_claim_from_its_results(planted):
     claims = run_claims(planted)
     page = Path(planted.out) / "claims.html"
@@ -135,6 +136,7 @@ def _toy(claims: dict, path: Path) -> str:
     return f"A toy of {len(claims)} claims."
 
 
+@pytest.mark.slow
 def test_a_registered_figure_reaches_the_claims_page(planted, tmp_path, monkeypatch):
     monkeypatch.setattr(registry, "REGISTRY", dict(registry.REGISTRY))
     registry.register(registry.Figure("toy", "4. A toy claim", _toy, ("claims",), "claims"))

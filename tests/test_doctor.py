@@ -40,6 +40,7 @@ def _run(capsys, *args: str) -> tuple[int, list[str]]:
     return stopped.value.code, capsys.readouterr().out.splitlines()
 
 
+@pytest.mark.slow
 def test_here_it_says_what_a_gpu_run_lacks():
     done = _cli()
     lines = done.stdout.splitlines()

@@ -50,6 +50,7 @@ def test_paper_recipes_state_the_effective_batch_not_the_accumulation(name):
     assert run.effective_batch_size == 40 and config.per_device_train_batch_size == 4
 
 
+@pytest.mark.slow
 def test_one_process_trains_with_forty_over_the_per_device_batch(world, tiny_model, tmp_path):
     run_dir = tmp_path / "run"
     dpo.main(_train_args(world, tiny_model, run_dir))
@@ -131,6 +132,7 @@ def test_sharded_fsdp_is_switched_to_full_weights_for_the_final_save():
     common.gather_full_weights(plain)
 
 
+@pytest.mark.slow
 def test_a_final_save_without_weights_leaves_the_run_unfinished(world, tiny_model, tmp_path, monkeypatch, capsys):
     """What FSDP's sharded state dict did before: `save_model` wrote nothing into model/."""
     save = dpo.DPOTrainer.save_model

@@ -24,6 +24,7 @@ from tests.support.tiny_reward import build_tiny_reward_model
 from training import dpo
 from training.run_data import RunArguments
 
+pytestmark = pytest.mark.slow  # the tests read one generation run, made by the module's fixture
 FAULTS = dataclasses.replace(FAULT_MIX, stubborn=0, poison=1.5)
 
 

@@ -90,6 +90,7 @@ def test_lost_requests_fail_the_run_and_the_same_command_retries_them(
     assert _pairs(tmp_path / "again") == _pairs(tmp_path / "data"), "the recorded seeds must make a rerun identical"
 
 
+@pytest.mark.slow
 def test_a_deterministic_server_is_recovered_from_by_new_seeds(tmp_path, reward_model, monkeypatch, capsys):
     """A server that answers some bodies with an empty reply every time (as a greedy server does): with no re-asks in
     the run it ends with exit 3, and the same command, asking each lost request with its next seed, finishes; the
@@ -122,6 +123,7 @@ def test_a_deterministic_server_is_recovered_from_by_new_seeds(tmp_path, reward_
 EMPTY_AND_EXHAUSTED = FaultPlan(empty=8, server_500=6, server_503=6)
 
 
+@pytest.mark.slow
 def test_faults_either_change_nothing_or_fail_naming_the_losses_and_a_rerun_completes(
     tmp_path, reward_model, clean, monkeypatch, capsys
 ):
@@ -159,6 +161,7 @@ def test_faults_either_change_nothing_or_fail_naming_the_losses_and_a_rerun_comp
     assert _shape(tmp_path / "data") == _shape(clean)
 
 
+@pytest.mark.slow
 def test_allow_partial_exits_zero_and_says_so(tmp_path, reward_model, monkeypatch, capsys):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     server = ScriptedServer(plan=LOSSY, api_key=SECRET).start()
@@ -169,6 +172,7 @@ def test_allow_partial_exits_zero_and_says_so(tmp_path, reward_model, monkeypatc
     assert read_json(out / "manifest.json")["status"] == "partial"
 
 
+@pytest.mark.slow
 def test_a_changed_config_is_refused_naming_the_keys(tmp_path, reward_model, monkeypatch, capsys):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     server = ScriptedServer(plan=FaultPlan(), api_key=SECRET).start()
@@ -183,6 +187,7 @@ def test_a_changed_config_is_refused_naming_the_keys(tmp_path, reward_model, mon
     assert "personal_target" in err and "--force" in err
 
 
+@pytest.mark.slow
 def test_split_reports_everyone_below_target(tmp_path, reward_model, monkeypatch, capsys):
     """A run that lost nothing but made fewer pairs than the target is not 'finished': exit 3, everyone short named."""
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)

@@ -47,6 +47,7 @@ def _candidates(out) -> list[dict]:
     return [json.loads(line) for line in (out / "work" / "candidates.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_divergent_candidates_cover_every_category_of_the_axis(tmp_path, reward_model, server, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     out = tmp_path / "data"
@@ -89,6 +90,7 @@ def test_question_requests_carry_the_persons_axes_and_the_axis_people(tmp_path):
             assert f"{category} ({', '.join(names)})" in text, text
 
 
+@pytest.mark.slow
 def test_two_phase_candidates_answer_for_the_drafted_kind_of_user(tmp_path, reward_model, server, monkeypatch):
     """Each open candidate costs a draft that names a kind of user, then an answer asked for that kind; the
     candidate records the drafted kind; divergent candidates keep their categories (no draft)."""
@@ -114,6 +116,7 @@ def test_too_few_candidates_to_cover_the_categories_is_refused(tmp_path, reward_
     assert err.startswith("error: ") and "candidates (1)" in err and "'sports': 2" in err
 
 
+@pytest.mark.slow
 def test_open_user_types_for_divergent_questions_too(tmp_path, reward_model, server, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     out = tmp_path / "data"
@@ -122,6 +125,7 @@ def test_open_user_types_for_divergent_questions_too(tmp_path, reward_model, ser
     assert all("category" not in c and c["user_type"] for row in rows for c in row["candidates"])
 
 
+@pytest.mark.slow
 def test_the_small_style_runs_end_to_end(tmp_path, reward_model, server, monkeypatch):
     """One question per request, plain answers, one-letter verdicts: the scripted server answers them as a small
     model writes (a question in quotes after a phrase), and the run makes the target."""
@@ -134,6 +138,7 @@ def test_the_small_style_runs_end_to_end(tmp_path, reward_model, server, monkeyp
     assert all(p.meta["judge"][0]["text"] in ("A", "B") for p in pairs)
 
 
+@pytest.mark.slow
 def test_the_copy_judge_makes_pairs_from_repeated_answers(tmp_path, reward_model, server, monkeypatch):
     """The copy form: the judge repeats the answer it prefers; the pair's chosen answer is the one repeated in both
     orders (the scripted judge prefers by content, so both orders agree)."""
@@ -148,6 +153,7 @@ def test_the_copy_judge_makes_pairs_from_repeated_answers(tmp_path, reward_model
         assert all(pair.chosen in t["text"] and t["verdict"] in (1, 2) for t in final[-2:]), final
 
 
+@pytest.mark.slow
 def test_batched_judge_with_examples_makes_the_same_pairs(tmp_path, reward_model, server, monkeypatch):
     """Batches of one person's comparisons, after a worked example, answered line by line: a judge that prefers by
     content picks the same answers as when asked one comparison at a time."""
@@ -174,6 +180,7 @@ def test_batches_and_examples_need_the_reasoned_judge(tmp_path, reward_model, se
     )
 
 
+@pytest.mark.slow
 def test_cut_replies_follow_each_stages_rule(tmp_path, server, monkeypatch):
     """Half the replies cut at a third of their length (each new body, re-asks included, is cut with odds 1/2): a cut
     question list is kept (its complete items) and never asked again; a cut candidate keeps nothing (its answer is

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from evaluation import gpu_check, gpu_workloads
 from evaluation.gpu_check import Budget, GpuCheckArguments, run_check, section
 
@@ -21,6 +23,7 @@ def _figures(text: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines)
 
 
+@pytest.mark.slow
 def test_without_a_gpu_it_says_so_and_exits_zero():
     start = time.monotonic()
     done = subprocess.run(["bash", "experiments/gpu_check.sh"], cwd=ROOT, env=ENV, capture_output=True, text=True)
@@ -31,6 +34,7 @@ def test_without_a_gpu_it_says_so_and_exits_zero():
     assert all("=" in line for line in lines)
 
 
+@pytest.mark.slow
 def test_help_lists_the_options():
     done = subprocess.run(
         ["bash", "experiments/gpu_check.sh", "--help"], cwd=ROOT, env=ENV, capture_output=True, text=True
@@ -38,6 +42,7 @@ def test_help_lists_the_options():
     assert done.returncode == 0 and "--budget_s" in done.stdout and "--shape" in done.stdout
 
 
+@pytest.mark.slow
 def test_every_section_runs_on_the_cpu_with_a_tiny_model(capsys):
     args = GpuCheckArguments(
         shape="tiny",

@@ -78,6 +78,7 @@ def kto_run(world, tiny_model, tmp_path_factory) -> Path:
     return run_dir
 
 
+@pytest.mark.slow
 def test_a_kto_run_finishes_and_its_model_scores(kto_run, world, tmp_path):
     manifest = read_json(kto_run / "manifest.json")
     assert manifest["status"] == "finished" and manifest["stage"] == "training.kto"
@@ -95,6 +96,7 @@ def test_a_kto_run_finishes_and_its_model_scores(kto_run, world, tmp_path):
     assert summary["n_pairs"] == len(world.dpo("no_prefix", "test")) and (out / "scores.jsonl").is_file()
 
 
+@pytest.mark.slow
 def test_a_finished_kto_run_is_skipped(kto_run, world, tiny_model):
     before = (kto_run / "manifest.json").read_text()
     with command.library_noise_quieted():
@@ -103,6 +105,7 @@ def test_a_finished_kto_run_is_skipped(kto_run, world, tiny_model):
     assert (kto_run / "manifest.json").read_text() == before
 
 
+@pytest.mark.slow
 def test_an_interrupted_kto_run_resumes_from_its_checkpoint(world, tiny_model, tmp_path, monkeypatch):
     run_dir = tmp_path / "run"
     every_two = ("--eval_strategy", "steps", "--eval_steps", "2", "--save_steps", "2", "--save_total_limit", "3")

@@ -212,6 +212,7 @@ def test_a_streamed_reply_is_the_same_reply_with_its_usage():
         )
 
 
+@pytest.mark.slow
 def test_streaming_times_the_queue_apart_from_the_generation():
     """A server that holds the first token past `queue_timeout_s` is overloaded (queue_timeout, fewer in flight); one
     that starts at once but writes slowly runs into `timeout_s` (generation_timeout), which is not overload."""

@@ -91,6 +91,7 @@ def test_local_inference_is_reproducible_without_the_cache_and_seeds_resample(ti
     assert sum(first[n].text != again[n].text for n in first) >= len(first) - 1
 
 
+@pytest.mark.slow
 def test_api_inference_survives_faults_and_a_rerun_sends_nothing(server, tmp_path):
     plan = FaultPlan(rate_limit=10, server_500=10, empty=15, truncated=10, retry_after_s=0.05)
     running = server(plan)
@@ -111,6 +112,7 @@ def test_api_inference_survives_faults_and_a_rerun_sends_nothing(server, tmp_pat
     assert files_containing(tmp_path, SECRET) == []
 
 
+@pytest.mark.slow
 def test_a_failed_inference_run_resumes_from_what_it_finished(server, tmp_path):
     dataset = build_world(tmp_path / "world")
     poisoned = server(FaultPlan(poison=80.0))

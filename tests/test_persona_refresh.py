@@ -21,6 +21,7 @@ from training import dpo
 from training.persona_refresh import PersonaRefresher, RefreshArguments
 from training.run_data import RunArguments
 
+pytestmark = pytest.mark.slow  # the tests read one refreshed training run, made by the module's fixture
 METHOD = "persona_xy_4s"
 TRAINING_SET = f"{METHOD}+persona_task_2s_from_persona_gold_ratio0.25"
 """The model learns the inference task while it trains on its own inferences: the intended use of the refresh."""

@@ -47,6 +47,7 @@ def status_rows(root: Path, capsys) -> tuple[int, dict[str, dict]]:
     return code, {row["step"]: row for row in rows}
 
 
+@pytest.mark.slow
 def test_each_step_runs_once_and_a_rerun_starts_nothing(root, capsys):
     assert fake_plan.run(root) == 0
     assert tally(root) == Counter({name: 1 for name in ("a/train", "a/score", "b/train", "b/score", "c/train")})
@@ -59,6 +60,7 @@ def test_each_step_runs_once_and_a_rerun_starts_nothing(root, capsys):
     assert code == 0 and {row["state"] for row in rows.values()} == {"done"}
 
 
+@pytest.mark.slow
 def test_a_changed_setting_makes_the_step_and_its_dependents_stale_and_says_which(root, capsys):
     assert fake_plan.run(root) == 0
     plan = fake_plan.plan(root, value="1")
@@ -72,6 +74,7 @@ def test_a_changed_setting_makes_the_step_and_its_dependents_stale_and_says_whic
     assert (root / "exp" / "a" / "train" / "done.txt").read_text().split()[1] == "1"
 
 
+@pytest.mark.slow
 def test_a_changed_input_file_makes_its_readers_stale_in_status(root, capsys):
     assert fake_plan.run(root) == 0
     (root / "input.txt").write_text("second\n")
@@ -83,6 +86,7 @@ def test_a_changed_input_file_makes_its_readers_stale_in_status(root, capsys):
     assert fake_plan.run(root) == 0 and tally(root)["a/train"] == 2 and tally(root)["b/train"] == 1
 
 
+@pytest.mark.slow
 def test_a_failure_is_reported_with_its_log_and_independent_runs_go_on(root, capsys):
     broken = root / "broken"
     broken.write_text("out of memory\n")
@@ -100,6 +104,7 @@ def test_a_failure_is_reported_with_its_log_and_independent_runs_go_on(root, cap
     assert tally(root)["a/train"] == 1 and tally(root)["b/train"] == 2 and tally(root)["c/train"] == 1
 
 
+@pytest.mark.slow
 def test_fail_fast_starts_no_run_after_the_first_failure(root):
     broken = root / "broken"
     broken.write_text("bad\n")
@@ -129,6 +134,7 @@ def test_two_runners_on_one_folder_never_run_the_same_step(root):
     assert tally(root) == Counter({name: 1 for name in ("a/train", "a/score", "b/train", "b/score", "c/train")})
 
 
+@pytest.mark.slow
 def test_each_gpu_worker_sees_only_its_own_gpu(root):
     options = planner_run.RunOptions(plan="fake", gpus=2)
     plan = fake_plan.plan(root)
@@ -221,6 +227,7 @@ def real_looking(world, tmp_path):
     return data
 
 
+@pytest.mark.slow
 def test_real_data_gets_the_papers_seven_settings_and_refuses_what_needs_a_synthetic_world(real_looking, tmp_path):
     out = str(tmp_path / "exp")
     before = {path: path.stat().st_mtime_ns for path in real_looking.rglob("*")}

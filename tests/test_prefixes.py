@@ -259,6 +259,7 @@ EVERY_FAMILY = [
 """Every §3.2 family the synthetic world writes without a model (model-written ones: test_persona_inference.py)."""
 
 
+@pytest.mark.slow
 def test_every_family_bakes_without_leakage_deterministically(tmp_path):
     dataset = build_world(tmp_path / "all")
     write_prefixes(dataset, EVERY_FAMILY)

@@ -164,6 +164,7 @@ def test_report_opens_with_every_image(world, tmp_path):
     assert ":CONSOLE" not in log, [line for line in log.splitlines() if ":CONSOLE" in line]
 
 
+@pytest.mark.slow
 def test_browser_check_catches_a_broken_image(world, tmp_path):
     experiment = _dump(tmp_path / "exp", world, RUNS[:1])
     (experiment / "analysis" / "persona_quality.csv").unlink()
@@ -179,6 +180,7 @@ def test_browser_check_catches_a_broken_image(world, tmp_path):
     assert re.search(r'data-overflow="\d+"', body), body
 
 
+@pytest.mark.slow
 def test_missing_inputs(tmp_path, world):
     with pytest.raises(DataError, match="results.csv"):
         read_results(tmp_path)
@@ -250,6 +252,7 @@ def scratch_registry(monkeypatch):
     return registry
 
 
+@pytest.mark.slow
 def test_a_registered_figure_reaches_the_report_in_its_section(world, tmp_path, scratch_registry):
     scratch_registry.register(registry.Figure("toy", "A toy figure", _toy, ("results",), "accuracy"))
     scratch_registry.register(registry.Figure("toy_bias", "A toy of the bias", _toy, ("bias_groups",), "training"))

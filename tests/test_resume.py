@@ -148,6 +148,7 @@ def test_an_incomplete_checkpoint_is_skipped_and_kept(tmp_path, caplog):
     assert resume.last_checkpoint(tmp_path / "absent") is None
 
 
+@pytest.mark.slow
 def test_a_run_killed_while_saving_resumes_from_the_newest_complete_checkpoint(world, tiny_model, run_dir, caplog):
     for name in ("optimizer.pt", "trainer_state.json"):
         (run_dir / "checkpoint-4" / name).unlink()
@@ -159,6 +160,7 @@ def test_a_run_killed_while_saving_resumes_from_the_newest_complete_checkpoint(w
     assert "checkpoint-6 is incomplete" in caplog.text and "checkpoint-4 is incomplete" in caplog.text
 
 
+@pytest.mark.slow
 def test_a_resume_with_changed_settings_is_refused_and_force_starts_over(world, tiny_model, run_dir, capsys):
     with pytest.raises(SystemExit) as exit_info:
         dpo.main(_args(world, tiny_model, run_dir, "--learning_rate", "2e-3", "--beta", "0.2"))

@@ -44,6 +44,7 @@ def test_every_script_has_help(script):
     assert done.returncode == 0 and "usage" in done.stdout.lower()
 
 
+@pytest.mark.slow
 def test_unknown_option_and_unknown_model_are_clear_errors(world, tmp_path):
     done = run("cv.sh", "--data", str(world.root), "--out", str(tmp_path), "--bogus", "1")
     assert done.returncode == 2 and "unknown option(s) ['--bogus', '1']" in done.stderr

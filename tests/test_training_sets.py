@@ -147,6 +147,7 @@ def test_mixes_are_their_own_kind_in_plots():
     assert KINDS.index("active") < KINDS.index("mixed") < KINDS.index("control")
 
 
+@pytest.mark.slow
 def test_dpo_on_a_mix_with_the_task_trains_and_scores(mixed, tiny_model, tmp_path):
     run_dir = tmp_path / "tiny" / WITH_TASK / "fold0"
     run = RunArguments(data=str(mixed.root), method=WITH_TASK, fold=0)

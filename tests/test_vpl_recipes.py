@@ -33,6 +33,7 @@ def test_vpl_recipe_parses_on_its_dpo_recipe(name):
     assert model_config.use_peft and config.beta == 0.01
 
 
+@pytest.mark.slow
 def test_generic_vpl_trains_a_lora_model_and_scores_it(world, tiny_model, tmp_path):
     run_dir = tmp_path / "vpl"
     extra = [
