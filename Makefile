@@ -43,9 +43,9 @@ PARALLEL := -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 test: install browser slurm
 	$(PY) -m pytest $(PARALLEL) --durations=10
 
-# The quick loop: the unit-sized tests, each under about two seconds. It leaves out the slow ones (experiment scripts,
-# pipelines and trainings end to end, stand-in plans, killed or racing processes, the browser, the Slurm cluster,
-# the real server, benchmarks in their own process) and the SmolLM2 ones; `make test` runs them all.
+# The quick loop: the unit-sized tests, each under about two seconds, and every benchmark at its smallest size. It
+# leaves out the slow ones (experiment scripts, pipelines and trainings end to end, stand-in plans, killed or racing
+# processes, the browser, the Slurm cluster, the real server) and the SmolLM2 ones; `make test` runs them all.
 test-quick: install
 	$(PY) -m pytest $(PARALLEL) -m "not slow and not smollm2"
 

@@ -1,22 +1,22 @@
-"""Every benchmark in the repository, run as its users run it (a subprocess, from the repository root) at its smallest
-size: it must exit 0 and print its `name=value` figures with numbers in them, so a change elsewhere that breaks a
-benchmark fails here instead of when someone next measures. The figures themselves are not judged (the CPUs running
-the tests may be busy), only that they exist and are sane. Each starts its own Python, so they are marked slow.
-Benchmarks: tests/support/bench_concurrency.py (generation against the scripted server), evaluation/benchmark.py
-(the fast against the naive scorer), tests/support/bench_planner.py (the planner's dry run and status) and
+"""Every benchmark in the repository, run through its `main` with the options a user types after `python -m module`,
+in this process (the imports are the worker's already, so each takes seconds) and at its smallest size: it must end
+without an error status and print its `name=value` figures with numbers in them, so a change elsewhere that breaks a
+benchmark fails in the quick loop instead of when someone next measures. The figures themselves are not judged (the
+CPUs running the tests may be busy), only that they exist and are sane. Benchmarks: tests/support/bench_concurrency.py
+(generation against the scripted server), evaluation/benchmark.py (the fast against the naive scorer),
+tests/support/bench_planner.py (the planner's dry run and status, each its own process by design) and
 tests/support/bench_real_server.py (the small-model config against `transformers serve`; its quick size runs only the
 part against the scripted server with faults)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.support import fake_plan
+from evaluation import benchmark
+from tests.support import bench_concurrency, bench_planner, bench_real_server, fake_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 # The benchmarks the tests below run; a module named *bench* that is not here fails the last test.
@@ -26,15 +26,16 @@ COVERED = {
     "tests/support/bench_planner.py",
     "tests/support/bench_real_server.py",
 }
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 
 
-def run_benchmark(module: str, *args: object, timeout: float = 120) -> list[str]:
-    """The lines `python -m module args` prints, after checking that it exited 0."""
-    command = [sys.executable, "-m", module, *map(str, args)]
-    done = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout)
-    assert done.returncode == 0, f"{' '.join(command)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
-    return done.stdout.strip().splitlines()
+def run_benchmark(main: Callable[[list[str]], None], capsys, *args: object) -> list[str]:
+    """The lines a benchmark's `main(args)` prints, after checking that it did not exit with an error status."""
+    capsys.readouterr()
+    try:
+        main([str(arg) for arg in args])
+    except SystemExit as stop:
+        assert stop.code in (0, None), f"{main.__module__} {' '.join(map(str, args))} exited {stop.code}"
+    return capsys.readouterr().out.strip().splitlines()
 
 
 def figures(lines: list[str]) -> dict[str, float]:
@@ -47,9 +48,8 @@ def figures(lines: list[str]) -> dict[str, float]:
     return found
 
 
-@pytest.mark.slow
-def test_the_concurrency_benchmark_prints_its_figures_at_quick_size():
-    lines = run_benchmark("tests.support.bench_concurrency", "--quick")
+def test_the_concurrency_benchmark_prints_its_figures_at_quick_size(capsys):
+    lines = run_benchmark(bench_concurrency.main, capsys, "--quick")
     names = [line.partition("=")[0] for line in lines]
     assert names == [
         "requests",
@@ -69,17 +69,16 @@ def test_the_concurrency_benchmark_prints_its_figures_at_quick_size():
     assert found["concurrency_speedup"] > 0 and found["bound_fraction"] > 0
 
 
-@pytest.mark.slow
-def test_the_concurrency_benchmark_refuses_a_partial_question():
-    command = [sys.executable, "-m", "tests.support.bench_concurrency", "--quick", "--requests", "12"]
-    done = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2 and "multiple of 8" in done.stderr
+def test_the_concurrency_benchmark_refuses_a_partial_question(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        bench_concurrency.main(["--quick", "--requests", "12"])
+    assert stopped.value.code == 2 and "multiple of 8" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_the_scoring_benchmark_prints_its_figures_on_a_few_pairs(world, tiny_model):
+def test_the_scoring_benchmark_prints_its_figures_on_a_few_pairs(world, tiny_model, capsys):
     lines = run_benchmark(
-        "evaluation.benchmark",
+        benchmark.main,
+        capsys,
         *("--prefix", "xyw_2s", "--data", world.root, "--model", tiny_model),
         *("--max_pairs", 4, "--repeats", 1, "--batch_size", 8),
     )
@@ -92,20 +91,18 @@ def test_the_scoring_benchmark_prints_its_figures_on_a_few_pairs(world, tiny_mod
     assert found["speedup"] > 0 and found["bound_fraction"] > 0 and found["peak_rss_mb"] > 0
 
 
-@pytest.mark.slow
-def test_the_planner_benchmark_prints_the_grid_and_the_status_time(world, tmp_path):
+def test_the_planner_benchmark_prints_the_grid_and_the_status_time(world, tmp_path, capsys):
     (tmp_path / "input.txt").write_text("x\n")
     assert fake_plan.run(tmp_path) == 0
-    lines = run_benchmark("tests.support.bench_planner", "--data", world.root, "--status", tmp_path / "exp")
+    lines = run_benchmark(bench_planner.main, capsys, "--data", world.root, "--status", tmp_path / "exp")
     found = figures(lines)
     assert found["grid_runs"] == 35 and found["grid_gpus"] == 8
     assert found["grid_runs_per_gpu_max"] - found["grid_runs_per_gpu_min"] <= 1
     assert found["status_exit"] == 0 and found["status_rows"] == 5 and found["status_seconds"] > 0
 
 
-@pytest.mark.slow
-def test_the_real_server_benchmark_prints_its_figures_at_quick_size():
-    found = figures(run_benchmark("tests.support.bench_real_server", "--quick"))
+def test_the_real_server_benchmark_prints_its_figures_at_quick_size(capsys):
+    found = figures(run_benchmark(bench_real_server.main, capsys, "--quick"))
     assert found["faults_injected"] > 0 and found["faults_served_twice"] == 0
     assert found["faults_exit_first"] in (0, 3) and found["faults_exit_rerun"] in (0, 3)
     assert found["faults_requests_sent"] > 0 and 0 <= found["faults_pairs"] <= found["faults_target"]

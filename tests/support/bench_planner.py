@@ -115,13 +115,13 @@ def untracked() -> list[str]:
     return done.stdout.split()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="data/synthetic_demo", help="dataset of the grid's dry run")
     parser.add_argument("--status", help="an experiment folder to time `status` on")
     parser.add_argument("--compare", help="a git ref to run the commands of --runs at, and then the working tree")
     parser.add_argument("--runs", nargs="+", default=["demo"], choices=sorted(COMPARED), help="what --compare runs")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     grid(args.data)
     if args.status:
         status(args.status)
