@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 # loads this file too, before it starts the workers, and never needs them.
 
 SMOLLM2 = Path(__file__).resolve().parents[1] / "models" / "smollm2-135m-instruct"
+SERVED = ("tests/test_gpu_rehearsal.py", "tests/test_real_server.py")
+"""The modules that read the real server (`real_server`), relative to the repository root."""
 
 
 @pytest.fixture(scope="session")
@@ -70,11 +72,16 @@ def smollm2_model(smollm2):
 
 
 @pytest.fixture(scope="session")
-def real_server():
+def real_server(request: pytest.FixtureRequest):
     """`transformers serve` with SmolLM2 on 127.0.0.1 (tests/support/real_server.py), shared by the session. Skipped
-    where the command, its serving extra or the model folder is missing; in CI (CI=true) that is a failure."""
+    where the command, its serving extra or the model folder is missing; in CI (CI=true) that is a failure. A module
+    reading it must be in SERVED, or under xdist it would start a second server on the other worker."""
     from tests.support import real_server as served
 
+    reading = {item.nodeid.split("::")[0] for item in request.session.items if "real_server" in item.fixturenames}
+    unlisted = sorted(reading - set(SERVED))
+    if unlisted:
+        pytest.fail(f"tests/conftest.py: add {', '.join(unlisted)} to SERVED (it reads real_server)")
     reason = served.missing()
     if reason:
         if os.environ.get("CI") == "true":
@@ -96,6 +103,21 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         fetch("smollm2", SMOLLM2)
 
 
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadfile`, but the modules of SERVED are one unit: they run on one worker, which starts the real server
+    once for both (about 30 s of a core) rather than once each."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class ServedTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = super()._split_scope(nodeid)
+            return "the real server" if module in SERVED else module
+
+    return ServedTogether(config, log)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """On an xdist worker (`--dist loadfile`: a module runs on one worker, so its fixtures are built once), hand out
@@ -104,6 +126,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     tests."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return
-    served = {item.path for item in items if "real_server" in item.fixturenames}
+    served = {item.path for item in items if item.nodeid.split("::")[0] in SERVED}
     slow = {item.path for item in items if item.get_closest_marker("slow") or item.get_closest_marker("smollm2")}
     items.sort(key=lambda item: (item.path not in served, item.path not in slow))
