@@ -32,6 +32,11 @@ SERVED = ("tests/test_gpu_rehearsal.py", "tests/test_real_server.py")
 """The modules that read the real server (`real_server`), relative to the repository root."""
 
 
+def module_of(item: pytest.Item) -> str:
+    """The test's module as xdist names a work unit of `--dist loadfile`: its path from the repository root."""
+    return item.nodeid.split("::", 1)[0]
+
+
 @pytest.fixture(scope="session")
 def world(tmp_path_factory) -> DatasetDir:
     from tests.support.world import build_world
@@ -78,7 +83,7 @@ def real_server(request: pytest.FixtureRequest):
     reading it must be in SERVED, or under xdist it would start a second server on the other worker."""
     from tests.support import real_server as served
 
-    reading = {item.nodeid.split("::")[0] for item in request.session.items if "real_server" in item.fixturenames}
+    reading = {module_of(item) for item in request.session.items if "real_server" in item.fixturenames}
     unlisted = sorted(reading - set(SERVED))
     if unlisted:
         pytest.fail(f"tests/conftest.py: add {', '.join(unlisted)} to SERVED (it reads real_server)")
@@ -126,6 +131,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     tests."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return
-    served = {item.path for item in items if item.nodeid.split("::")[0] in SERVED}
+    served = {item.path for item in items if module_of(item) in SERVED}
     slow = {item.path for item in items if item.get_closest_marker("slow") or item.get_closest_marker("smollm2")}
     items.sort(key=lambda item: (item.path not in served, item.path not in slow))
