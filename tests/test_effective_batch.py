@@ -96,6 +96,18 @@ def test_per_device_sizes_for_two_processes(monkeypatch):
         effective_batch.settle_accumulation(run, config)
 
 
+@pytest.mark.parametrize(("rows", "processes", "per_device"), [(2, 2, 1), (3, 2, 2), (5, 2, 3), (2, 1, 4), (8, 2, 4)])
+def test_launched_processes_get_a_batch_their_rows_fill(monkeypatch, caplog, rows, processes, per_device):
+    """Two processes with batches of 4 and 2 rows: accelerate would fill both batches by cycling the 2 rows (4x the
+    work, each row 4 times in the step), so each process gets a batch of 1; one process, or enough rows, keep 4."""
+    monkeypatch.setattr(DPOConfig, "world_size", property(lambda self: processes))
+    _, config, *_ = _parsed()
+    with caplog.at_level(logging.WARNING):
+        effective_batch.fill_without_repeats(config, rows)
+    assert config.per_device_train_batch_size == per_device
+    assert ("no row is trained on twice" in caplog.text) == (per_device != 4)
+
+
 def test_accumulation_on_the_command_line_wins(caplog):
     args = ["--gradient_accumulation_steps", "2"]
     configs = _parsed(*args)

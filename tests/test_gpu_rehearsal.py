@@ -120,13 +120,14 @@ def check_plan(dry: subprocess.CompletedProcess) -> None:
 
 
 def check_runs(rehearsal: Rehearsal, served: str) -> None:
-    """The models trained, each by two processes, scored with its own prefix; the strong model's personas came
-    from the served stand-in."""
+    """The models trained, each by two processes on batches their rows fill, scored with its own prefix; the strong
+    model's personas came from the served stand-in."""
     results = pd.read_csv(rehearsal.out / "results.csv")
     assert sorted(set(results["train_method"])) == sorted(TRAINED) == sorted(set(results["test_method"]))
     for method in TRAINED:
         manifest = json.loads((rehearsal.out / MODEL / "dpo" / method / "fold0" / "manifest.json").read_text())
         assert manifest["status"] == "finished" and manifest["processes"] == 2, method
+        assert manifest["effective_batch"] == manifest["rows"]["train"], "a step holds each row once, not copies"
     inferred = rehearsal.data / "prefixes" / "persona_xy_4s_gpt4.jsonl"
     authors = {json.loads(line)["model"] for line in inferred.read_text().splitlines()}
     assert authors == {served}

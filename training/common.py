@@ -29,7 +29,7 @@ from famous_persona.manifest import skip_finished, write_manifest
 from famous_persona.models import load_model, load_tokenizer, model_init_kwargs
 from famous_persona.redaction import register
 from famous_persona.schema import DpoRecord
-from training.effective_batch import replicas, settle_accumulation
+from training.effective_batch import fill_without_repeats, replicas, settle_accumulation
 from training.resume import WEIGHTS, begin_run, last_checkpoint
 from training.run_data import FoldData, RowMaker, RunArguments, fold_data, pair_rows, to_dataset
 
@@ -122,9 +122,10 @@ def fit(trainer: Trainer, before_resume: Callable[[str], None] | None = None) ->
 
 
 def prepare(run: RunArguments, config: TrainingArguments, model_config: ModelConfig) -> Job:
-    """The fold's data, checkpoint selection on its validation slice, and the tokenizer; no tqdm bar off a terminal
-    (the trainer then prints one line of metrics per logging step instead)."""
+    """The fold's data, a per-device batch it fills, checkpoint selection on its validation slice, and the tokenizer;
+    no tqdm bar off a terminal (the trainer then prints one line of metrics per logging step instead)."""
     data = fold_data(run, config.seed)
+    fill_without_repeats(config, len(data.train))
     select_on_validation(config, bool(data.validation))
     config.disable_tqdm = progress.quiet_off_terminal() or config.disable_tqdm
     return Job(run, config, model_config, data, load_tokenizer(model_config.model_name_or_path))

@@ -57,6 +57,25 @@ def settle_accumulation(run: RunArguments, config: TrainingArguments) -> None:
     config.gradient_accumulation_steps = steps
 
 
+def fill_without_repeats(config: TrainingArguments, rows: int) -> None:
+    """Launched processes fill every per-device batch, cycling the rows when too few are left (accelerate's even
+    batches): a training set smaller than one step's batches would be trained on copies of itself, so the per-device
+    batch shrinks to what the rows fill."""
+    copies = config.world_size
+    if copies == 1 or rows >= config.per_device_train_batch_size * copies:
+        return
+    fitted = max(1, -(-rows // copies))
+    logger.warning(
+        "%d training rows fill less than one step of per-device batch %d x %d processes: per-device batch %d, so "
+        "no row is trained on twice in a step",
+        rows,
+        config.per_device_train_batch_size,
+        copies,
+        fitted,
+    )
+    config.per_device_train_batch_size = fitted
+
+
 def honour_stated_accumulation(configs: Sequence[Any], args: Sequence[str]) -> None:
     """A --gradient_accumulation_steps on the command line overrides the recipe's effective batch: the batch is
     then what that accumulation makes (logged when it differs, and the derivation is switched off)."""
