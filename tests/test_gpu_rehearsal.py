@@ -6,10 +6,10 @@ What differs, and only this: SmolLM2 (`--model smollm2`) stands in for the Llama
 behind `persona_*_gpt4` is `transformers serve` hosting SmolLM2 on 127.0.0.1 (`--inference_models`: a copy of
 experiments/configs/inference whose gpt4.yaml points there; the API key is a dummy); the hub id is a local folder made
 by tests/support/hub_shaped.py, and the data and experiment folders are temporary. The size: five people (one a fold)
-with five train pairs each (no validation slice), and `--smoke --folds 0 --max_train_pairs 2 --inference_set
-max_tokens=8`, and three of the paper's seven settings (`--methods`): none, a persona the served model inferred, and
-a released one, each a path of its own (the other four differ from these only in their prefix file; that a plan on
-real data has all seven is tests/test_planner.py's)."""
+with five train pairs and two test pairs each (no validation slice), and `--smoke --folds 0 --max_train_pairs 2
+--inference_set max_tokens=8`, and three of the paper's seven settings (`--methods`): none, a persona the served model
+inferred, and a released one, each a path of its own (the other four differ from these only in their prefix file;
+that a plan on real data has all seven is tests/test_planner.py's)."""
 
 from __future__ import annotations
 
@@ -154,7 +154,7 @@ def check_report(rehearsal: Rehearsal) -> None:
 @pytest.mark.slow
 def test_the_readme_gpu_section_runs_as_written_on_a_cpu(real_server, tmp_path):
     rehearsal = Rehearsal(tmp_path / "release", tmp_path / "famous_persona_hub", tmp_path / "cv", tmp_path / "models")
-    hub_shaped.make(rehearsal.release, pairs_per_person=9, people_per_fold=1)
+    hub_shaped.make(rehearsal.release, pairs_per_person=9, people_per_fold=1, tests_per_person=2)
     stand_in_models(rehearsal.inference, real_server.base_url, real_server.model)
     commands = readme_commands()
     assert [kind(words) for words in commands] == KINDS

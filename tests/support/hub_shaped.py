@@ -11,6 +11,7 @@ Usage: `python -m tests.support.hub_shaped OUT_DIR [--pairs_per_person N] [--peo
 from __future__ import annotations
 
 import argparse
+import itertools
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -103,17 +104,28 @@ def with_candidates(row: dict[str, Any], seed: int, index: int) -> dict[str, Any
     return {key: value for key, value in row.items() if key != "split"} | {"diverse_ys": candidates}
 
 
-def pair_rows(people: Sequence[Persona], pairs_per_person: int, seed: int) -> dict[str, list[dict[str, Any]]]:
-    """Each split's rows: per person, half personal and half common questions."""
+def pair_rows(
+    people: Sequence[Persona], pairs_per_person: int, seed: int, tests_per_person: int | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Each split's rows: per person, half personal and half common questions; with `tests_per_person`, only that
+    many of a person's test pairs, personal and common in turn, so a run scores less without training on less."""
     if not MIN_PER_PERSON <= pairs_per_person <= MAX_PER_PERSON:
         raise ValueError(f"pairs_per_person must be {MIN_PER_PERSON} to {MAX_PER_PERSON}, got {pairs_per_person}")
     splits: dict[str, list[dict[str, Any]]] = {"train": [], "test": []}
     for person in people:
         personal = pairs_per_person // 2
         rows = personal_rows(person, personal, seed) + common_rows(person, pairs_per_person - personal, people, seed)
+        tests = interleaved([row for row in rows if row["split"] == "test"])[:tests_per_person]
         for index, row in enumerate(rows):
-            splits[row["split"]].append(with_candidates(row, seed, index))
+            if row["split"] == "train" or row in tests:
+                splits[row["split"]].append(with_candidates(row, seed, index))
     return splits
+
+
+def interleaved(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Personal and common rows in turn, each kind in its own order."""
+    kinds = [[row for row in rows if row["question_type"] == kind] for kind in ("personal", "common")]
+    return [row for pair in itertools.zip_longest(*kinds) for row in pair if row is not None]
 
 
 def gold_persona(person: Persona, seed: int) -> str:
@@ -164,11 +176,17 @@ def first_of_each_fold(people: Sequence[Persona], per_fold: int | None) -> list[
     return kept
 
 
-def make(out: Path | str, pairs_per_person: int = 12, seed: int = 0, people_per_fold: int | None = None) -> Path:
+def make(
+    out: Path | str,
+    pairs_per_person: int = 12,
+    seed: int = 0,
+    people_per_fold: int | None = None,
+    tests_per_person: int | None = None,
+) -> Path:
     """Write the release-shaped files under `out` and return it."""
     out = Path(out)
     people = first_of_each_fold(read_jsonl(TABLE, Persona, unique="name"), people_per_fold)
-    for split, rows in pair_rows(people, pairs_per_person, seed).items():
+    for split, rows in pair_rows(people, pairs_per_person, seed, tests_per_person).items():
         write_jsonl(out / PAIR_FILES[split], rows)
     write_jsonl(out / PEOPLE_FILE, [people_row(person) for person in people])
     return out
