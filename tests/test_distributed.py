@@ -15,6 +15,7 @@ import pytest
 from evaluation.score import ScoreArguments, score
 from famous_persona.errors import DataError
 from famous_persona.io import read_json, read_rows
+from training import dpo
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOLLM2 = ROOT / "models" / "smollm2-135m-instruct"
@@ -47,7 +48,8 @@ def _train(
     steps: int = 1,
     extra: tuple[str, ...] = (),
 ) -> None:
-    """Plain SGD steps, each over all training rows: the same update whether the batch is split over ranks or not."""
+    """Plain SGD steps, each over all training rows: the same update whether the batch is split over ranks or not.
+    Two processes go through `accelerate launch`; one trains here, in the test's process."""
     per_device = rows // processes
     args = [
         "--data",
@@ -82,14 +84,14 @@ def _train(
         "0",
         *extra,
     ]
-    launcher = [sys.executable, "-m", "accelerate.commands.launch"]
-    if processes > 1:
-        config = ROOT / "experiments/accelerate/cpu_2proc.yaml"
-        launcher += ["--config_file", str(config), "--main_process_port", str(free_port())]
-    else:
-        launcher += ["--num_processes", "1", "--cpu"]
+    if processes == 1:
+        dpo.main(args)
+        return
+    config = ROOT / "experiments/accelerate/cpu_2proc.yaml"
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config)]
+    launcher += ["--main_process_port", str(free_port()), "-m", "training.dpo"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([*launcher, "-m", "training.dpo", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run([*launcher, *args], cwd=ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
 
 
