@@ -22,9 +22,9 @@ SMOLLM2 = ROOT / "models" / "smollm2-135m-instruct"
 LORA_CHECKPOINTED = (
     *("--use_peft", "true", "--lora_r", "4", "--lora_alpha", "8", "--lora_dropout", "0"),
     *("--lora_target_modules", "q_proj", "v_proj", "--activation_checkpointing", "true"),
-    *("--max_length", "128", "--max_train_pairs", "4", "--logging_steps", "1", "--learning_rate", "1.0"),
+    *("--max_length", "128", "--max_train_pairs", "2", "--logging_steps", "1", "--learning_rate", "1.0"),
 )
-"""LoRA on two projections under activation checkpointing, on 4 short rows: dropout off, so both runs draw nothing."""
+"""LoRA on two projections under activation checkpointing, on 2 short rows: dropout off, so both runs draw nothing."""
 LORA_TOLERANCE = 1e-4
 """Largest relative difference between the one-process and two-process runs' logged loss and gradient norm, and
 their LoRA weights (relative to each tensor's largest value): the runs add the same float32 terms in another order."""
@@ -185,13 +185,13 @@ def _lora_weights(run_dir: Path) -> dict:
 @pytest.mark.slow
 def test_lora_with_activation_checkpointing_trains_the_same_over_two_processes(world, smollm2, tmp_path):
     """DDP over a PEFT model whose layers recompute their activations: the gradients of the LoRA weights must reach
-    the all-reduce once each, so two SGD steps on 4 rows split 2 + 2 log the loss and gradient norm of one process
+    the all-reduce once each, so two SGD steps on 2 rows split 1 + 1 log the loss and gradient norm of one process
     (step 1's loss is ln 2, the adapter starting as a no-op; step 2's follows the first update) and leave its
     adapter."""
     logged, weights = {}, {}
     for processes in (1, 2):
         run_dir = tmp_path / f"p{processes}"
-        _train(world, smollm2, run_dir, 0, processes, 4, "no_prefix", 2, LORA_CHECKPOINTED)
+        _train(world, smollm2, run_dir, 0, processes, 2, "no_prefix", 2, LORA_CHECKPOINTED)
         manifest = read_json(run_dir / "manifest.json")
         assert manifest["processes"] == processes and manifest["global_step"] == 2
         assert manifest["config"]["DPOConfig"]["activation_checkpointing"]
