@@ -105,7 +105,7 @@ def test_launched_processes_get_a_batch_their_rows_fill(monkeypatch, caplog, row
     with caplog.at_level(logging.WARNING):
         effective_batch.fill_without_repeats(config, rows)
     assert config.per_device_train_batch_size == per_device
-    assert ("no row is trained on twice" in caplog.text) == (per_device != 4)
+    assert ("which would repeat them to fill it" in caplog.text) == (per_device != 4)
 
 
 def test_accumulation_on_the_command_line_wins(caplog):

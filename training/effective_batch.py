@@ -66,8 +66,8 @@ def fill_without_repeats(config: TrainingArguments, rows: int) -> None:
         return
     fitted = max(1, -(-rows // copies))
     logger.warning(
-        "%d training rows fill less than one step of per-device batch %d x %d processes: per-device batch %d, so "
-        "no row is trained on twice in a step",
+        "%d training rows fill less than one step of per-device batch %d x %d processes, which would repeat them "
+        "to fill it: per-device batch %d",
         rows,
         config.per_device_train_batch_size,
         copies,
