@@ -6,7 +6,8 @@ seconds. The layout follows the original's files: `train_<stem>.json` and `test_
 `prompt`, `yw`, `yl`, `question_type` personal|common, `axis` for common questions, and the candidate list
 `diverse_ys`, which the import ignores) and the people file `personas.json` (`name`, `axis` as "axis: category"
 strings, `cv`, `tag` and per-person prefix columns such as `persona_gold_gpt4`; no written description).
-Usage: `python -m tests.support.hub_shaped OUT_DIR [--pairs_per_person N] [--people_per_fold K] [--seed S]`."""
+Usage: `python -m tests.support.hub_shaped OUT_DIR [--pairs_per_person N] [--people_per_fold K] [--tests_per_person T]
+[--seed S]`."""
 
 from __future__ import annotations
 
@@ -199,10 +200,15 @@ def main(args: list[str] | None = None) -> None:
         "--pairs_per_person", type=int, default=12, help=f"{MIN_PER_PERSON} to {MAX_PER_PERSON} (default 12)."
     )
     parser.add_argument("--people_per_fold", type=int, default=None, help="Keep this many people a fold (default all).")
+    parser.add_argument(
+        "--tests_per_person", type=int, default=None, help="Keep this many test pairs a person (default all)."
+    )
     parser.add_argument("--seed", type=int, default=0)
     options = parser.parse_args(args)
     try:
-        out = make(options.out, options.pairs_per_person, options.seed, options.people_per_fold)
+        out = make(
+            options.out, options.pairs_per_person, options.seed, options.people_per_fold, options.tests_per_person
+        )
     except ValueError as error:
         parser.error(str(error))
     print(f"wrote a release-shaped dataset to {out}")
