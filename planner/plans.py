@@ -36,8 +36,7 @@ def world(size: str) -> Path:
     """A synthetic world (fictional people) from experiments/configs/worlds/<size>.yaml, made again each time: it is
     deterministic, so remaking it changes no file's content and no key."""
     data = Path(f"data/synthetic_{size}")
-    recipes.quiet(["-m", "sampling.world.synthetic", "--config", f"experiments/configs/worlds/{size}.yaml",
-                   "--out", str(data)])  # fmt: skip
+    recipes.quiet("sampling.world.synthetic", "--config", f"experiments/configs/worlds/{size}.yaml", "--out", str(data))
     return data
 
 
@@ -199,8 +198,8 @@ def materialise(plan: Plan, studies: list[Study], generated: set[Path]) -> None:
         methods = needed_methods(plan, data)
         todo = [m for m in methods if data in generated or not (data / "dpo" / m / "train.jsonl").is_file()]
         if todo:
-            build = ["-m", "sampling.prefixes.build", "--data", str(data), "--methods", *todo]
-            recipes.quiet([*build, *studies[0].inference_options()])
-            recipes.quiet(["-m", "sampling.prefixes.bake", "--data", str(data), "--methods", *todo])
+            build = ["--data", str(data), "--methods", *todo, *studies[0].inference_options()]
+            recipes.quiet("sampling.prefixes.build", *build)
+            recipes.quiet("sampling.prefixes.bake", "--data", str(data), "--methods", *todo)
     for each in studies:
         recipes.base_model(each.choice, each.data, each.out, build=True)

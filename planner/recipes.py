@@ -6,11 +6,13 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from famous_persona.config import load_yaml
 from famous_persona.errors import DataError
+from planner import warm
 
 CONFIGS = Path("experiments/configs")
 INFERENCE = CONFIGS / "inference"
@@ -56,12 +58,22 @@ def choose(model: str) -> ModelChoice:
     )
 
 
-def quiet(argv: list[str]) -> None:
-    """Run a preparation command; its output is shown only when it fails (then as a DataError's reason)."""
-    done = subprocess.run([sys.executable, *argv], capture_output=True, text=True)
-    if done.returncode:
-        lines = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()]
-        raise DataError(f"{' '.join(argv[:2])} failed: {lines[-1] if lines else 'no output'}")
+def quiet(module: str, *args: str) -> None:
+    """Run a preparation command, `python -m module args`; its output is shown only when it fails (its last line, as
+    a DataError's reason). Forked from this process where it may be (planner.warm), so that a plan's preparations
+    import torch and transformers once between them rather than once each."""
+    with tempfile.TemporaryFile() as log:
+        if warm.available():
+            warm.preload(module, {})
+            code = warm.run(module, list(args), log.fileno(), {})
+        else:
+            code = subprocess.run(
+                [sys.executable, "-m", module, *args], stdout=log, stderr=subprocess.STDOUT
+            ).returncode
+        if code:
+            log.seek(0)
+            lines = [line for line in log.read().decode("utf-8", "replace").splitlines() if line.strip()]
+            raise DataError(f"{module} failed: {lines[-1] if lines else 'no output'}")
 
 
 def base_model(choice: ModelChoice, data: Path, out: Path, build: bool = True) -> str:
@@ -72,6 +84,6 @@ def base_model(choice: ModelChoice, data: Path, out: Path, build: bool = True) -
     if choice.short == "tiny":
         base = out / "base"
         if build and not (base / "config.json").is_file():
-            quiet(["-m", "famous_persona.models", "--data", str(data), "--out", str(base)])
+            quiet("famous_persona.models", "--data", str(data), "--out", str(base))
         return str(base)
     return str(choice.setting("model_name_or_path"))

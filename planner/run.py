@@ -214,7 +214,7 @@ def execute(plan: Plan, ledger: Ledger, options: RunOptions, worker_slots: list[
         missing = [s.name for steps in runs.values() for s in steps if state(s, ledger)[0] != "done"]
         say(plan.name, start, f"{len(missing)} step(s) not finished: {', '.join(missing)}; the same command resumes")
         return 1
-    outcome = run_job(payload(analysis_steps, options, Path(plan.out), None, warm=False))
+    outcome = run_job(payload(analysis_steps, options, Path(plan.out), None, warm=True))
     show_analysis(plan, outcome, start)
     return 1 if any(r["status"] == "failed" for r in outcome) else 0
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from famous_persona.errors import exit_on_data_error
-from planner import plans, status
+from famous_persona.errors import DataError, exit_on_data_error
+from planner import plans, recipes, status, warm
 from planner import run as planner_run
 from planner.ledger import Ledger
 from tests.support import fake_plan
@@ -157,6 +157,18 @@ def test_an_older_layout_is_refused_with_how_to_migrate(root, capsys):
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
     assert "older layout" in error and "--force" in error and tally(root) == Counter()
+
+
+@pytest.mark.parametrize("forked", [True, False], ids=["forked", "new process"])
+def test_a_failed_preparation_is_one_error_naming_its_command_and_its_last_line(tmp_path, monkeypatch, capfd, forked):
+    """A plan's preparations (world, prefixes, base model) run forked from the runner where they may, else as new
+    processes; either way their output stays out of the console and a failure says which and why."""
+    monkeypatch.setattr(warm, "available", lambda: forked)
+    missing = tmp_path / "none"
+    with pytest.raises(DataError) as error:
+        recipes.quiet("sampling.prefixes.bake", "--data", str(missing), "--methods", "tag")
+    assert str(error.value) == f"sampling.prefixes.bake failed: error: {missing / 'personas.jsonl'}: file not found"
+    assert capfd.readouterr() == ("", "")
 
 
 def test_status_of_a_folder_without_a_plan_is_a_clear_error(tmp_path, capsys):
