@@ -34,8 +34,11 @@ TEST_SIZE = {
     "candidates": 2,
     "keep": 2,
     "sampler_max_tokens": 64,
+    "judge_max_tokens": 16,
     "judge_attempts": 1,
 }
+"""A judge reply is read whatever its length (a verdict, or unparseable and counted so); 16 tokens rather than the
+config's 48 keep the run's eight judge requests from being most of its time on one server thread."""
 
 
 @pytest.fixture(scope="module")
