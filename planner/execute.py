@@ -1,6 +1,7 @@
 """What a worker runs: the steps of one run, in order, each under its lock, as a process whose output goes to the
 run's log. A step already done (by another runner) is skipped; a stale one is cleared and redone; a failed one is
-recorded with its last error line and stops the rest of its run. Imported by submitit in the job, so it lives here."""
+recorded with its last error line and stops the rest of its run. A local worker serves one run after another from its
+inbox. Imported by submitit in the job, so it lives here."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from famous_persona.io import read_json, write_json
 from planner import warm as warm_steps
 from planner.ledger import Ledger, process_id, state
 from planner.steps import Step
 
+STOP = "stop"
+"""The file in a worker's inbox that ends it once it has no run left."""
 QUIET = {
     "TRANSFORMERS_VERBOSITY": "error",
     "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
@@ -133,3 +137,36 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
         if outcome["status"] == "failed":
             break
     return outcomes
+
+
+def serve(inbox: str, runner: int) -> int:
+    """A local worker's life: each run the runner hands it (`<n>.run.json` in `inbox`, a job payload) in turn, its
+    outcomes written beside it (`<n>.done.json`), until the runner writes STOP or is gone. One process for many runs,
+    so the libraries a step imports load once per worker, not once per run. Returns how many runs it served."""
+    folder, served = Path(inbox), 0
+    while True:
+        todo = sorted(p for p in folder.glob("*.run.json") if not done_path(p).exists())
+        if todo:
+            write_json(done_path(todo[0]), run_job(read_json(todo[0])))
+            served += 1
+        elif (folder / STOP).exists() or not alive(runner):
+            return served
+        else:
+            time.sleep(0.1)
+
+
+def done_path(run_file: Path) -> Path:
+    return run_file.with_name(run_file.name.replace(".run.json", ".done.json"))
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` still runs: a runner killed with kill -9 leaves its workers to finish the run they are
+    on, then end (a runner that has died but was not yet reaped by its parent counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    return not stat.exists() or stat.read_text().rsplit(")", 1)[-1].split()[0] != "Z"

@@ -1,8 +1,12 @@
 """Where runs execute: a local pool of submitit jobs (one per CPU worker, or per GPU slot with only its GPUs visible),
-or a Slurm array per wave of runs with the analysis as a job that depends on them. Both hand each worker one run."""
+each handed one run after another through its inbox, or a Slurm array per wave of runs (a task a run) with the
+analysis as a job that depends on them."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -12,10 +16,11 @@ from typing import Any
 import submitit
 
 from famous_persona.errors import DataError
-from planner.execute import run_job
+from famous_persona.io import read_json, write_json
+from planner.execute import STOP, done_path, run_job, serve
 
 POLL_S = 0.2
-# A local job's time limit: submitit's own default (2 minutes) would stop any real training.
+# A local worker's time limit: submitit's own default (2 minutes) would stop any real training.
 LOCAL_TIMEOUT_MIN = 60 * 24 * 7
 
 
@@ -50,6 +55,56 @@ def waves(jobs: Sequence[Job]) -> list[list[Job]]:
     return [grouped[k] for k in sorted(grouped)]
 
 
+@dataclass
+class Slot:
+    """A local worker slot: its GPUs, the worker serving it (started when first needed, again if it died), that
+    worker's inbox and the run it is on."""
+
+    gpus: tuple[int, ...]
+    inbox: Path
+    handle: Any = None
+    current: tuple[Job, Path] | None = None
+    handed: int = 0
+
+    def hand(self, job: Job, executor: submitit.LocalExecutor) -> None:
+        if self.handle is None or self.handle.done():
+            self.handle = submit(executor, self.gpus, serve, str(self.inbox), os.getpid())
+        run_file = self.inbox / f"{self.handed:05d}.run.json"
+        self.handed += 1
+        write_json(run_file, job.payload)
+        self.current = (job, run_file)
+
+    def finished(self) -> list[dict[str, Any]] | None:
+        """The outcomes of the run it is on once written (then it is free), a failure if its worker died first, or
+        None while the run goes on."""
+        job, run_file = self.current
+        ended = self.handle.done()
+        if done_path(run_file).exists():
+            results = read_json(done_path(run_file))
+        elif ended:
+            results = died(job, self.handle)
+            write_json(done_path(run_file), results)  # so the worker started next for this slot leaves it
+        else:
+            return None
+        self.current = None
+        return results
+
+
+def submit(executor: submitit.LocalExecutor, gpus: tuple[int, ...], function: Callable, *args: Any) -> Any:
+    """A local job seeing only `gpus`, with the local time limit, its output and errors in one log."""
+    executor.update_parameters(
+        timeout_min=LOCAL_TIMEOUT_MIN, gpus_per_node=len(gpus), visible_gpus=list(gpus), stderr_to_stdout=True
+    )
+    return executor.submit(function, *args)
+
+
+def died(job: Job, handle: Any) -> list[dict[str, Any]]:
+    """A worker that ended without finishing its run: a failed run, pointing to the worker's log. (Not through
+    `handle.result()`, which gives a killed worker submitit's 15 s to write a result it never will.)"""
+    error = "its worker process ended before the run did"
+    return [{"step": job.run, "status": "failed", "error": error, "log": str(handle.paths.stdout)}]
+
+
 def run_local(
     jobs: Sequence[Job],
     folder: Path,
@@ -60,44 +115,67 @@ def run_local(
     """Run jobs on the slots, each as soon as the runs it waits for have succeeded; returns each run's outcome
     (done, failed, blocked)."""
     executor = submitit.LocalExecutor(folder=folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    inboxes = Path(tempfile.mkdtemp(prefix="inboxes-", dir=folder))
+    pool = [Slot(gpus, inboxes / str(k)) for k, gpus in enumerate(worker_slots)]
+    for slot in pool:
+        slot.inbox.mkdir()
     pending = list(jobs)
     outcome: dict[str, str] = {}
-    running: dict[int | str, tuple[Job, Any]] = {}
-    while pending or running:
-        for index, (job, handle) in list(running.items()):
-            if not handle.done():
-                continue
-            del running[index]
-            try:
-                results = handle.result()
-            except Exception as error:  # noqa: BLE001 - a worker that died is a failed run, reported with its log
-                last = str(error).strip().splitlines()[-1:] or ["no message"]
-                log = handle.paths.stderr
-                results = [{"step": job.run, "status": "failed", "error": last[0][:300], "log": str(log)}]
-            failed = any(r["status"] == "failed" for r in results)
-            outcome[job.run] = "failed" if failed else "done"
-            on_result(job, results)
-            if failed and fail_fast:
-                pending.clear()
-        for job in list(pending):
-            if any(outcome.get(run) in ("failed", "blocked") for run in job.after):
+    light: list[tuple[Job, Any]] = []
+    try:
+        while pending or light or any(slot.current for slot in pool):
+            ended = [(job, handle) for job, handle in light if handle.done()]
+            light = [pair for pair in light if pair not in ended]
+            finished = [(job, handle_results(job, handle)) for job, handle in ended]
+            finished += [(slot.current[0], slot.finished()) for slot in pool if slot.current]
+            for job, results in [(job, results) for job, results in finished if results is not None]:
+                failed = any(r["status"] == "failed" for r in results)
+                outcome[job.run] = "failed" if failed else "done"
+                on_result(job, results)
+                if failed and fail_fast:
+                    pending.clear()
+            for job in list(pending):
+                if any(outcome.get(run) in ("failed", "blocked") for run in job.after):
+                    pending.remove(job)
+                    outcome[job.run] = "blocked"
+                    on_result(job, [{"step": job.run, "status": "blocked", "error": "a run it builds on failed"}])
+            for job in [j for j in pending if all(outcome.get(run) == "done" for run in j.after)]:
+                free = [slot for slot in pool if slot.current is None]
+                if job.light:
+                    light.append((job, submit(executor, (), run_job, job.payload)))
+                elif free:
+                    free[0].hand(job, executor)
+                else:
+                    continue
                 pending.remove(job)
-                outcome[job.run] = "blocked"
-                on_result(job, [{"step": job.run, "status": "blocked", "error": "a run it builds on failed"}])
-        free = [k for k in range(len(worker_slots)) if k not in running]
-        for job in [j for j in pending if all(outcome.get(run) == "done" for run in j.after)]:
-            if not job.light and not free:
-                continue
-            index = job.run if job.light else free.pop(0)
-            gpus = () if job.light else worker_slots[index]
-            executor.update_parameters(
-                timeout_min=LOCAL_TIMEOUT_MIN, gpus_per_node=len(gpus), visible_gpus=list(gpus), stderr_to_stdout=True
-            )
-            pending.remove(job)
-            running[index] = (job, executor.submit(run_job, job.payload))
-        if running:
             time.sleep(POLL_S)
+    finally:
+        stop(pool, inboxes)
     return outcome
+
+
+def handle_results(job: Job, handle: Any) -> list[dict[str, Any]]:
+    """A light job's outcomes; one that died, or raised, is a failed run."""
+    if not handle.paths.result_pickle.exists():
+        return died(job, handle)
+    try:
+        return handle.result()
+    except Exception:  # noqa: BLE001 - the exception is in the worker's log
+        return died(job, handle)
+
+
+def stop(pool: list[Slot], inboxes: Path, wait_s: float = 10.0) -> None:
+    """Tell every worker to end once its inbox is empty, give the idle ones a moment to, and drop the inboxes when
+    all have (a worker still on a run, the runner interrupted, ends after it)."""
+    for slot in pool:
+        (slot.inbox / STOP).touch()
+    idle = [slot.handle for slot in pool if slot.handle is not None and slot.current is None]
+    deadline = time.time() + wait_s
+    while not all(handle.done() for handle in idle) and time.time() < deadline:
+        time.sleep(POLL_S / 4)
+    if all(slot.handle is None or slot.handle.done() for slot in pool):
+        shutil.rmtree(inboxes, ignore_errors=True)
 
 
 def slurm_executor(folder: Path, gpus_per_run: int, options: dict[str, Any]) -> submitit.AutoExecutor:

@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -24,6 +25,7 @@ from planner.ledger import Ledger
 from tests.support import fake_plan
 
 ROOT = Path(__file__).resolve().parents[1]
+STEPS = ("a/train", "a/score", "b/train", "b/score", "c/train")
 
 
 def tally(root: Path) -> Counter:
@@ -50,7 +52,7 @@ def status_rows(root: Path, capsys) -> tuple[int, dict[str, dict]]:
 @pytest.mark.slow
 def test_each_step_runs_once_and_a_rerun_starts_nothing(root, capsys):
     assert fake_plan.run(root) == 0
-    assert tally(root) == Counter({name: 1 for name in ("a/train", "a/score", "b/train", "b/score", "c/train")})
+    assert tally(root) == Counter({name: 1 for name in STEPS})
     records = sorted((root / "exp" / ".plan" / "steps").glob("*.json"))
     before = {path: path.stat().st_mtime_ns for path in records}
     assert fake_plan.run(root) == 0
@@ -123,7 +125,33 @@ def test_kill_9_of_the_runner_then_the_same_command_finishes_without_running_a_s
     first.wait()
     again = subprocess.run(command, cwd=ROOT, timeout=120)
     assert again.returncode == 0
-    assert tally(root) == Counter({name: 1 for name in ("a/train", "a/score", "b/train", "b/score", "c/train")})
+    assert tally(root) == Counter({name: 1 for name in STEPS})
+
+
+@pytest.mark.slow
+def test_one_worker_serves_run_after_run_and_leaves_no_inbox(root):
+    """A local worker is one process for all the runs it is handed, so a step's libraries load once per worker."""
+    assert fake_plan.run(root, jobs=1) == 0
+    ledger = Ledger(root / "exp")
+    assert len({ledger.read(name)["pid"] for name in STEPS}) == 1
+    assert not list((ledger.root / "submitit").glob("inboxes-*"))
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_run_fails_that_run_only_and_the_same_command_finishes(root, capsys):
+    outcome = {}
+    runner = threading.Thread(target=lambda: outcome.setdefault("code", fake_plan.run(root, jobs=1, sleep=2)))
+    runner.start()
+    ledger, deadline = Ledger(root / "exp"), time.time() + 60
+    while not (ledger.read("a/train") or {}).get("status") == "running" and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(int(ledger.read("a/train")["pid"].rsplit(":", 1)[1]), signal.SIGKILL)
+    runner.join(timeout=120)
+    out = capsys.readouterr().out
+    assert outcome["code"] == 1 and "FAILED a: its worker process ended" in out and "NOT STARTED c" in out
+    assert ledger.read("b/score")["status"] == "done", "the next run went to a new worker"
+    assert fake_plan.run(root, jobs=1, sleep=2) == 0
+    assert tally(root) == Counter({name: 1 for name in STEPS})
 
 
 @pytest.mark.slow
@@ -131,7 +159,7 @@ def test_two_runners_on_one_folder_never_run_the_same_step(root):
     command = [sys.executable, "-m", "tests.support.fake_plan", str(root), "--sleep", "1"]
     runners = [subprocess.Popen(command, cwd=ROOT) for _ in range(2)]
     assert [runner.wait(timeout=120) for runner in runners] == [0, 0]
-    assert tally(root) == Counter({name: 1 for name in ("a/train", "a/score", "b/train", "b/score", "c/train")})
+    assert tally(root) == Counter({name: 1 for name in STEPS})
 
 
 @pytest.mark.slow
