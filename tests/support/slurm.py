@@ -178,12 +178,15 @@ class Cluster:
         pid_files = [self.root / f"{name}.pid" for name in ("slurmd", "slurmctld", "slurmdbd")]
         if self.started_munge:
             pid_files.append(Path("/run/munge/munged.pid"))
+        stopping = []
         for pid_file in pid_files:
             try:
                 pid = int(pid_file.read_text().strip())
                 os.kill(pid, signal.SIGTERM)
             except (FileNotFoundError, ProcessLookupError, ValueError):
                 continue
+            stopping.append(pid)
+        for pid in stopping:  # told all at once, so they stop side by side; the database after them
             self._wait(lambda pid=pid: not Path(f"/proc/{pid}").exists(), f"stopping pid {pid}", timeout=20)
         for process in self.processes:
             process.terminate()
