@@ -143,7 +143,7 @@ def test_a_worker_killed_mid_run_fails_that_run_only_and_the_same_command_finish
     runner = threading.Thread(target=lambda: outcome.setdefault("code", fake_plan.run(root, jobs=1, sleep=2)))
     runner.start()
     ledger, deadline = Ledger(root / "exp"), time.time() + 60
-    while not (ledger.read("a/train") or {}).get("status") == "running" and time.time() < deadline:
+    while (ledger.read("a/train") or {}).get("status") != "running" and time.time() < deadline:
         time.sleep(0.05)
     os.kill(int(ledger.read("a/train")["pid"].rsplit(":", 1)[1]), signal.SIGKILL)
     runner.join(timeout=120)
