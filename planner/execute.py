@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from famous_persona.io import read_json, write_json
-from planner import warm as warm_steps
+from planner import warm
 from planner.ledger import Ledger, process_id, state
 from planner.steps import Step
 
@@ -33,13 +33,11 @@ QUIET = {
 
 @dataclass
 class Worker:
-    """How a job's steps start: the training launcher, whether to redo done steps, torch's threads, and whether a
-    step may be forked from this process with the libraries loaded once (planner.warm)."""
+    """How a job's steps start: the training launcher, whether to redo done steps, and torch's threads."""
 
     launch: list[str] = field(default_factory=list)
     force: bool = False
     threads: int | None = None
-    warm: bool = False
 
     def args(self, step: Step, redo: bool) -> list[str]:
         return [*step.args, *(step.force if redo else [])]
@@ -57,10 +55,10 @@ class Worker:
         return {**QUIET, "OMP_NUM_THREADS": str(self.threads)} if self.threads else dict(QUIET)
 
     def start(self, step: Step, redo: bool, out: TextIO) -> int:
-        """The step's exit status: forked from this worker when it may be, else a new process."""
-        if self.warm and not self.launched(step) and warm_steps.available():
-            warm_steps.preload(step.module, self.env())
-            return warm_steps.run(step.module, self.args(step, redo), out.fileno(), self.env())
+        """The step's exit status: through the launcher for a launched step, else forked from this worker with the
+        libraries loaded once where it may be (planner.warm), else a new process."""
+        if not self.launched(step):
+            return warm.start(step.module, self.args(step, redo), out, self.env())
         argv, env = self.command(step, redo), {**os.environ, **self.env()}
         return subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env).returncode
 
@@ -129,7 +127,7 @@ def run_step(step: Step, ledger: Ledger, worker: Worker) -> dict[str, Any]:
 def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
     """A run's steps in order; the first failure ends the run (its later steps build on it)."""
     ledger = Ledger(job["out"])
-    worker = Worker(job.get("launch", []), job.get("force", False), job.get("threads"), job.get("warm", False))
+    worker = Worker(job.get("launch", []), job.get("force", False), job.get("threads"))
     outcomes = []
     for data in job["steps"]:
         outcome = run_step(Step(**data), ledger, worker)

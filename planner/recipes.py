@@ -4,8 +4,6 @@ hub id (both on the generic recipe); the text settings its training uses; and th
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,13 +61,7 @@ def quiet(module: str, *args: str) -> None:
     a DataError's reason). Forked from this process where it may be (planner.warm), so that a plan's preparations
     import torch and transformers once between them rather than once each."""
     with tempfile.TemporaryFile() as log:
-        if warm.available():
-            warm.preload(module, {})
-            code = warm.run(module, list(args), log.fileno(), {})
-        else:
-            code = subprocess.run(
-                [sys.executable, "-m", module, *args], stdout=log, stderr=subprocess.STDOUT
-            ).returncode
+        code = warm.start(module, list(args), log, {})
         if code:
             log.seek(0)
             lines = [line for line in log.read().decode("utf-8", "replace").splitlines() if line.strip()]

@@ -155,13 +155,13 @@ def headline(steps: list[Step]) -> str:
     return "accuracy " + ", ".join(parts) if parts else "nothing scored"
 
 
-def payload(steps: list[Step], options: RunOptions, out: Path, threads: int | None, warm: bool) -> dict[str, Any]:
-    """A job's steps and how they start; `warm`: its worker may fork them with the libraries loaded (planner.warm)."""
+def payload(steps: list[Step], options: RunOptions, out: Path, threads: int | None) -> dict[str, Any]:
+    """A job's steps and how they start."""
     launch = shlex.split(options.launch) if options.launch else []
     if not launch and options.gpus_per_run > 1:
         launch = ["accelerate", "launch", "--multi_gpu", "--num_processes", str(options.gpus_per_run)]
     return {"out": str(out), "steps": [s.to_dict() for s in steps], "launch": launch, "force": options.force,
-            "threads": threads, "warm": warm}  # fmt: skip
+            "threads": threads}  # fmt: skip
 
 
 def execute(plan: Plan, ledger: Ledger, options: RunOptions, worker_slots: list[tuple[int, ...]], start: float) -> int:
@@ -181,7 +181,7 @@ def execute(plan: Plan, ledger: Ledger, options: RunOptions, worker_slots: list[
                 log.write(f"{run}: every step is done with its current key; skipping\n")
     threads = 1 if len(worker_slots) > 1 and not worker_slots[0] else None
     jobs = [
-        Job(run, payload(steps, options, Path(plan.out), threads, warm=True),
+        Job(run, payload(steps, options, Path(plan.out), threads),
             sorted({owner[d] for s in steps for d in s.deps if owner.get(d) not in (None, run) and owner[d] in todo}),
             light=all(s.kind == "fetch" for s in steps))
         for run, steps in todo.items()
@@ -214,7 +214,7 @@ def execute(plan: Plan, ledger: Ledger, options: RunOptions, worker_slots: list[
         missing = [s.name for steps in runs.values() for s in steps if state(s, ledger)[0] != "done"]
         say(plan.name, start, f"{len(missing)} step(s) not finished: {', '.join(missing)}; the same command resumes")
         return 1
-    outcome = run_job(payload(analysis_steps, options, Path(plan.out), None, warm=True))
+    outcome = run_job(payload(analysis_steps, options, Path(plan.out), None))
     show_analysis(plan, outcome, start)
     return 1 if any(r["status"] == "failed" for r in outcome) else 0
 
@@ -228,7 +228,7 @@ def execute_slurm(plan: Plan, jobs: list[Job], analysis_steps: list[Step], optio
         extra["slurm_partition"] = options.slurm_partition
     executor = slurm_executor(ledger.root / "slurm", options.gpus_per_run, extra)
     executor.update_parameters(name=f"fp-{plan.name}")
-    analysis = Job("analysis", payload(analysis_steps, options, Path(plan.out), None, warm=False), [])
+    analysis = Job("analysis", payload(analysis_steps, options, Path(plan.out), None), [])
     handles, final = submit_slurm(jobs, executor, analysis.payload)
     ids = sorted({h.job_id.split("_")[0] for h in handles})
     say(plan.name, start, f"submitted {len(jobs)} run(s) as array(s) {', '.join(ids)}, the analysis as job "

@@ -2,7 +2,8 @@
 transformers, TRL: 5 to 18 s on two CPU cores, more than a smoke step's work) once, and every step it forks starts with
 them loaded; a light step's worker imports nothing heavy. The fork is otherwise a step's own process: its output goes
 to the run's log, its exit status is the step's, and a signal ends it alone. Used only where no NVIDIA driver is
-present: a forked CUDA runtime is the one thing a CPU cannot rehearse, and beside GPU work the import is noise."""
+present (`start` runs a new Python elsewhere): a forked CUDA runtime is the one thing a CPU cannot rehearse, and
+beside GPU work the import is noise."""
 
 from __future__ import annotations
 
@@ -13,16 +14,28 @@ import importlib.util
 import os
 import runpy
 import signal
+import subprocess
 import sys
 import traceback
 import warnings
 from pathlib import Path
+from typing import IO
 
 NVIDIA_DRIVER = Path("/dev/nvidiactl")
 
 
 def available() -> bool:
     return not NVIDIA_DRIVER.exists()
+
+
+def start(module: str, args: list[str], out: IO, env: dict[str, str]) -> int:
+    """`python -m module args` with its output to `out` and `env` on top of this environment: forked with its imports
+    loaded where a fork may be, else a new Python. Its exit status (negative: the signal that ended it)."""
+    if available():
+        preload(module, env)
+        return run(module, args, out.fileno(), env)
+    argv = [sys.executable, "-m", module, *args]
+    return subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env}).returncode
 
 
 def preload(module: str, env: dict[str, str]) -> None:

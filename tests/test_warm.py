@@ -98,7 +98,7 @@ def step(probe: Path, launch: bool) -> Step:
 def test_a_launched_step_or_one_beside_a_gpu_driver_is_a_new_process(probe, monkeypatch, launch, driver, forked):
     monkeypatch.setattr(warm, "NVIDIA_DRIVER", probe if driver else probe / "absent")
     monkeypatch.setenv("PYTHONPATH", str(probe))
-    worker = Worker(launch=[sys.executable], warm=True)
+    worker = Worker(launch=[sys.executable])
     log = probe / "run.log"
     with log.open("a") as out:
         assert worker.start(step(probe, launch), redo=False, out=out) == 0
